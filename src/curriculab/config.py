@@ -1,0 +1,168 @@
+"""A typed, frozen view of config.yaml, validated against workflow/schemas/config.schema.yaml.
+
+Validation happens when Snakemake builds the DAG, before any job runs. Every problem is reported
+as a `ConfigError` whose message is one line naming the key at fault and what is expected.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from curriculab.model import PRESETS
+from curriculab.streams.schedules import SCHEDULES
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """One data domain: where its documents come from and how many to read at most."""
+
+    name: str
+    source: dict[str, Any]
+    max_docs: int | None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and evaluation settings shared by every cell."""
+
+    batch_size: int  # sequences per optimiser step
+    lr: float  # peak learning rate of AdamW
+    warmup_fraction: float  # share of steps with linear warmup
+    min_lr_fraction: float  # cosine floor, as a fraction of lr
+    weight_decay: float  # AdamW decoupled weight decay
+    grad_clip: float  # max global L2 norm of gradients
+    eval_points: int  # evaluations during training, evenly spaced, after the initial one
+    eval_blocks: int  # held-out blocks per domain used for the learning curve
+    final_eval_blocks: int | None  # held-out blocks per domain in the final evaluation (None: all)
+    log_every_steps: int  # progress line interval in the rule's log
+    device: str  # "auto" picks CUDA when present
+
+
+@dataclass(frozen=True)
+class Study:
+    """The whole study: domains, grid of cells, and the settings of every stage."""
+
+    name: str
+    target_domain: str
+    domains: dict[str, DomainSpec]
+    test_fraction: float
+    min_chars: int
+    vocab_size: int
+    seq_len: int
+    ratios: tuple[float, ...]
+    schedules: tuple[str, ...]
+    seeds: tuple[int, ...]
+    model_preset: str
+    train: TrainConfig
+
+    @property
+    def ratio_labels(self) -> tuple[str, ...]:
+        """Ratios as they appear in paths and wildcards (shortest exact decimal form)."""
+        return tuple(ratio_label(r) for r in self.ratios)
+
+    @property
+    def domain_names(self) -> tuple[str, ...]:
+        """Domain names in a fixed (sorted) order, used wherever order must be deterministic."""
+        return tuple(sorted(self.domains))
+
+    def ratio_value(self, label: str) -> float:
+        """The ratio (D1 train blocks per D2 train block) behind a wildcard label."""
+        return self.ratios[self.ratio_labels.index(label)]
+
+
+def ratio_label(ratio: float) -> str:
+    """Format a ratio for paths: 0.05 -> '0.05', 1.0 -> '1'."""
+    return format(ratio, "g")
+
+
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping (config or schema)."""
+    with open(path, encoding="utf-8") as handle:
+        loaded = yaml.safe_load(handle)
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return loaded
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path]
+    return ".".join(parts).replace(".[", "[") or "<top level>"
+
+
+def validate_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Check `config` against the JSON schema; raise the single most relevant error as one line."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        message = " ".join(error.message.split())
+        raise ConfigError(f"config key '{_key_path(error)}': {message}")
+
+
+def _check_semantics(config: dict[str, Any]) -> None:
+    domains = config["domains"]
+    if config["target_domain"] not in domains:
+        raise ConfigError(
+            f"config key 'target_domain': {config['target_domain']!r} is not one of the "
+            f"domains {sorted(domains)}"
+        )
+    for i, schedule in enumerate(config["grid"]["schedules"]):
+        if schedule not in SCHEDULES:
+            raise ConfigError(
+                f"config key 'grid.schedules[{i}]': unknown schedule {schedule!r}; "
+                f"expected one of {sorted(SCHEDULES)}"
+            )
+    labels = [ratio_label(r) for r in config["grid"]["ratios"]]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"config key 'grid.ratios': values must be distinct, got {labels}")
+    if config["model"]["preset"] not in PRESETS:
+        raise ConfigError(
+            f"config key 'model.preset': unknown preset {config['model']['preset']!r}; "
+            f"expected one of {sorted(PRESETS)}"
+        )
+
+
+def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> Study:
+    """Validate a config mapping and return the typed `Study`; raise `ConfigError` if invalid."""
+    validate_schema(config, load_yaml(schema_path))
+    _check_semantics(config)
+    domains = {
+        name: DomainSpec(name=name, source=dict(spec["source"]), max_docs=spec.get("max_docs"))
+        for name, spec in config["domains"].items()
+    }
+    grid = config["grid"]
+    return Study(
+        name=config["study"],
+        target_domain=config["target_domain"],
+        domains=domains,
+        test_fraction=float(config["prepare"]["test_fraction"]),
+        min_chars=int(config["prepare"]["min_chars"]),
+        vocab_size=int(config["tokenizer"]["vocab_size"]),
+        seq_len=int(config["shards"]["seq_len"]),
+        ratios=tuple(float(r) for r in grid["ratios"]),
+        schedules=tuple(grid["schedules"]),
+        seeds=tuple(int(s) for s in grid["seeds"]),
+        model_preset=config["model"]["preset"],
+        train=train_config(config["train"]),
+    )
+
+
+def train_config(raw: dict[str, Any]) -> TrainConfig:
+    """The typed training settings of a validated `train:` mapping, with defaults filled in."""
+    return TrainConfig(
+        **{"final_eval_blocks": None, "log_every_steps": 10, "device": "auto", **raw}
+    )
+
+
+def default_schema_path() -> Path:
+    """The schema inside a source checkout (tests and scripts run from the repository)."""
+    return Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"

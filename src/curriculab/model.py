@@ -1,0 +1,69 @@
+"""Model size presets, built as Hugging Face Llama-style causal language models.
+
+Presets are named so that a study says "tiny" rather than a list of widths; the parameter count
+is a consequence of the preset and the tokenizer's vocabulary (embeddings are tied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing torch/transformers is slow; config validation does not need it
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """Shape of a decoder-only transformer."""
+
+    hidden_size: int  # width of the residual stream
+    num_layers: int  # transformer blocks
+    num_heads: int  # attention heads (head size = hidden_size / num_heads)
+    intermediate_size: int  # width of the SwiGLU MLP
+
+
+PRESETS: dict[str, ModelPreset] = {
+    "micro": ModelPreset(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
+    "tiny": ModelPreset(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=256),
+    "small": ModelPreset(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
+    "medium": ModelPreset(hidden_size=256, num_layers=6, num_heads=8, intermediate_size=1024),
+}
+
+
+def padded_vocab_size(vocab_size: int, multiple: int = 64) -> int:
+    """Round the embedding table up to a multiple of 64 (faster matmuls; unused rows are inert)."""
+    return -(-vocab_size // multiple) * multiple
+
+
+def model_config(preset: str, vocab_size: int, seq_len: int) -> LlamaConfig:
+    """The Hugging Face config of a preset for a tokenizer of `vocab_size` and context `seq_len`."""
+    from transformers import LlamaConfig
+
+    shape = PRESETS[preset]
+    return LlamaConfig(
+        vocab_size=padded_vocab_size(vocab_size),
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        num_key_value_heads=shape.num_heads,
+        max_position_embeddings=seq_len,
+        tie_word_embeddings=True,
+        attn_implementation="sdpa",
+    )
+
+
+def build_model(preset: str, vocab_size: int, seq_len: int, seed: int) -> LlamaForCausalLM:
+    """A freshly initialised model; the seed alone fixes the initial weights."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(model_config(preset, vocab_size, seq_len))
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Trainable parameters, counting tied embeddings once."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
