@@ -1,0 +1,1 @@
+"""Data stages: sources -> prepared documents -> tokenizer -> token shards."""

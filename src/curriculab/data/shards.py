@@ -1,0 +1,98 @@
+"""Tokenize documents and pack them into fixed-length blocks stored as Arrow IPC files.
+
+Documents are joined with an end-of-document token and cut into `seq_len` blocks: no padding,
+every token is trained on. Blocks are stored as one FixedSizeList column so a shard can be
+memory-mapped and viewed as a (n_blocks, seq_len) array without copying.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tokenizers import Tokenizer
+
+from curriculab.data.tokenizer import end_of_document_id
+from curriculab.io import read_arrow, sha256_file, write_arrow, write_json
+
+SPLITS = ("train", "test")
+
+
+class ShardError(RuntimeError):
+    """A shard is missing, corrupt, or too small for the study."""
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The narrowest unsigned integer type that holds every token id."""
+    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+
+
+def pack_documents(
+    texts: list[str], tokenizer: Tokenizer, seq_len: int, batch_docs: int = 512
+) -> tuple[np.ndarray, int]:
+    """Tokenize in batches, append end-of-document, cut into blocks; return (blocks, dropped)."""
+    eod = end_of_document_id(tokenizer)
+    pieces: list[np.ndarray] = []
+    for start in range(0, len(texts), batch_docs):
+        for encoding in tokenizer.encode_batch(texts[start : start + batch_docs]):
+            pieces.append(np.asarray([*encoding.ids, eod], dtype=np.int64))
+    stream = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    n_blocks = len(stream) // seq_len
+    blocks = stream[: n_blocks * seq_len].reshape(n_blocks, seq_len)  # (n_blocks, seq_len)
+    return blocks.astype(token_dtype(tokenizer.get_vocab_size())), len(stream) - blocks.size
+
+
+def write_blocks(blocks: np.ndarray, path: str | Path) -> None:
+    """Write (n_blocks, seq_len) tokens as one record batch of a FixedSizeList column."""
+    seq_len = blocks.shape[1]
+    values = pa.array(blocks.reshape(-1))
+    column = pa.FixedSizeListArray.from_arrays(values, seq_len)
+    write_arrow(pa.table({"tokens": column}), path)
+
+
+def read_blocks(path: str | Path) -> np.ndarray:
+    """Memory-map a shard and return its (n_blocks, seq_len) token view (no copy)."""
+    column = read_arrow(path)["tokens"].combine_chunks()
+    seq_len = column.type.list_size
+    return column.values.to_numpy(zero_copy_only=True).reshape(-1, seq_len)
+
+
+def build_shards(
+    docs_path: str | Path, tokenizer_path: str | Path, seq_len: int, out_dir: str | Path
+) -> dict[str, Any]:
+    """Write `{split}.arrow` for train and test plus `manifest.json`; return the manifest."""
+    out_dir = Path(out_dir)
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    docs = pq.read_table(docs_path, columns=["text", "split", "n_bytes"])
+    manifest: dict[str, Any] = {
+        "seq_len": seq_len,
+        "vocab_size": tokenizer.get_vocab_size(),
+        "dtype": str(token_dtype(tokenizer.get_vocab_size())),
+        "tokenizer_sha256": sha256_file(tokenizer_path),
+        "splits": {},
+    }
+    for split in SPLITS:
+        rows = docs.filter(pc.equal(docs["split"], split))
+        blocks, dropped = pack_documents(rows["text"].to_pylist(), tokenizer, seq_len)
+        if len(blocks) == 0:
+            raise ShardError(f"{docs_path}: the {split} split holds fewer than {seq_len} tokens")
+        n_bytes = int(pc.sum(rows["n_bytes"]).as_py())
+        n_tokens = int(blocks.size + dropped)
+        write_blocks(blocks, out_dir / f"{split}.arrow")
+        manifest["splits"][split] = {
+            "file": f"{split}.arrow",
+            "sha256": sha256_file(out_dir / f"{split}.arrow"),
+            "n_docs": len(rows),
+            "n_blocks": len(blocks),
+            "n_tokens": n_tokens,
+            "dropped_tokens": int(dropped),
+            "n_bytes": n_bytes,
+            # Bytes per token turns a loss in nats/token into bits per byte (tokenizer-agnostic).
+            "bytes_per_token": n_bytes / n_tokens,
+        }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest

