@@ -1,0 +1,105 @@
+"""Training: the schedule, the loop's learning, CPU determinism, and a loadable saved model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from curriculab.config import train_config
+from curriculab.evaluate import evaluate_run
+from curriculab.io import read_json
+from curriculab.streams.build import write_stream
+from curriculab.train import CellInputs, TrainingError, eval_steps, lr_at, train_cell
+from tests.helpers import TINY_CONFIG
+
+CFG = train_config(TINY_CONFIG["train"])
+DOMAINS = ("cooking", "history")
+
+
+def test_lr_warms_up_then_decays_to_the_floor() -> None:
+    total = 100
+    rates = [lr_at(step, total, CFG) for step in range(total + 1)]
+    warmup = round(CFG.warmup_fraction * total)
+    assert rates[0] < rates[warmup - 1] == pytest.approx(CFG.lr)
+    assert all(a >= b for a, b in zip(rates[warmup:], rates[warmup + 1 :], strict=False))
+    assert rates[total] == pytest.approx(CFG.min_lr_fraction * CFG.lr)
+
+
+def test_eval_steps_cover_start_and_end() -> None:
+    assert eval_steps(10, 4) == [0, 2, 5, 8, 10]
+    assert eval_steps(2, 5) == [0, 1, 2]
+
+
+def _inputs(root: Path, tiny_data: dict[str, Path], schedule: str = "d1_last") -> CellInputs:
+    manifests = {n: read_json(tiny_data[n] / "manifest.json") for n in DOMAINS}
+    stream = root / "stream.arrow"
+    write_stream(manifests, "cooking", 0.3, schedule, 0, stream, root / "stream.json")
+    return CellInputs(
+        stream=stream,
+        train_shards={n: tiny_data[n] / "train.arrow" for n in DOMAINS},
+        test_shards={n: tiny_data[n] / "test.arrow" for n in DOMAINS},
+        manifests={n: tiny_data[n] / "manifest.json" for n in DOMAINS},
+        tokenizer=tiny_data["tokenizer"],
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data) -> tuple[Path, CellInputs, dict]:
+    root = tmp_path_factory.mktemp("run")
+    inputs = _inputs(root, tiny_data)
+    metrics = train_cell(inputs, "micro", CFG, seed=0, cell="test", out_dir=root / "out")
+    return root / "out", inputs, metrics
+
+
+def test_training_lowers_test_loss_of_every_domain(trained) -> None:
+    out, _, metrics = trained
+    curve = pl.read_parquet(out / "curve.parquet")
+    assert curve.columns == ["step", "tokens_seen", "domain", "loss", "bits_per_byte"]
+    assert curve["step"].unique().sort().to_list() == eval_steps(metrics["steps"], CFG.eval_points)
+    for domain in DOMAINS:
+        losses = curve.filter(pl.col("domain") == domain).sort("step")["loss"].to_list()
+        assert losses[-1] < losses[0] - 0.5, domain
+    assert metrics["tokens_seen"] == curve["tokens_seen"].max() > 0
+    assert metrics["tokens_per_second"] > 0 and metrics["n_params"] > 0
+
+
+def test_cpu_training_is_deterministic(tmp_path: Path, trained) -> None:
+    out, inputs, metrics = trained
+    again = train_cell(inputs, "micro", CFG, seed=0, cell="test", out_dir=tmp_path)
+    assert again["final_curve_loss"] == metrics["final_curve_loss"]
+    assert pl.read_parquet(tmp_path / "curve.parquet").equals(
+        pl.read_parquet(out / "curve.parquet")
+    )
+    other = train_cell(inputs, "micro", CFG, seed=1, cell="test", out_dir=tmp_path / "seed1")
+    assert other["final_curve_loss"] != metrics["final_curve_loss"]
+
+
+def test_saved_model_loads_and_reproduces_the_final_loss(tmp_path: Path, trained) -> None:
+    out, inputs, metrics = trained
+    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    tokenizer = AutoTokenizer.from_pretrained(out / "model")
+    assert (out / "model" / "model.safetensors").exists()
+    assert model.config.vocab_size % 64 == 0
+    ids = tokenizer("Salt the soup.", return_tensors="pt")["input_ids"]
+    assert torch.isfinite(model(input_ids=ids).logits).all()
+    result = evaluate_run(
+        out / "model", inputs.test_shards, inputs.manifests, CFG.eval_blocks, tmp_path / "eval.json"
+    )
+    for domain in DOMAINS:
+        assert result["domains"][domain]["loss"] == pytest.approx(
+            metrics["final_curve_loss"][domain], rel=1e-5
+        )
+        assert read_json(tmp_path / "eval.json")["domains"][domain]["bits_per_byte"] > 0
+
+
+def test_non_finite_loss_stops_with_cell_and_step(tmp_path: Path, tiny_data) -> None:
+    inputs = _inputs(tmp_path, tiny_data)
+    exploding = replace(CFG, lr=1e30, grad_clip=1e30, warmup_fraction=0.0)
+    with pytest.raises(TrainingError, match=r"cell ratio=x: non-finite loss .* at step \d+"):
+        train_cell(inputs, "micro", exploding, seed=0, cell="ratio=x", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "metrics.json").exists()
