@@ -1,0 +1,1 @@
+"""Aggregation of per-cell run outputs into tidy tables."""

@@ -1,0 +1,186 @@
+"""Altair chart builders for the report: learning curves and final test loss per cell.
+
+Charts receive their data as inline JSON records rather than DataFrames: altair then neither
+needs a DataFrame interchange layer nor applies its 5,000-row limit, and non-finite losses (a
+diverged run) become nulls, which Vega draws as gaps instead of failing to parse.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+LOSS_TITLE = "test loss (nats/token)"
+TOKENS_TITLE = "tokens seen"
+PANEL_COLUMNS = 3  # facet panels per row before wrapping; keeps panels readable at 1400 px
+
+
+def _readable(chart: alt.FacetChart) -> alt.FacetChart:
+    """Larger fonts than Vega's defaults, which are hard to read in a report at 100 % zoom."""
+    return (
+        chart.configure_axis(labelFontSize=12, titleFontSize=13)
+        .configure_header(labelFontSize=13, labelFontWeight="bold")
+        .configure_legend(labelFontSize=12, titleFontSize=13)
+        .configure_title(fontSize=16, subtitleFontSize=12)
+    )
+
+
+def _records(table: pl.DataFrame) -> alt.Data:
+    """Inline Vega data with NaN/inf replaced by null (JSON has no NaN)."""
+    finite = table.with_columns(
+        pl.when(pl.col(pl.Float64).is_finite()).then(pl.col(pl.Float64)).name.keep()
+    )
+    return alt.Data(values=finite.to_dicts())
+
+
+def _panel_label(table: pl.DataFrame) -> pl.DataFrame:
+    """Add `panel` ("D1 ratio 0.05"): the facet title for one amount of D1."""
+    return table.with_columns(pl.concat_str(pl.lit("D1 ratio "), pl.col("ratio")).alias("panel"))
+
+
+def _panel_order(table: pl.DataFrame) -> list[str]:
+    """Panel labels in numeric ratio order (as strings, "10" would sort before "2")."""
+    return table.sort("ratio_value").get_column("panel").unique(maintain_order=True).to_list()
+
+
+def _schedule_scale(table: pl.DataFrame) -> alt.Scale:
+    """Schedules in a fixed, sorted order, so every chart gives a schedule the same colour."""
+    return alt.Scale(domain=sorted(table.get_column("schedule").unique().to_list()))
+
+
+def _mean_curves(curves: pl.DataFrame, is_target: bool) -> pl.DataFrame:
+    """Per (ratio, schedule, step): mean, min and max over seeds of the test loss.
+
+    Several non-target domains are first pooled per seed, weighted by their test-token counts
+    (column n_tokens) when curves carries it, else equally.
+    """
+    chosen = curves.filter(pl.col("is_target") == is_target)
+    if chosen.is_empty():
+        side = "target" if is_target else "non-target"
+        raise ValueError(f"learning_curve_chart: curves has no {side} rows")
+    weight = pl.col("n_tokens").cast(pl.Float64) if "n_tokens" in chosen.columns else pl.lit(1.0)
+    per_seed = (
+        chosen.with_columns(weight.alias("weight"))
+        .group_by("ratio", "ratio_value", "schedule", "seed", "step")
+        .agg(
+            pl.col("tokens_seen").first(),
+            ((pl.col("loss") * pl.col("weight")).sum() / pl.col("weight").sum()).alias("loss"),
+        )
+    )
+    return (
+        per_seed.group_by("ratio", "ratio_value", "schedule", "step")
+        .agg(
+            pl.col("tokens_seen").mean(),
+            pl.col("loss").mean().alias("loss_mean"),
+            pl.col("loss").min().alias("loss_min"),
+            pl.col("loss").max().alias("loss_max"),
+            pl.len().alias("n_seeds"),
+        )
+        .sort("ratio_value", "schedule", "step")
+    )
+
+
+def learning_curve_chart(
+    curves: pl.DataFrame, domain_label: str, is_target: bool
+) -> alt.FacetChart:
+    """Test loss (nats/token) against tokens seen, one line per schedule, one panel per ratio.
+
+    Lines are the mean over seeds; the light band spans min to max over seeds. is_target picks the
+    D1 rows (True) or the pooled other domains (False); domain_label names them in the title.
+    """
+    table = _panel_label(_mean_curves(curves, is_target))
+    # Opaque line symbols: the legend would otherwise take the faint opacity of the bands.
+    legend = alt.Legend(symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=3)
+    colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table), legend=legend)
+    # SI labels (1.5M); the expression keeps the origin "0" rather than Vega's "0M".
+    axis = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")
+    x = alt.X("tokens_seen:Q", title=TOKENS_TITLE, axis=axis)
+    band = (
+        alt.Chart()
+        .mark_area(opacity=0.18)
+        .encode(
+            x=x,
+            y=alt.Y("loss_min:Q", title=LOSS_TITLE),
+            y2="loss_max:Q",
+            color=colour,
+        )
+    )
+    line = (
+        alt.Chart()
+        .mark_line(point=alt.OverlayMarkDef(size=18))
+        .encode(
+            x=x,
+            y=alt.Y("loss_mean:Q", title=LOSS_TITLE, scale=alt.Scale(zero=False)),
+            color=colour,
+            tooltip=[
+                alt.Tooltip("schedule:N"),
+                alt.Tooltip("tokens_seen:Q", title=TOKENS_TITLE, format=","),
+                alt.Tooltip("loss_mean:Q", title="mean loss (nats/token)", format=".4f"),
+                alt.Tooltip("n_seeds:Q", title="seeds"),
+            ],
+        )
+    )
+    chart = (
+        alt.layer(band, line, data=_records(table))
+        .properties(width=380, height=260)
+        .facet(
+            facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)),
+            columns=PANEL_COLUMNS,
+        )
+        .properties(
+            title=alt.TitleParams(
+                f"{domain_label}: test loss during training",
+                subtitle="line: mean over seeds; band: min to max over seeds",
+                anchor="start",
+            )
+        )
+    )
+    return _readable(chart)
+
+
+def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.FacetChart:
+    """Final test loss (nats/token) per schedule, one panel per ratio; dots are seeds, ticks means.
+
+    Each panel has its own y range: the question is which schedule wins at a given amount of D1,
+    and a shared range would flatten those gaps under the much larger gaps between ratios.
+    """
+    table = _panel_label(cells.select("ratio", "ratio_value", "schedule", "seed", column))
+    colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table))
+    y_title = f"final {column.removesuffix('_test_loss').upper()} {LOSS_TITLE}"
+    x = alt.X("schedule:N", title="schedule", axis=alt.Axis(labelAngle=0))
+    mean = (
+        alt.Chart()
+        .mark_tick(thickness=3, size=36)
+        .encode(x=x, y=alt.Y(f"mean({column}):Q", title=y_title), color=colour)
+    )
+    seeds = (
+        alt.Chart()
+        .mark_circle(size=60, opacity=0.75)
+        .encode(
+            x=x,
+            y=alt.Y(f"{column}:Q", title=y_title, scale=alt.Scale(zero=False)),
+            color=colour,
+            tooltip=[
+                alt.Tooltip("schedule:N"),
+                alt.Tooltip("seed:Q"),
+                alt.Tooltip(f"{column}:Q", title=y_title, format=".4f"),
+            ],
+        )
+    )
+    chart = (
+        alt.layer(mean, seeds, data=_records(table))
+        .properties(width=220, height=220)
+        .facet(
+            facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)),
+            columns=PANEL_COLUMNS,
+        )
+        .resolve_scale(y="independent")
+        .properties(
+            title=alt.TitleParams(
+                f"Final {column.removesuffix('_test_loss').upper()} test loss per schedule",
+                subtitle="dots: individual seeds; tick: mean over seeds",
+                anchor="start",
+            )
+        )
+    )
+    return _readable(chart)

@@ -1,0 +1,189 @@
+"""Assemble the study report: one self-contained HTML file that opens offline.
+
+The Vega, Vega-Lite and vega-embed JavaScript comes from vl_convert's bundle and is inlined once;
+each chart is a <div> that the bundle fills from its Vega-Lite spec. No CDN is ever referenced, so
+the file renders on an air-gapped cluster node or years later from an archive.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import polars as pl
+import vl_convert
+
+from curriculab.io import atomic_path
+from curriculab.report.charts import final_loss_chart, learning_curve_chart
+
+# svg (not canvas) so the rendered charts are text in the DOM: crisp when zoomed, and testable.
+EMBED_OPTIONS = {
+    "renderer": "svg",
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1360px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; }
+.chart { margin: 1em 0 2.5em; overflow-x: auto; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.9em; text-align: left; }
+td.num { text-align: right; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.2em; }
+dt { font-weight: 600; }
+.chart-error { color: #b00; white-space: pre-wrap; }
+"""
+
+# Runs after the bundle: embeds every spec into its div and shows any failure in place.
+EMBED_SCRIPT = """
+for (const [id, spec] of Object.entries(CHART_SPECS)) {
+  vegaEmbed("#" + id, spec, EMBED_OPTIONS).catch((error) => {
+    const box = document.createElement("pre");
+    box.className = "chart-error";
+    box.textContent = "Chart failed to render: " + error;
+    document.getElementById(id).appendChild(box);
+  });
+}
+"""
+
+
+def _script_json(payload: Any) -> str:
+    """JSON that is safe inside <script>: "<" is escaped so no text can close the element."""
+    return json.dumps(payload, allow_nan=False).replace("<", "\\u003c")
+
+
+def _vega_bundle() -> str:
+    """vega-embed + Vega-Lite + Vega as one script, matching the Vega-Lite version altair emits."""
+    vl_version = "_".join(alt.SCHEMA_VERSION.split(".")[:2])  # "v6.4.1" -> "v6_4"
+    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    if "</script" in bundle.lower():  # would end the inline <script> early and break the page
+        raise ValueError("vl_convert bundle contains '</script'; cannot inline it safely")
+    return bundle
+
+
+def _fmt(value: float | None) -> str:
+    """A loss with 4 decimals (nats/token); a dash when unknown."""
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    """ "mean ± std"; std is null (one seed) prints as "n/a" rather than a misleading 0."""
+    return f"{_fmt(mean)} ± {'n/a' if std is None else _fmt(std)}"
+
+
+def _summary_table(summary: pl.DataFrame) -> str:
+    """The per-(ratio, schedule) summary as an HTML table; all text escaped."""
+    head = [
+        "D1 ratio",
+        "schedule",
+        "seeds",
+        "D1 test loss (nats/token)",
+        "D2 test loss (nats/token)",
+    ]
+    rows = []
+    for r in summary.sort("ratio_value", "schedule").iter_rows(named=True):
+        cells = [
+            f"<td>{html.escape(str(r['ratio']))}</td>",
+            f"<td>{html.escape(str(r['schedule']))}</td>",
+            f"<td class=num>{int(r['n_seeds'])}</td>",
+            f"<td class=num>{_mean_std(r['d1_test_loss_mean'], r['d1_test_loss_std'])}</td>",
+            f"<td class=num>{_mean_std(r['d2_test_loss_mean'], r['d2_test_loss_std'])}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _listing(values: list[Any]) -> str:
+    """Comma-separated values; str() so float ratios or int seeds from a config also work."""
+    return ", ".join(str(value) for value in values)
+
+
+def _study_section(study: dict[str, Any], n_cells: int) -> str:
+    """The "what was run" list: study name, grid, model preset, date."""
+    grid = len(study["ratios"]) * len(study["schedules"]) * len(study["seeds"])
+    items = {
+        "study": study["name"],
+        "target domain (D1)": study["target_domain"],
+        "domains": _listing(study["domains"]),
+        "D1 ratios (D1 / D2 train blocks)": _listing(study["ratios"]),
+        "schedules": _listing(study["schedules"]),
+        "seeds": _listing(study["seeds"]),
+        "cells": f"{n_cells} with results of {grid} in the grid (ratios × schedules × seeds)",
+        "model preset": study["model_preset"],
+        "report date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    body = "".join(
+        f"<dt>{html.escape(key)}</dt><dd>{html.escape(str(value))}</dd>"
+        for key, value in items.items()
+    )
+    return f"<h2>What was run</h2><dl>{body}</dl>"
+
+
+def _charts(curves: pl.DataFrame, cells: pl.DataFrame, study: dict[str, Any]) -> dict[str, Any]:
+    """Div id -> (heading, Vega-Lite spec) for each chart, in page order."""
+    target = study["target_domain"]
+    others = ", ".join(d for d in study["domains"] if d != target)
+    charts = {
+        "chart-d1-curves": (
+            f"D1 ({target}) learning curves",
+            learning_curve_chart(curves, f"D1 ({target})", True),
+        ),
+        "chart-d2-curves": (
+            f"D2 ({others}) learning curves",
+            learning_curve_chart(curves, f"D2 ({others})", False),
+        ),
+        "chart-final-loss": ("Final D1 test loss", final_loss_chart(cells)),
+    }
+    return {key: (heading, chart.to_dict()) for key, (heading, chart) in charts.items()}
+
+
+def render_report(
+    cells: pl.DataFrame,
+    summary: pl.DataFrame,
+    curves: pl.DataFrame,
+    study: dict[str, Any],
+    out_path: Path,
+) -> None:
+    """Write the study report to out_path as one self-contained HTML file (atomically).
+
+    study: name, target_domain, domains, ratios, schedules, seeds, model_preset (as in config).
+    """
+    charts = _charts(curves, cells, study)
+    sections = "".join(
+        f'<h2>{html.escape(heading)}</h2><div class="chart" id="{key}"></div>'
+        for key, (heading, _) in charts.items()
+    )
+    specs = {key: spec for key, (_, spec) in charts.items()}
+    title = html.escape(f"curriculab report: {study['name']}")
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>{STYLE}</style>
+<script>{_vega_bundle()}</script>
+</head>
+<body>
+<h1>{title}</h1>
+<p>How the order of target-domain (D1) and general-domain (D2) pretraining data changes test loss.
+Losses are mean cross-entropy on each domain's held-out test split, in nats per token.</p>
+{_study_section(study, cells.height)}
+{sections}
+<h2>Summary: final test loss (mean ± sample std over seeds)</h2>
+{_summary_table(summary)}
+<script>
+const CHART_SPECS = {_script_json(specs)};
+const EMBED_OPTIONS = {_script_json(EMBED_OPTIONS)};
+{EMBED_SCRIPT}
+</script>
+</body>
+</html>
+"""
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(page, encoding="utf-8")

@@ -1,0 +1,236 @@
+"""Tests for aggregation: fake run directories in, tidy cells/curves/summary tables out."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curriculab.analysis.aggregate import collect_cells, summarise, write_tables
+
+TARGET = "code"
+
+
+def fake_losses(ratio: str, schedule: str, seed: int, domains: list[str]) -> dict[str, dict]:
+    """eval.json `domains` payload whose numbers depend on every part of the cell's identity."""
+    offset = float(ratio) + 0.1 * len(schedule) + 0.01 * seed
+    return {
+        name: {
+            "loss": 3.0 + offset + 0.5 * index,
+            "bits_per_byte": 1.0 + offset / 3 + 0.1 * index,
+            "n_tokens": 1000 * (index + 1) + 7 * index * index,
+        }
+        for index, name in enumerate(domains)
+    }
+
+
+def write_run(
+    root: Path, ratio: str, schedule: str, seed: int, domains: list[str]
+) -> tuple[str, str, int, Path]:
+    """A run directory with eval.json, metrics.json and curve.parquet; returns its run spec."""
+    run_dir = root / ratio / schedule / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    losses = fake_losses(ratio, schedule, seed, domains)
+    (run_dir / "eval.json").write_text(json.dumps({"domains": losses}))
+    metrics = {
+        "tokens_seen": 4096 * (seed + 10),
+        "steps": seed + 10,
+        "tokens_per_second": 1234.5 + seed,
+        "n_params": 98765,
+        "wall_seconds": 3.25 * (seed + 1),
+        "device": "cpu",
+        "unknown_key": [1, 2],  # must be ignored
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    steps = [0, 5, seed + 10]
+    pl.DataFrame(
+        {
+            "step": [s for s in steps for _ in domains],
+            "tokens_seen": [4096 * s for s in steps for _ in domains],
+            "domain": [d for _ in steps for d in domains],
+            "loss": [9.0 - s / 10 + i for s in steps for i, _ in enumerate(domains)],
+            "bits_per_byte": [3.0 - s / 100 + i for s in steps for i, _ in enumerate(domains)],
+        }
+    ).write_parquet(run_dir / "curve.parquet")
+    return ratio, schedule, seed, run_dir
+
+
+def make_runs(root: Path, domains: list[str], seeds: tuple[int, ...] = (0, 1, 2)) -> list:
+    """A grid given deliberately out of order, with labels that sort wrongly as strings."""
+    return [
+        write_run(root, ratio, schedule, seed, domains)
+        for ratio in ("0.5", "10", "0.10", "2", "0.05")
+        for schedule in ("shuffled", "d1_last")
+        for seed in reversed(seeds)
+    ]
+
+
+def test_cells_hold_what_the_runs_wrote(tmp_path: Path) -> None:
+    domains = [TARGET, "web"]
+    runs = make_runs(tmp_path, domains)
+    cells, _ = collect_cells(runs, TARGET)
+    assert cells.height == len(runs)
+    expected_order = sorted((float(r), s, seed) for r, s, seed, _ in runs)
+    assert list(cells.select("ratio_value", "schedule", "seed").iter_rows()) == expected_order
+    assert cells.schema["ratio"] == pl.String and cells.schema["seed"] == pl.Int64
+    for row in cells.iter_rows(named=True):
+        written = fake_losses(row["ratio"], row["schedule"], row["seed"], domains)
+        assert row["ratio_value"] == float(row["ratio"])
+        assert row["d1_test_loss"] == written[TARGET]["loss"]
+        assert row["d2_test_loss"] == written["web"]["loss"]
+        assert row["d1_bits_per_byte"] == written[TARGET]["bits_per_byte"]
+        assert row["d2_bits_per_byte"] == written["web"]["bits_per_byte"]
+        for name in domains:
+            assert row[f"test_loss_{name}"] == written[name]["loss"]
+            assert row[f"bits_per_byte_{name}"] == written[name]["bits_per_byte"]
+        assert row["steps"] == row["seed"] + 10
+        assert row["wall_seconds"] == 3.25 * (row["seed"] + 1)
+    assert "device" not in cells.columns and "unknown_key" not in cells.columns
+
+
+def test_d2_is_token_weighted_mean_of_other_domains(tmp_path: Path) -> None:
+    domains = ["web", TARGET, "books"]
+    runs = make_runs(tmp_path, domains, seeds=(3,))
+    cells, _ = collect_cells(runs, TARGET)
+    for row in cells.iter_rows(named=True):
+        written = fake_losses(row["ratio"], row["schedule"], row["seed"], domains)
+        others = [written["web"], written["books"]]
+        weights = [d["n_tokens"] for d in others]
+        for field, column in (("loss", "d2_test_loss"), ("bits_per_byte", "d2_bits_per_byte")):
+            expected = np.average([d[field] for d in others], weights=weights)
+            assert row[column] == pytest.approx(expected, rel=1e-12)
+        assert row["d1_test_loss"] == written[TARGET]["loss"]
+
+
+def test_curves_are_stacked_with_cell_identity(tmp_path: Path) -> None:
+    domains = [TARGET, "web", "books"]
+    runs = make_runs(tmp_path, domains, seeds=(0, 1))
+    _, curves = collect_cells(runs, TARGET)
+    per_run = [pl.read_parquet(run_dir / "curve.parquet") for *_, run_dir in runs]
+    assert curves.height == sum(curve.height for curve in per_run)
+    assert curves.get_column("is_target").to_list() == [
+        d == TARGET for d in curves.get_column("domain")
+    ]
+    ratio, schedule, seed, run_dir = runs[0]
+    own = curves.filter(
+        pl.col("ratio") == ratio, pl.col("schedule") == schedule, pl.col("seed") == seed
+    )
+    assert own.select("step", "tokens_seen", "domain", "loss", "bits_per_byte").equals(
+        pl.read_parquet(run_dir / "curve.parquet")
+    )
+    assert own.get_column("ratio_value").unique().to_list() == [float(ratio)]
+    written = fake_losses(ratio, schedule, seed, domains)
+    for domain, n_tokens in own.select("domain", "n_tokens").iter_rows():
+        assert n_tokens == written[domain]["n_tokens"]
+
+
+def test_curve_domain_missing_from_eval_is_refused(tmp_path: Path) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
+    path = runs[0][3] / "curve.parquet"
+    pl.read_parquet(path).with_columns(pl.lit("mystery").alias("domain")).write_parquet(path)
+    with pytest.raises(ValueError, match="mystery") as error:
+        collect_cells(runs, TARGET)
+    assert str(path) in str(error.value)
+
+
+def test_summarise_matches_numpy_and_statistics(tmp_path: Path) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"])
+    cells, _ = collect_cells(runs, TARGET)
+    summary = summarise(cells)
+    groups = {(r, s) for r, s, *_ in runs}
+    assert summary.height == len(groups)
+    assert summary.get_column("ratio_value").to_list() == sorted(
+        summary.get_column("ratio_value").to_list()
+    )
+    for row in summary.iter_rows(named=True):
+        group = cells.filter(pl.col("ratio") == row["ratio"], pl.col("schedule") == row["schedule"])
+        assert row["n_seeds"] == group.height
+        for column in ("d1_test_loss", "d2_test_loss"):
+            values = group.get_column(column).to_list()
+            assert row[f"{column}_mean"] == pytest.approx(float(np.mean(values)), rel=1e-12)
+            assert row[f"{column}_std"] == pytest.approx(statistics.stdev(values), rel=1e-9)
+
+
+def test_summarise_std_is_null_for_one_seed(tmp_path: Path) -> None:
+    cells, _ = collect_cells(make_runs(tmp_path, [TARGET, "web"], seeds=(4,)), TARGET)
+    summary = summarise(cells)
+    assert summary.get_column("n_seeds").to_list() == [1] * summary.height
+    assert summary.get_column("d1_test_loss_std").null_count() == summary.height
+    assert summary.get_column("d1_test_loss_mean").to_list() == [
+        cells.filter(pl.col("ratio") == r, pl.col("schedule") == s)["d1_test_loss"][0]
+        for r, s in summary.select("ratio", "schedule").iter_rows()
+    ]
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "eval.json", "curve.parquet"])
+def test_missing_file_is_named(tmp_path: Path, name: str) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
+    broken = runs[2][3] / name
+    broken.unlink()
+    with pytest.raises(ValueError, match="missing file") as error:
+        collect_cells(runs, TARGET)
+    assert str(broken) in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "drop", "key"),
+    [
+        ("metrics.json", ["wall_seconds"], "wall_seconds"),
+        ("eval.json", ["domains", TARGET], f"domains.{TARGET}"),
+        ("eval.json", ["domains", "web", "n_tokens"], "domains.web.n_tokens"),
+    ],
+)
+def test_missing_key_is_named(tmp_path: Path, name: str, drop: list[str], key: str) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
+    path = runs[1][3] / name
+    payload = json.loads(path.read_text())
+    parent = payload
+    for part in drop[:-1]:
+        parent = parent[part]
+    del parent[drop[-1]]
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError) as error:
+        collect_cells(runs, TARGET)
+    assert str(path) in str(error.value) and repr(key) in str(error.value)
+
+
+def test_missing_curve_column_is_named(tmp_path: Path) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
+    path = runs[0][3] / "curve.parquet"
+    pl.read_parquet(path).drop("bits_per_byte").write_parquet(path)
+    with pytest.raises(ValueError, match="bits_per_byte") as error:
+        collect_cells(runs, TARGET)
+    assert str(path) in str(error.value)
+
+
+def test_repeated_cell_is_refused(tmp_path: Path) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
+    with pytest.raises(ValueError, match="twice"):
+        collect_cells([*runs, runs[0]], TARGET)
+
+
+def test_write_tables_round_trips(tmp_path: Path) -> None:
+    cells, curves = collect_cells(make_runs(tmp_path / "runs", [TARGET, "web"]), TARGET)
+    tables = {"cells": cells, "summary": summarise(cells), "curves": curves}
+    out_dir = tmp_path / "tables"
+    written = write_tables(tables, out_dir)
+    assert sorted(p.name for p in written) == sorted(
+        f"{n}.{e}" for n in tables for e in ("parquet", "csv")
+    )
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(p.name for p in written)
+    for name, table in tables.items():
+        assert pl.read_parquet(out_dir / f"{name}.parquet").equals(table)
+        assert pl.read_csv(out_dir / f"{name}.csv", schema=table.schema).equals(table)
+
+
+def test_write_tables_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
+    # CSV cannot hold a list column, so the csv write fails after the parquet one succeeded.
+    nested = pl.DataFrame({"x": [[1.0, math.pi]]})
+    with pytest.raises(Exception):  # noqa: B017 - polars' error type is not part of the contract
+        write_tables({"nested": nested}, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nested.parquet"]
