@@ -1,0 +1,56 @@
+# Config validation, the cell grid and the input functions shared by every rule file.
+import re
+import sys
+
+from snakemake.utils import min_version
+
+from curriculab.config import ConfigError, load_study
+
+min_version("9.0")
+
+try:
+    STUDY = load_study(
+        config, workflow.source_path("../workflow/schemas/config.schema.yaml")
+    )
+except ConfigError as error:
+    sys.exit(f"curriculab: {error}")
+
+DOMAINS = list(STUDY.domain_names)
+CELLS = [
+    {"ratio": ratio, "schedule": schedule, "seed": seed}
+    for ratio in STUDY.ratio_labels
+    for schedule in STUDY.schedules
+    for seed in STUDY.seeds
+]
+
+
+wildcard_constraints:
+    domain="|".join(map(re.escape, DOMAINS)),
+    ratio="|".join(map(re.escape, STUDY.ratio_labels)),
+    schedule="|".join(map(re.escape, STUDY.schedules)),
+    seed=r"\d+",
+    split="train|test",
+
+
+def get_cell_runs(pattern):
+    """`pattern` expanded over every cell of the grid, in grid order."""
+    return [pattern.format(**cell) for cell in CELLS]
+
+
+def get_cell_specs():
+    """(ratio, schedule, seed, run directory) of every cell, for the aggregate step."""
+    run_dir = "results/runs/{ratio}/{schedule}/seed{seed}"
+    return [(c["ratio"], c["schedule"], c["seed"], run_dir.format(**c)) for c in CELLS]
+
+
+def get_study_summary():
+    """What the report states about the study."""
+    return {
+        "name": STUDY.name,
+        "target_domain": STUDY.target_domain,
+        "domains": DOMAINS,
+        "ratios": list(STUDY.ratio_labels),
+        "schedules": list(STUDY.schedules),
+        "seeds": list(STUDY.seeds),
+        "model_preset": STUDY.model_preset,
+    }

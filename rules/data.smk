@@ -1,0 +1,72 @@
+# Data stages: download -> prepare -> tokenizer -> shards. Shards are shared by every cell.
+
+
+rule download:
+    output:
+        raw="results/raw/{domain}.parquet",
+    log:
+        "logs/download/{domain}.log",
+    benchmark:
+        "benchmarks/download/{domain}.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        source=lambda wc: STUDY.domains[wc.domain].source,
+        max_docs=lambda wc: STUDY.domains[wc.domain].max_docs,
+    script:
+        "../workflow/scripts/download.py"
+
+
+rule prepare:
+    input:
+        raw="results/raw/{domain}.parquet",
+    output:
+        docs="results/data/{domain}/docs.parquet",
+    log:
+        "logs/prepare/{domain}.log",
+    benchmark:
+        "benchmarks/prepare/{domain}.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        test_fraction=STUDY.test_fraction,
+        min_chars=STUDY.min_chars,
+    script:
+        "../workflow/scripts/prepare.py"
+
+
+rule tokenizer:
+    input:
+        docs=expand("results/data/{domain}/docs.parquet", domain=DOMAINS),
+    output:
+        tokenizer="results/tokenizer/tokenizer.json",
+    log:
+        "logs/tokenizer.log",
+    benchmark:
+        "benchmarks/tokenizer.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        vocab_size=STUDY.vocab_size,
+    script:
+        "../workflow/scripts/train_tokenizer.py"
+
+
+rule shards:
+    input:
+        docs="results/data/{domain}/docs.parquet",
+        tokenizer="results/tokenizer/tokenizer.json",
+    output:
+        train="results/shards/{domain}/train.arrow",
+        test="results/shards/{domain}/test.arrow",
+        manifest="results/shards/{domain}/manifest.json",
+    log:
+        "logs/shards/{domain}.log",
+    benchmark:
+        "benchmarks/shards/{domain}.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        seq_len=STUDY.seq_len,
+    script:
+        "../workflow/scripts/build_shards.py"

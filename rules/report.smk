@@ -1,0 +1,44 @@
+# Aggregate every cell into tidy tables, then render the self-contained HTML report.
+
+
+rule aggregate:
+    input:
+        evaluations=get_cell_runs(
+            "results/runs/{ratio}/{schedule}/seed{seed}/eval.json"
+        ),
+        metrics=get_cell_runs("results/runs/{ratio}/{schedule}/seed{seed}/metrics.json"),
+        curves=get_cell_runs("results/runs/{ratio}/{schedule}/seed{seed}/curve.parquet"),
+    output:
+        cells="results/tables/cells.parquet",
+        summary="results/tables/summary.parquet",
+        curves="results/tables/curves.parquet",
+    log:
+        "logs/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        runs=get_cell_specs(),
+        target=STUDY.target_domain,
+    script:
+        "../workflow/scripts/aggregate.py"
+
+
+rule report:
+    input:
+        cells="results/tables/cells.parquet",
+        summary="results/tables/summary.parquet",
+        curves="results/tables/curves.parquet",
+    output:
+        report="reports/report.html",
+    log:
+        "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        study=get_study_summary(),
+    script:
+        "../workflow/scripts/report.py"

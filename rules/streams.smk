@@ -1,0 +1,21 @@
+# One ordered stream per cell (ratio, schedule, seed): indices into the shared train shards.
+
+
+rule stream:
+    input:
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+    output:
+        stream="results/streams/{ratio}/{schedule}/seed{seed}.arrow",
+        summary="results/streams/{ratio}/{schedule}/seed{seed}.summary.json",
+    log:
+        "logs/streams/{ratio}/{schedule}/seed{seed}.log",
+    benchmark:
+        "benchmarks/streams/{ratio}/{schedule}/seed{seed}.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    params:
+        domains=DOMAINS,
+        target=STUDY.target_domain,
+        ratio=lambda wc: STUDY.ratio_value(wc.ratio),
+    script:
+        "../workflow/scripts/build_stream.py"

@@ -1,0 +1,101 @@
+"""The real Snakemake workflow on the tiny study: every stage, caching, and config errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.helpers import REPO, TINY_CONFIG
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def _jobs_planned(workdir: Path) -> dict[str, int]:
+    """Job counts per rule from a dry run ({} when nothing is to be done)."""
+    done = _run(workdir, "--cores", "2", "--dry-run", "--quiet", "rules")
+    assert done.returncode == 0, done.stderr
+    return {
+        m[1]: int(m[2])
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", done.stdout, re.M)
+        if m[1] != "total"
+    }
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """Run the whole tiny study once; the tests below inspect it."""
+    workdir = tmp_path_factory.mktemp("study")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    done = _run(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
+def test_study_runs_to_the_report(study: Path) -> None:
+    report = (study / "reports" / "report.html").read_text()
+    assert "<html" in report.lower() and "d1_last" in report
+    cells = pl.read_parquet(study / "results" / "tables" / "cells.parquet")
+    grid = TINY_CONFIG["grid"]
+    assert cells.height == len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
+    assert {"ratio", "schedule", "seed", "d1_test_loss", "d2_test_loss"} <= set(cells.columns)
+    assert cells["d1_test_loss"].is_finite().all() and cells["d2_test_loss"].is_finite().all()
+    assert (study / "results" / "tables" / "summary.csv").exists()
+
+
+def test_every_rule_wrote_its_log_and_benchmark(study: Path) -> None:
+    for rule in ("download", "prepare", "shards", "streams", "train", "evaluate"):
+        assert any((study / "logs" / rule).rglob("*.log")), rule
+        assert any((study / "benchmarks" / rule).rglob("*.tsv")), rule
+    train_log = next((study / "logs" / "train").rglob("*.log")).read_text()
+    assert "tokens/s" in train_log and "ETA" in train_log
+
+
+def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
+    assert _jobs_planned(study) == {}
+    config = yaml.safe_load((study / "config.yaml").read_text())
+    config["grid"]["seeds"].append(7)
+    (study / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        planned = _jobs_planned(study)
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    new_cells = len(config["grid"]["ratios"]) * len(config["grid"]["schedules"])
+    assert planned == {
+        "stream": new_cells,
+        "train": new_cells,
+        "evaluate": new_cells,
+        "aggregate": 1,
+        "report": 1,
+        "all": 1,
+    }
+
+
+def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    config["grid"]["ratios"] = [0.1, "lots"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = _run(tmp_path, "--cores", "1")
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("curriculab:")]
+    assert errors == ["curriculab: config key 'grid.ratios[1]': 'lots' is not of type 'number'"]
+    assert not (tmp_path / "results").exists()
+    shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

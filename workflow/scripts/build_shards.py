@@ -1,0 +1,17 @@
+"""Rule shards: tokenize one domain and pack it into fixed-length train and test blocks."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from curriculab.data.shards import build_shards
+
+manifest = build_shards(
+    snakemake.input.docs,
+    snakemake.input.tokenizer,
+    snakemake.params.seq_len,
+    Path(snakemake.output.manifest).parent,
+)
+print(json.dumps(manifest["splits"], indent=2), file=sys.stderr)

@@ -1,0 +1,16 @@
+"""Rule prepare: clean, deduplicate and split one domain's documents."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from curriculab.data.prepare import run_prepare
+
+counts = run_prepare(
+    snakemake.input.raw,
+    snakemake.output.docs,
+    snakemake.wildcards.domain,
+    snakemake.params.test_fraction,
+    snakemake.params.min_chars,
+)
+print(f"domain {snakemake.wildcards.domain}: {counts}", file=sys.stderr)

@@ -1,0 +1,10 @@
+"""Rule tokenizer: train the byte-level BPE shared by every domain."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from curriculab.data.tokenizer import run_tokenizer
+
+size = run_tokenizer(snakemake.input.docs, snakemake.params.vocab_size, snakemake.output.tokenizer)
+print(f"trained a byte-level BPE with {size} tokens", file=sys.stderr)
