@@ -141,7 +141,7 @@ def train_cell(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss = model(input_ids=batch, labels=batch).loss
         if not torch.isfinite(loss):
-            raise TrainingError(f"cell {cell}: non-finite loss {float(loss)} at step {step}")
+            raise TrainingError(f"cell {cell}: non-finite loss {loss.item()} at step {step}")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
