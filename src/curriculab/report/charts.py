@@ -120,22 +120,9 @@ def learning_curve_chart(
             ],
         )
     )
-    chart = (
-        alt.layer(band, line, data=_records(table))
-        .properties(width=380, height=260)
-        .facet(
-            facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)),
-            columns=PANEL_COLUMNS,
-        )
-        .properties(
-            title=alt.TitleParams(
-                f"{domain_label}: test loss during training",
-                subtitle="line: mean over seeds; band: min to max over seeds",
-                anchor="start",
-            )
-        )
-    )
-    return _readable(chart)
+    layers = alt.layer(band, line, data=_records(table)).properties(width=380, height=260)
+    title = f"{domain_label}: test loss during training"
+    return _faceted(layers, table, title, "line: mean over seeds; band: min to max over seeds")
 
 
 def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.FacetChart:
@@ -167,20 +154,17 @@ def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.F
             ],
         )
     )
-    chart = (
-        alt.layer(mean, seeds, data=_records(table))
-        .properties(width=220, height=220)
-        .facet(
-            facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)),
-            columns=PANEL_COLUMNS,
-        )
-        .resolve_scale(y="independent")
-        .properties(
-            title=alt.TitleParams(
-                f"Final {column.removesuffix('_test_loss').upper()} test loss per schedule",
-                subtitle="dots: individual seeds; tick: mean over seeds",
-                anchor="start",
-            )
-        )
-    )
+    layers = alt.layer(mean, seeds, data=_records(table)).properties(width=220, height=220)
+    title = f"Final {column.removesuffix('_test_loss').upper()} test loss per schedule"
+    chart = _faceted(layers, table, title, "dots: individual seeds; tick: mean over seeds")
+    return chart.resolve_scale(y="independent")
+
+
+def _faceted(
+    layers: alt.LayerChart, table: pl.DataFrame, title: str, subtitle: str
+) -> alt.FacetChart:
+    """One panel per D1 ratio (in ratio order), with a left-aligned title and subtitle."""
+    chart = layers.facet(
+        facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)), columns=PANEL_COLUMNS
+    ).properties(title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
     return _readable(chart)
