@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -161,8 +160,3 @@ def train_config(raw: dict[str, Any]) -> TrainConfig:
     return TrainConfig(
         **{"final_eval_blocks": None, "log_every_steps": 10, "device": "auto", **raw}
     )
-
-
-def default_schema_path() -> Path:
-    """The schema inside a source checkout (tests and scripts run from the repository)."""
-    return Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"

@@ -53,7 +53,6 @@ def evaluate_run(
     """Final evaluation of a saved model on every domain's test shard; writes eval.json."""
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
     results: dict[str, Any] = {}

@@ -38,31 +38,36 @@ def split_of(doc_id: str, test_fraction: float) -> str:
 def prepare_documents(raw: pa.Table, domain: str, test_fraction: float, min_chars: int) -> pa.Table:
     """Normalise, drop short documents, drop exact duplicates (first kept), assign splits."""
     seen: set[str] = set()
-    rows: dict[str, list] = {k: [] for k in ("doc_id", "text", "split", "n_bytes", "source_index")}
-    for index, text in zip(raw["source_index"].to_pylist(), raw["text"].to_pylist(), strict=True):
+    kept: list[int] = []  # rows of `raw` that survive
+    texts: list[str] = []
+    doc_ids: list[str] = []
+    for row, text in enumerate(raw["text"].to_pylist()):
         clean = normalise(text or "")
-        if len(clean) < min_chars:
-            continue
         doc_id = sha256_text(clean)[:32]
-        if doc_id in seen:
+        if len(clean) < min_chars or doc_id in seen:
             continue
         seen.add(doc_id)
-        for key, value in zip(
-            rows,
-            (doc_id, clean, split_of(doc_id, test_fraction), len(clean.encode()), index),
-            strict=True,
-        ):
-            rows[key].append(value)
-    splits = set(rows["split"])
-    if splits != {"train", "test"}:
+        kept.append(row)
+        texts.append(clean)
+        doc_ids.append(doc_id)
+    splits = [split_of(doc_id, test_fraction) for doc_id in doc_ids]
+    if set(splits) != {"train", "test"}:
         raise PrepareError(
-            f"domain {domain!r}: {len(rows['text'])} documents left after cleaning and "
-            f"deduplication; need documents in both splits (found {sorted(splits) or 'none'})"
+            f"domain {domain!r}: {len(texts)} documents left after cleaning and "
+            f"deduplication; need documents in both splits (found {sorted(set(splits)) or 'none'})"
         )
-    table = pa.table(rows)
-    return table.append_column(
-        "domain", pa.array([domain] * len(table), pa.string())
-    ).append_column("source", raw["source"].take(pa.array(rows["source_index"])))
+    provenance = raw.select(["source_index", "source"]).take(pa.array(kept, pa.int64()))
+    return pa.table(
+        {
+            "doc_id": doc_ids,
+            "text": texts,
+            "split": splits,
+            "n_bytes": [len(text.encode()) for text in texts],
+            "domain": [domain] * len(texts),
+            "source_index": provenance["source_index"],
+            "source": provenance["source"],
+        }
+    )
 
 
 def run_prepare(
