@@ -27,7 +27,7 @@ CELLS = [
 wildcard_constraints:
     domain="|".join(map(re.escape, DOMAINS)),
     ratio="|".join(map(re.escape, STUDY.ratio_labels)),
-    schedule="|".join(map(re.escape, STUDY.schedules)),
+    schedule="|".join(map(re.escape, sorted(STUDY.schedules, key=len, reverse=True))),
     seed=r"\d+",
     split="train|test",
 
@@ -51,6 +51,7 @@ def get_study_summary():
         "domains": DOMAINS,
         "ratios": list(STUDY.ratio_labels),
         "schedules": list(STUDY.schedules),
+        "budget": STUDY.budget.kind,
         "seeds": list(STUDY.seeds),
         "model_preset": STUDY.model_preset,
     }

@@ -17,5 +17,8 @@ rule stream:
         domains=DOMAINS,
         target=STUDY.target_domain,
         ratio=lambda wc: STUDY.ratio_value(wc.ratio),
+        spec=lambda wc: STUDY.schedules[wc.schedule],
+        budget=config["streams"],
+        seq_len=STUDY.seq_len,
     script:
         "../workflow/scripts/build_stream.py"

@@ -18,9 +18,14 @@ TINY_CONFIG: dict[str, Any] = {
     "prepare": {"test_fraction": 0.2, "min_chars": 20},
     "tokenizer": {"vocab_size": 320},
     "shards": {"seq_len": 32},
+    "streams": {"budget": "fixed_data"},
     "grid": {
         "ratios": [0.1, 0.3],
-        "schedules": ["shuffled", "d1_last", "d1_first"],
+        "schedules": {
+            "shuffled": {"family": "shuffled"},
+            "d1_last": {"family": "sequential", "order": ["history", "cooking"]},
+            "late": {"family": "placement", "a": 8, "b": 1},
+        },
         "seeds": [0, 1],
     },
     "model": {"preset": "micro"},

@@ -48,7 +48,78 @@ BAD_CASES = [
     ("train.surprise", 1, "train"),
     ("grid.ratios", [], "grid.ratios"),
     ("grid.ratios", [0.1, -0.2], "grid.ratios[1]"),
-    ("grid.schedules", ["shuffled", "sideways"], "grid.schedules[1]"),
+    ("grid.schedules", ["shuffled", "d1_last"], "grid.schedules"),
+    ("grid.schedules.late", {"family": "sideways"}, "grid.schedules.late.family"),
+    (
+        "grid.schedules.late",
+        {"family": "end_window", "window": 1.5, "d1_share": 0.5},
+        "grid.schedules.late.window",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "end_window", "window": 0, "d1_share": 0.5},
+        "grid.schedules.late.window",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "end_window", "window": 0.2, "d1_share": -0.1},
+        "grid.schedules.late.d1_share",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "end_window", "window": 0.2, "d1_share": 0.5, "d1_factor": 2},
+        "grid.schedules.late",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "end_window", "window": 0.2, "d1_share": 0.5, "sweep": {"window": [0.1, 1.2]}},
+        "grid.schedules.late.window",
+    ),
+    (
+        "grid.schedules.late",
+        {
+            "family": "stages",
+            "phases": [{"fraction": 1.0, "shares": {"cooking": 0.5, "history": 0.4}}],
+        },
+        "grid.schedules.late",
+    ),
+    (
+        "grid.schedules.late",
+        {
+            "family": "stages",
+            "phases": [{"fraction": 1.0, "shares": {"cooking": -0.5, "history": 1.0}}],
+        },
+        "grid.schedules.late.phases[0].shares.cooking",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "stages", "phases": [{"fraction": 0.5, "shares": {"cooking": 1.0}}]},
+        "grid.schedules.late",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "stages", "phases": [{"fraction": 1.0, "shares": {"baking": 1.0}}]},
+        "grid.schedules.late",
+    ),
+    ("grid.schedules.late", {"family": "placement", "a": 0, "b": 1}, "grid.schedules.late.a"),
+    ("grid.schedules.late", {"family": "placement", "a": 1, "b": 1, "c": 1}, "grid.schedules.late"),
+    (
+        "grid.schedules.late",
+        {"family": "sequential", "order": ["cooking"]},
+        "grid.schedules.late.order",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "sequential", "order": ["cooking", "baking"]},
+        "grid.schedules.late",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "ramp", "start": 0.0, "shape": "square"},
+        "grid.schedules.late.shape",
+    ),
+    ("streams.budget", "fixed_tokens", "streams"),
+    ("streams.tokens", 0, "streams.tokens"),
     ("grid.seeds", [0, 0], "grid.seeds"),
     ("target_domain", "baking", "target_domain"),
     ("model.preset", "enormous", "model.preset"),
@@ -74,6 +145,43 @@ def test_single_domain_is_rejected(tiny_config) -> None:
     del tiny_config["domains"]["history"]
     with pytest.raises(ConfigError, match="'domains'"):
         load_study(tiny_config, SCHEMA)
+
+
+def test_sweeps_expand_into_named_schedules(tiny_config) -> None:
+    tiny_config["grid"]["schedules"] = {
+        "late": {
+            "family": "end_window",
+            "d1_share": 0.5,
+            "window": 0.1,
+            "sweep": {"window": [0.1, 0.25], "d1_share": [0.4, 0.6]},
+        },
+        "flat": {"family": "shuffled"},
+    }
+    tiny_config["streams"] = {"budget": "fixed_tokens", "tokens": 640, "max_epochs": 3}
+    study = load_study(tiny_config, SCHEMA)
+    assert list(study.schedules) == [
+        "late-window0.1-d1_share0.4",
+        "late-window0.1-d1_share0.6",
+        "late-window0.25-d1_share0.4",
+        "late-window0.25-d1_share0.6",
+        "flat",
+    ]
+    assert study.schedules["late-window0.25-d1_share0.4"] == {
+        "family": "end_window",
+        "window": 0.25,
+        "d1_share": 0.4,
+    }
+    assert (study.budget.kind, study.budget.total_blocks, study.budget.max_epochs) == (
+        "fixed_tokens",
+        20,
+        3,
+    )
+
+
+def test_example_studies_are_valid() -> None:
+    for path in sorted((REPO / "studies").glob("*.yaml")):
+        study = load_study(yaml.safe_load(path.read_text()), SCHEMA)
+        assert study.schedules, path
 
 
 def test_ratio_labels_are_stable() -> None:

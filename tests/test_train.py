@@ -13,7 +13,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from curriculab.config import train_config
 from curriculab.evaluate import evaluate_run
 from curriculab.io import read_json
-from curriculab.streams.build import write_stream
+from curriculab.streams.build import BudgetSpec
+from curriculab.streams.stream_file import write_stream
 from curriculab.train import CellInputs, TrainingError, eval_steps, lr_at, train_cell
 from tests.helpers import TINY_CONFIG
 
@@ -38,7 +39,10 @@ def test_eval_steps_cover_start_and_end() -> None:
 def _inputs(root: Path, tiny_data: dict[str, Path], schedule: str = "d1_last") -> CellInputs:
     manifests = {n: read_json(tiny_data[n] / "manifest.json") for n in DOMAINS}
     stream = root / "stream.arrow"
-    write_stream(manifests, "cooking", 0.3, schedule, 0, stream, root / "stream.json")
+    spec = TINY_CONFIG["grid"]["schedules"][schedule]
+    write_stream(
+        manifests, "cooking", 0.3, schedule, spec, 0, BudgetSpec(), stream, root / "stream.json"
+    )
     return CellInputs(
         stream=stream,
         train_shards={n: tiny_data[n] / "train.arrow" for n in DOMAINS},

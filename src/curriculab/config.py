@@ -6,6 +6,7 @@ as a `ConfigError` whose message is one line naming the key at fault and what is
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,8 @@ import jsonschema
 import yaml
 
 from curriculab.model import PRESETS
-from curriculab.streams.schedules import SCHEDULES
+from curriculab.streams.build import BudgetSpec
+from curriculab.streams.schedules import check_schedule
 
 
 class ConfigError(ValueError):
@@ -59,8 +61,9 @@ class Study:
     vocab_size: int
     seq_len: int
     ratios: tuple[float, ...]
-    schedules: tuple[str, ...]
+    schedules: dict[str, dict[str, Any]]  # name -> {"family": ..., **parameters}, sweeps expanded
     seeds: tuple[int, ...]
+    budget: BudgetSpec
     model_preset: str
     train: TrainConfig
 
@@ -93,18 +96,57 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return loaded
 
 
-def _key_path(error: jsonschema.ValidationError) -> str:
+def _key_path(error: jsonschema.ValidationError, prefix: str = "") -> str:
     parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path]
-    return ".".join(parts).replace(".[", "[") or "<top level>"
+    return ".".join([prefix, *parts] if prefix else parts).replace(".[", "[") or "<top level>"
 
 
-def validate_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
+def validate_schema(
+    config: dict[str, Any], schema: dict[str, Any], prefix: str = "", note: str = ""
+) -> None:
     """Check `config` against the JSON schema; raise the single most relevant error as one line."""
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         message = " ".join(error.message.split())
-        raise ConfigError(f"config key '{_key_path(error)}': {message}")
+        raise ConfigError(f"config key '{_key_path(error, prefix)}'{note}: {message}")
+
+
+def expand_schedules(entries: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Expand `sweep:` lists: {name: (entry name, spec)}; a swept schedule is named like
+    'late-window0.1-d1_share0.5' (one suffix per swept parameter, in the order given)."""
+    expanded: dict[str, tuple[str, dict[str, Any]]] = {}
+    for base, entry in entries.items():
+        spec = {k: v for k, v in entry.items() if k != "sweep"}
+        sweep = entry.get("sweep", {})
+        for picks in itertools.product(*(range(len(v)) for v in sweep.values())):
+            values = [options[i] for options, i in zip(sweep.values(), picks, strict=True)]
+            suffix = "".join(
+                f"-{key}{_label(v, i)}" for key, v, i in zip(sweep, values, picks, strict=True)
+            )
+            expanded[base + suffix] = (base, {**spec, **dict(zip(sweep, values, strict=True))})
+    return expanded
+
+
+def _label(value: Any, index: int) -> str:
+    """A path-safe label: numbers as written (0.1), other values by their position in the list."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return str(index)
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _check_schedules(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, dict]:
+    names, target = sorted(config["domains"]), config["target_domain"]
+    single = {"$ref": "#/$defs/schedule", "$defs": schema["$defs"]}
+    schedules = {}
+    for name, (base, spec) in expand_schedules(config["grid"]["schedules"]).items():
+        note = f" (sweep value {name!r})" if name != base else ""
+        validate_schema(spec, single, prefix=f"grid.schedules.{base}", note=note)
+        problem = check_schedule(spec, names, target)
+        if problem:
+            raise ConfigError(f"config key 'grid.schedules.{base}'{note}: {problem}")
+        schedules[name] = spec
+    return schedules
 
 
 def _check_semantics(config: dict[str, Any]) -> None:
@@ -114,12 +156,6 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key 'target_domain': {config['target_domain']!r} is not one of the "
             f"domains {sorted(domains)}"
         )
-    for i, schedule in enumerate(config["grid"]["schedules"]):
-        if schedule not in SCHEDULES:
-            raise ConfigError(
-                f"config key 'grid.schedules[{i}]': unknown schedule {schedule!r}; "
-                f"expected one of {sorted(SCHEDULES)}"
-            )
     labels = [ratio_label(r) for r in config["grid"]["ratios"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config key 'grid.ratios': values must be distinct, got {labels}")
@@ -130,10 +166,25 @@ def _check_semantics(config: dict[str, Any]) -> None:
         )
 
 
+def budget_spec(streams: dict[str, Any], seq_len: int) -> BudgetSpec:
+    """The typed budget of a validated `streams:` mapping (tokens become whole blocks)."""
+    if streams["budget"] == "fixed_data":
+        return BudgetSpec("fixed_data")
+    blocks = streams["tokens"] // seq_len
+    if blocks < 1:
+        raise ConfigError(
+            f"config key 'streams.tokens': {streams['tokens']} is less than one block "
+            f"(shards.seq_len = {seq_len} tokens)"
+        )
+    return BudgetSpec("fixed_tokens", blocks, streams.get("max_epochs"))
+
+
 def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> Study:
     """Validate a config mapping and return the typed `Study`; raise `ConfigError` if invalid."""
-    validate_schema(config, load_yaml(schema_path))
+    schema = load_yaml(schema_path)
+    validate_schema(config, schema)
     _check_semantics(config)
+    schedules = _check_schedules(config, schema)
     domains = {
         name: DomainSpec(name=name, source=dict(spec["source"]), max_docs=spec.get("max_docs"))
         for name, spec in config["domains"].items()
@@ -148,8 +199,9 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         vocab_size=int(config["tokenizer"]["vocab_size"]),
         seq_len=int(config["shards"]["seq_len"]),
         ratios=tuple(float(r) for r in grid["ratios"]),
-        schedules=tuple(grid["schedules"]),
+        schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),
+        budget=budget_spec(config["streams"], int(config["shards"]["seq_len"])),
         model_preset=config["model"]["preset"],
         train=train_config(config["train"]),
     )

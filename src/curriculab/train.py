@@ -23,7 +23,7 @@ from curriculab.data.tokenizer import END_OF_DOCUMENT
 from curriculab.evaluate import bits_per_byte, mean_loss, spread_subset
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.model import build_model, count_parameters
-from curriculab.streams.build import read_stream
+from curriculab.streams.stream_file import read_stream
 
 
 class TrainingError(RuntimeError):

@@ -5,8 +5,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
+from curriculab.config import budget_spec
 from curriculab.io import read_json
-from curriculab.streams.build import write_stream
+from curriculab.streams.stream_file import write_stream
 
 manifests = {
     name: read_json(path)
@@ -17,7 +18,9 @@ summary = write_stream(
     snakemake.params.target,
     snakemake.params.ratio,
     snakemake.wildcards.schedule,
+    snakemake.params.spec,
     int(snakemake.wildcards.seed),
+    budget_spec(snakemake.params.budget, snakemake.params.seq_len),
     snakemake.output.stream,
     snakemake.output.summary,
 )

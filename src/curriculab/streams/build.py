@@ -1,22 +1,35 @@
-"""Build the stream of one cell (ratio, schedule, seed) from the shard manifests.
+"""Build the stream of one cell (ratio, schedule, seed): which block trains at each position.
+
+1. Available blocks: all of every other domain, and a seeded subset of D1 sized by the ratio.
+2. Counts: how many sequences each domain gets (fixed_data: each available block once;
+   fixed_tokens: the schedule's shares of a token budget, repeating blocks as needed).
+3. Times: each sequence gets a time in [0, 1) from the schedule's plan; one stable sort of all
+   times gives the order. Vectorised: no Python loop per position.
+4. Blocks: each domain's uses take its blocks in a fresh permutation per epoch, so an epoch
+   is finished before the next begins; the epoch is recorded per position.
 
 Seeding is split by purpose so that comparisons are paired: the D1 subsample depends only on
 the seed (and is nested: a smaller ratio takes a prefix of a larger ratio's blocks), and the
-order depends on the seed and the schedule. A stream stores indices, never tokens.
+order on the seed and the schedule. A stream stores indices, never tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from curriculab.io import read_arrow, write_arrow, write_json
-from curriculab.streams.schedules import SCHEDULES, Order
+from curriculab.streams.schedules import (
+    Budget,
+    Context,
+    Placement,
+    Plan,
+    Profile,
+    ScheduleError,
+    make_plan,
+)
 
 _SUBSAMPLE, _ORDER = 0, 1  # independent random streams per purpose
 
@@ -25,7 +38,25 @@ class StreamError(ValueError):
     """A cell's stream cannot be built (e.g. the ratio asks for more D1 than exists)."""
 
 
-def _schedule_key(name: str) -> int:
+@dataclass(frozen=True)
+class BudgetSpec:
+    """How long training is: one pass over the data, or a token budget with repeats."""
+
+    kind: Budget = "fixed_data"
+    total_blocks: int | None = None  # sequences in the run (fixed_tokens)
+    max_epochs: float | None = None  # cap on passes over any one domain (fixed_tokens)
+
+
+@dataclass(frozen=True)
+class Order:
+    """A training order: position i trains on block `blocks[i]` of domain `domains[i]`."""
+
+    domains: np.ndarray  # (n,) int32: index into the domain names
+    blocks: np.ndarray  # (n,) int64: row of that domain's train shard
+    epochs: np.ndarray  # (n,) int32: 0 for a block's first use, 1 for its second, ...
+
+
+def _key(name: str) -> int:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
@@ -53,66 +84,109 @@ def available_blocks(
     }
 
 
+def apportion(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integers proportional to `weights` summing to `total` (largest remainder)."""
+    exact = weights / weights.sum() * total
+    counts = np.floor(exact).astype(np.int64)
+    short = total - counts.sum()
+    counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+def plan_mass(ctx: Context, plan: Plan) -> np.ndarray:
+    """(K,) each domain's share of the run under a plan."""
+    if isinstance(plan, Profile):
+        return plan.mass()
+    share = ctx.natural[ctx.target] if plan.target_share is None else plan.target_share
+    others = ctx.natural * (1.0 - share) / (1.0 - ctx.natural[ctx.target])
+    others[ctx.target] = share
+    return others
+
+
+def block_counts(ctx: Context, plan: Plan, budget: BudgetSpec) -> np.ndarray:
+    """(K,) sequences per domain; errors name the schedule and the domain that cannot comply."""
+    mass = plan_mass(ctx, plan)
+    if budget.kind == "fixed_data":
+        implied = mass * ctx.available.sum()
+        for k in np.flatnonzero(np.abs(implied - ctx.available) > 1.0):
+            raise ScheduleError(
+                f"schedule {ctx.schedule!r}: domain {ctx.names[k]!r} would get {implied[k]:.0f} "
+                f"blocks but fixed_data uses each of its {ctx.available[k]} blocks once; "
+                "change its shares or use budget fixed_tokens"
+            )
+        return ctx.available.copy()
+    counts = apportion(mass, budget.total_blocks)
+    if budget.max_epochs is not None:
+        for k in np.flatnonzero(counts > budget.max_epochs * ctx.available):
+            raise ScheduleError(
+                f"schedule {ctx.schedule!r}: domain {ctx.names[k]!r} needs "
+                f"{counts[k] / ctx.available[k]:.2f} epochs of its {ctx.available[k]} blocks, "
+                f"more than max_epochs {budget.max_epochs:g}"
+            )
+    return counts
+
+
+def profile_times(profile: Profile, counts: np.ndarray, rng: np.random.Generator) -> list:
+    """Per domain, event times that follow the profile: exact counts per bin (cumulative
+    rounding, so every stretch of bins is within one block), uniform inside a bin."""
+    widths = np.diff(profile.edges)
+    times = []
+    for k, count in enumerate(counts):
+        mass = profile.shares[k] * widths
+        cdf = np.concatenate([[0.0], np.cumsum(mass)]) / max(mass.sum(), 1e-300)
+        per_bin = np.diff(np.round(count * cdf).astype(np.int64))
+        bins = np.repeat(np.arange(len(widths)), per_bin)
+        times.append(profile.edges[bins] + widths[bins] * rng.random(len(bins)))
+    return times
+
+
+def placement_times(ctx: Context, plan: Placement, counts, rng: np.random.Generator) -> list:
+    """D1 times from Beta(a, b); every other domain's times uniform."""
+    return [
+        rng.beta(plan.a, plan.b, size=c) if k == ctx.target else rng.random(c)
+        for k, c in enumerate(counts)
+    ]
+
+
+def assign_blocks(
+    domains: np.ndarray, available: list[np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks and epochs for a domain sequence: a fresh permutation of each domain per epoch."""
+    blocks = np.empty(len(domains), dtype=np.int64)
+    epochs = np.empty(len(domains), dtype=np.int32)
+    for k, pool in enumerate(available):
+        where = np.flatnonzero(domains == k)
+        n_epochs = -(-len(where) // len(pool)) if len(pool) else 0
+        perms = [rng.permutation(pool) for _ in range(n_epochs)]
+        blocks[where] = np.concatenate(perms)[: len(where)] if perms else []
+        epochs[where] = np.arange(len(where)) // max(len(pool), 1)
+    return blocks, epochs
+
+
 def build_order(
-    train_blocks: dict[str, int], target: str, ratio: float, schedule: str, seed: int
+    train_blocks: dict[str, int],
+    target: str,
+    ratio: float,
+    schedule: str,
+    spec: dict[str, Any],
+    seed: int,
+    budget: BudgetSpec = BudgetSpec(),
 ) -> tuple[list[str], Order]:
     """The (domain names, order) of one cell."""
     names = sorted(train_blocks)
     available = available_blocks(train_blocks, target, ratio, seed)
-    rng = np.random.default_rng([seed, _ORDER, _schedule_key(schedule)])
-    by_index = {names.index(name): blocks for name, blocks in available.items()}
-    return names, SCHEDULES[schedule](by_index, names.index(target), rng)
-
-
-def stream_table(names: list[str], order: Order) -> pa.Table:
-    """The stream as Arrow: domain (dictionary-encoded name), block, epoch."""
-    domain = pa.DictionaryArray.from_arrays(
-        pa.array(order.domains, pa.int32()), pa.array(names, pa.string())
+    pools = [available[name] for name in names]
+    ctx = Context(
+        schedule, tuple(names), names.index(target), np.array([len(p) for p in pools]), budget.kind
     )
-    return pa.table(
-        {
-            "domain": domain,
-            "block": pa.array(order.blocks, pa.int64()),
-            "epoch": pa.array(np.zeros(len(order.blocks), dtype=np.int32)),
-        }
-    )
-
-
-def summarise_order(names: list[str], order: Order, target: str, bins: int = 10) -> dict[str, Any]:
-    """Counts per domain and the target's share in each tenth of training."""
-    target_mask = order.domains == names.index(target)
-    edges = np.linspace(0, len(order.blocks), bins + 1).round().astype(int)
-    return {
-        "n_sequences": len(order.blocks),
-        "blocks_per_domain": {n: int((order.domains == i).sum()) for i, n in enumerate(names)},
-        "target_share_by_tenth": [
-            float(target_mask[a:b].mean()) if b > a else 0.0 for a, b in itertools.pairwise(edges)
-        ],
-    }
-
-
-def write_stream(
-    manifests: dict[str, dict[str, Any]],
-    target: str,
-    ratio: float,
-    schedule: str,
-    seed: int,
-    out_path: str | Path,
-    summary_path: str | Path,
-) -> dict[str, Any]:
-    """Build one cell's stream from shard manifests; write Arrow IPC and a JSON summary."""
-    train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
-    names, order = build_order(train_blocks, target, ratio, schedule, seed)
-    write_arrow(stream_table(names, order), out_path)
-    summary = summarise_order(names, order, target)
-    summary.update(ratio=ratio, schedule=schedule, seed=seed, seq_len=manifests[target]["seq_len"])
-    write_json(summary_path, summary)
-    return summary
-
-
-def read_stream(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Read a stream: (domain names, per-position domain index, per-position block index)."""
-    table = read_arrow(path).combine_chunks()
-    domain = table["domain"].chunk(0)
-    names = domain.dictionary.to_pylist()
-    return names, domain.indices.to_numpy().astype(np.int64), table["block"].to_numpy()
+    plan = make_plan(ctx, spec)
+    counts = block_counts(ctx, plan, budget)
+    rng = np.random.default_rng([seed, _ORDER, _key(schedule)])
+    if isinstance(plan, Profile):
+        times = profile_times(plan, counts, rng)
+    else:
+        times = placement_times(ctx, plan, counts, rng)
+    labels = np.repeat(np.arange(len(names), dtype=np.int32), counts)
+    domains = labels[np.argsort(np.concatenate(times), kind="stable")]
+    blocks, epochs = assign_blocks(domains, pools, rng)
+    return names, Order(domains, blocks, epochs)

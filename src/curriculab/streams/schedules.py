@@ -1,76 +1,258 @@
-"""Named schedules: how the available blocks of every domain are ordered for training.
+"""Schedule families: where each domain's blocks go over training time.
 
-A schedule receives the available block indices per domain and returns the training order as
-(domain, block) arrays. Every schedule here is a permutation of its input (fixed data, one
-pass). Register a new one with `@schedule("name")`.
+A family turns its parameters into a *plan* for the K domains of a cell:
+
+- a `Profile`: piecewise-constant target shares s_k(t) over training time t in [0, 1]
+  (every column sums to 1), or
+- a `Placement`: the target's blocks at times drawn from Beta(a, b), every other block at a
+  uniform time.
+
+`curriculab.streams.build` turns a plan into an order: block counts per domain (fixed by the
+data under `fixed_data`, by the plan's shares under `fixed_tokens`), event times per block,
+and one sort. Register a family with `@family("name", check=...)`; `check` validates its
+parameters when Snakemake builds the DAG.
+
+The target domain (D1) is the domain the study minimises test loss on. Families that speak of
+"the D1 share" give the rest of each moment to the other domains in proportion to their sizes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
+Budget = Literal["fixed_data", "fixed_tokens"]
+RAMP_BINS = 100  # piecewise-constant resolution of ramp shapes (1% of training per bin)
+
+
+class ScheduleError(ValueError):
+    """A schedule cannot be built from its parameters; the message names schedule and parameter."""
+
 
 @dataclass(frozen=True)
-class Order:
-    """A training order: position i trains on block `blocks[i]` of domain `domains[i]`."""
+class Profile:
+    """Target shares: domain k has share shares[k, b] during [edges[b], edges[b + 1])."""
 
-    domains: np.ndarray  # (n,) int: index into the sorted domain names
-    blocks: np.ndarray  # (n,) int: row of that domain's train shard
+    edges: np.ndarray  # (B + 1,) training-time fractions from 0 to 1
+    shares: np.ndarray  # (K, B), each column sums to 1
+
+    def mass(self) -> np.ndarray:
+        """(K,) each domain's share of the whole run: the integral of s_k over time."""
+        return self.shares @ np.diff(self.edges)
 
 
-ScheduleFn = Callable[[dict[int, np.ndarray], int, np.random.Generator], Order]
-SCHEDULES: dict[str, ScheduleFn] = {}
+@dataclass(frozen=True)
+class Placement:
+    """Target blocks at Beta(a, b)-distributed times; others uniform. `target_share` under
+    `fixed_tokens` (None: the target's natural share of the available blocks)."""
+
+    a: float
+    b: float
+    target_share: float | None
 
 
-def schedule(name: str) -> Callable[[ScheduleFn], ScheduleFn]:
-    """Register a schedule function under `name` (the name used in config and paths)."""
+Plan = Profile | Placement
 
-    def register(fn: ScheduleFn) -> ScheduleFn:
-        SCHEDULES[name] = fn
+
+@dataclass(frozen=True)
+class Context:
+    """What a family knows about the cell it plans for."""
+
+    schedule: str  # the schedule's name in the study (for error messages)
+    names: tuple[str, ...]  # domain names; indices below refer to this order
+    target: int  # index of D1
+    available: np.ndarray  # (K,) blocks available per domain after the D1 subsample
+    budget: Budget
+
+    @property
+    def natural(self) -> np.ndarray:
+        """(K,) each domain's share of the available blocks."""
+        return self.available / self.available.sum()
+
+    def fail(self, parameter: str, problem: str) -> ScheduleError:
+        """A one-line error naming this schedule and the parameter at fault."""
+        return ScheduleError(f"schedule {self.schedule!r}, parameter {parameter!r}: {problem}")
+
+
+FamilyFn = Callable[[Context, dict[str, Any]], Plan]
+CheckFn = Callable[[dict[str, Any], Sequence[str], str], str | None]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered family: its planner and its config-time parameter check."""
+
+    plan: FamilyFn
+    check: CheckFn
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def _no_check(params: dict[str, Any], names: Sequence[str], target: str) -> str | None:
+    return None
+
+
+def family(name: str, check: CheckFn = _no_check) -> Callable[[FamilyFn], FamilyFn]:
+    """Register a family under `name` (the `family:` value in config)."""
+
+    def register(fn: FamilyFn) -> FamilyFn:
+        FAMILIES[name] = Family(plan=fn, check=check)
         return fn
 
     return register
 
 
-def _shuffled_order(available: dict[int, np.ndarray], rng: np.random.Generator) -> Order:
-    domains = np.concatenate([np.full(len(b), d, dtype=np.int64) for d, b in available.items()])
-    blocks = np.concatenate([np.asarray(b, dtype=np.int64) for b in available.values()])
-    perm = rng.permutation(len(blocks))
-    return Order(domains[perm], blocks[perm])
+def target_profile(ctx: Context, edges: Sequence[float], target_share: np.ndarray) -> Profile:
+    """A profile in which D1 has `target_share[b]` of bin b; the others split the rest by size."""
+    others = ctx.natural.copy()
+    others[ctx.target] = 0.0
+    others /= others.sum()
+    shares = np.outer(others, 1.0 - np.asarray(target_share, dtype=np.float64))
+    shares[ctx.target] = target_share
+    return Profile(np.asarray(edges, dtype=np.float64), shares)
 
 
-def _concat(first: Order, second: Order) -> Order:
-    return Order(
-        np.concatenate([first.domains, second.domains]),
-        np.concatenate([first.blocks, second.blocks]),
-    )
+# --- the families ---------------------------------------------------------------------------
 
 
-def _split_target(
-    available: dict[int, np.ndarray], target: int
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    others = {d: b for d, b in available.items() if d != target}
-    return {target: available[target]}, others
+@family("shuffled")
+def shuffled(ctx: Context, params: dict[str, Any]) -> Plan:
+    """Every domain at its natural share all the time: a uniform random interleave (baseline)."""
+    return Profile(np.array([0.0, 1.0]), ctx.natural[:, None].copy())
 
 
-@schedule("shuffled")
-def shuffled(available: dict[int, np.ndarray], target: int, rng: np.random.Generator) -> Order:
-    """Uniform random interleave of every domain: the baseline mixture."""
-    return _shuffled_order(available, rng)
+def _check_sequential(params: dict[str, Any], names: Sequence[str], target: str) -> str | None:
+    if sorted(params["order"]) != sorted(names):
+        return f"parameter 'order' must list every domain once: {sorted(names)}"
+    return None
 
 
-@schedule("d1_last")
-def d1_last(available: dict[int, np.ndarray], target: int, rng: np.random.Generator) -> Order:
-    """The other domains shuffled together, then all target (D1) blocks at the end."""
-    d1, others = _split_target(available, target)
-    return _concat(_shuffled_order(others, rng), _shuffled_order(d1, rng))
+@family("sequential", check=_check_sequential)
+def sequential(ctx: Context, params: dict[str, Any]) -> Plan:
+    """Domains one after another in `order`, each for a stretch proportional to its size."""
+    order = [ctx.names.index(name) for name in params["order"]]
+    edges = np.concatenate([[0.0], np.cumsum(ctx.natural[order])])
+    edges[-1] = 1.0
+    shares = np.zeros((len(ctx.names), len(order)))
+    shares[order, np.arange(len(order))] = 1.0
+    return Profile(edges, shares)
 
 
-@schedule("d1_first")
-def d1_first(available: dict[int, np.ndarray], target: int, rng: np.random.Generator) -> Order:
-    """All target (D1) blocks first, then the other domains shuffled together."""
-    d1, others = _split_target(available, target)
-    return _concat(_shuffled_order(d1, rng), _shuffled_order(others, rng))
+def _check_end_window(params: dict[str, Any], names: Sequence[str], target: str) -> str | None:
+    if ("d1_share" in params) == ("d1_factor" in params):
+        return "give exactly one of 'd1_share' (absolute) or 'd1_factor' (times D1's natural share)"
+    return None
+
+
+@family("end_window", check=_check_end_window)
+def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
+    """A base mixture, then D1 at share `d1_share` in the final `window` of training.
+
+    `d1_factor` instead scales D1's natural share (the "upsample by k" form). Under fixed_data
+    the base share is whatever D1 is left; under fixed_tokens it is `base_d1_share` (default:
+    D1's natural share).
+    """
+    window = params["window"]
+    natural = ctx.natural[ctx.target]
+    share = params.get("d1_share", natural * params.get("d1_factor", 1.0))
+    if share > 1.0:
+        raise ctx.fail("d1_factor", f"gives a D1 share of {share:.3f} > 1 in the window")
+    if ctx.budget == "fixed_data":
+        base = (natural - window * share) / (1.0 - window)
+        if base < -0.5 / ctx.available.sum():
+            need, have = window * share * ctx.available.sum(), ctx.available[ctx.target]
+            raise ctx.fail(
+                "d1_share",
+                f"needs {need:.0f} D1 blocks in the final {window:g} of training but fixed_data "
+                f"has only {have}; lower it, shorten the window, or use budget fixed_tokens",
+            )
+        base = max(base, 0.0)
+    else:
+        base = params.get("base_d1_share", natural)
+    return target_profile(ctx, [0.0, 1.0 - window, 1.0], np.array([base, share]))
+
+
+def ramp_shape(shape: str, bins: int = RAMP_BINS) -> np.ndarray:
+    """(bins,) shape g(t) at bin midpoints, rising from 0 to 1; its mean is exactly 1/2."""
+    t = (np.arange(bins) + 0.5) / bins
+    return t if shape == "linear" else 0.5 * (1.0 - np.cos(np.pi * t))
+
+
+@family("ramp")
+def ramp(ctx: Context, params: dict[str, Any]) -> Plan:
+    """D1 share moving from `start` to `end` over training, `shape` linear or cosine.
+
+    Under fixed_data the D1 total is fixed, so the mean share must equal D1's natural share:
+    leave `end` null to have it solved as 2 * natural - start.
+    """
+    start, end = params["start"], params.get("end")
+    natural = ctx.natural[ctx.target]
+    if end is None:
+        if ctx.budget == "fixed_tokens":
+            raise ctx.fail("end", "is required under budget fixed_tokens")
+        end = 2.0 * natural - start
+    elif ctx.budget == "fixed_data" and abs((start + end) / 2 - natural) * ctx.available.sum() > 1:
+        raise ctx.fail(
+            "end",
+            f"under fixed_data the mean D1 share must be {natural:.4f}; "
+            f"use end: {2 * natural - start:.4f} or null",
+        )
+    if not 0.0 <= end <= 1.0:
+        raise ctx.fail("end", f"solves to {end:.4f}, outside [0, 1]; change 'start'")
+    g = ramp_shape(params.get("shape", "linear"))
+    edges = np.linspace(0.0, 1.0, len(g) + 1)
+    return target_profile(ctx, edges, start + (end - start) * g)
+
+
+def _check_stages(params: dict[str, Any], names: Sequence[str], target: str) -> str | None:
+    total = sum(phase["fraction"] for phase in params["phases"])
+    if abs(total - 1.0) > 1e-6:
+        return f"parameter 'phases': fractions sum to {total:g}, expected 1"
+    for i, phase in enumerate(params["phases"]):
+        unknown = sorted(set(phase["shares"]) - set(names))
+        if unknown:
+            return f"parameter 'phases[{i}].shares': unknown domains {unknown}"
+        share_sum = sum(phase["shares"].values())
+        if abs(share_sum - 1.0) > 1e-6:
+            return f"parameter 'phases[{i}].shares': shares sum to {share_sum:g}, expected 1"
+    return None
+
+
+@family("stages", check=_check_stages)
+def stages(ctx: Context, params: dict[str, Any]) -> Plan:
+    """Explicit phases, each a fraction of training with its own domain shares."""
+    phases = params["phases"]
+    edges = np.concatenate([[0.0], np.cumsum([p["fraction"] for p in phases])])
+    edges[-1] = 1.0
+    shares = np.array([[p["shares"].get(name, 0.0) for p in phases] for name in ctx.names])
+    return Profile(edges, shares / shares.sum(axis=0, keepdims=True))
+
+
+@family("placement")
+def placement(ctx: Context, params: dict[str, Any]) -> Plan:
+    """Each D1 block at a time drawn from Beta(a, b); a = b = 1 is uniform, a >> b is late.
+
+    The other families are its limits: a -> inf is D1 last, b -> inf D1 first.
+    """
+    share = params.get("d1_share")
+    if share is not None and ctx.budget == "fixed_data":
+        raise ctx.fail("d1_share", "applies under budget fixed_tokens only (fixed_data: all D1)")
+    return Placement(params["a"], params["b"], share)
+
+
+def check_schedule(spec: dict[str, Any], names: Sequence[str], target: str) -> str | None:
+    """A problem with a schedule's parameters (config time, no data needed), or None."""
+    if spec["family"] not in FAMILIES:
+        return f"unknown family {spec['family']!r}; expected one of {sorted(FAMILIES)}"
+    params = {k: v for k, v in spec.items() if k != "family"}
+    return FAMILIES[spec["family"]].check(params, names, target)
+
+
+def make_plan(ctx: Context, spec: dict[str, Any]) -> Plan:
+    """The plan of schedule `spec` ({'family': ..., **params}) for one cell."""
+    params = {k: v for k, v in spec.items() if k != "family"}
+    return FAMILIES[spec["family"]].plan(ctx, params)

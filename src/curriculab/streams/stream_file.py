@@ -1,0 +1,56 @@
+"""The stream file of a cell: Arrow IPC with one row per training sequence, plus its summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curriculab.io import read_arrow, write_arrow, write_json
+from curriculab.streams.build import BudgetSpec, Order, build_order
+from curriculab.streams.summary import summarise_order
+
+
+def stream_table(names: list[str], order: Order) -> pa.Table:
+    """The stream as Arrow: domain (dictionary-encoded name), block, epoch."""
+    domain = pa.DictionaryArray.from_arrays(
+        pa.array(order.domains, pa.int32()), pa.array(names, pa.string())
+    )
+    return pa.table(
+        {
+            "domain": domain,
+            "block": pa.array(order.blocks, pa.int64()),
+            "epoch": pa.array(order.epochs, pa.int32()),
+        }
+    )
+
+
+def write_stream(
+    manifests: dict[str, dict[str, Any]],
+    target: str,
+    ratio: float,
+    schedule: str,
+    spec: dict[str, Any],
+    seed: int,
+    budget: BudgetSpec,
+    out_path: str | Path,
+    summary_path: str | Path,
+) -> dict[str, Any]:
+    """Build one cell's stream from shard manifests; write Arrow IPC and a JSON summary."""
+    train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
+    names, order = build_order(train_blocks, target, ratio, schedule, spec, seed, budget)
+    write_arrow(stream_table(names, order), out_path)
+    summary = summarise_order(names, order, target, manifests[target]["seq_len"])
+    summary.update(ratio=ratio, schedule=schedule, spec=spec, seed=seed, budget=budget.kind)
+    write_json(summary_path, summary)
+    return summary
+
+
+def read_stream(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Read a stream: (domain names, per-position domain index, per-position block index)."""
+    table = read_arrow(path).combine_chunks()
+    domain = table["domain"].chunk(0)
+    names = domain.dictionary.to_pylist()
+    return names, domain.indices.to_numpy().astype(np.int64), table["block"].to_numpy()
