@@ -2,7 +2,10 @@
 # This file is the table of contents; the rules live in rules/, the logic in src/curriculab/.
 
 
-configfile: "config.yaml"
+# A study is one file: config.yaml, or the file given with --configfile (not a merge of both).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"

@@ -8,10 +8,15 @@ rule aggregate:
         ),
         metrics=get_cell_runs("results/runs/{ratio}/{schedule}/seed{seed}/metrics.json"),
         curves=get_cell_runs("results/runs/{ratio}/{schedule}/seed{seed}/curve.parquet"),
+        summaries=get_cell_runs(
+            "results/streams/{ratio}/{schedule}/seed{seed}.summary.json"
+        ),
     output:
         cells="results/tables/cells.parquet",
         summary="results/tables/summary.parquet",
         curves="results/tables/curves.parquet",
+        barcodes="results/tables/barcodes.parquet",
+        stream_domains="results/tables/stream_domains.parquet",
     log:
         "logs/aggregate.log",
     benchmark:
@@ -30,6 +35,7 @@ rule report:
         cells="results/tables/cells.parquet",
         summary="results/tables/summary.parquet",
         curves="results/tables/curves.parquet",
+        barcodes="results/tables/barcodes.parquet",
     output:
         report="reports/report.html",
     log:

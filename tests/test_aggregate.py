@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curriculab.analysis.aggregate import collect_cells, summarise, write_tables
+from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
 
 TARGET = "code"
 
@@ -234,3 +234,21 @@ def test_write_tables_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - polars' error type is not part of the contract
         write_tables({"nested": nested}, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nested.parquet"]
+
+
+def test_collect_streams_reads_barcodes_and_repeats(tmp_path: Path) -> None:
+    from curriculab.io import write_json
+    from curriculab.streams.build import BudgetSpec, build_order
+    from curriculab.streams.summary import BARCODE_BINS, summarise_order
+
+    budget = BudgetSpec("fixed_tokens", total_blocks=600, max_epochs=None)
+    spec = {"family": "end_window", "window": 0.25, "d1_share": 1.0}
+    names, order = build_order({"d1": 100, "d2": 300}, "d1", 0.2, "late", spec, 0, budget)
+    write_json(tmp_path / "s.json", summarise_order(names, order, "d1", seq_len=16))
+    barcodes, domains = collect_streams([("0.2", "late", 0, tmp_path / "s.json")])
+    assert barcodes.height == BARCODE_BINS
+    assert barcodes.sort("bin")["target_share"].to_list()[-1] == 1.0
+    d1 = domains.filter(pl.col("domain") == "d1").row(0, named=True)
+    used = int((order.domains == names.index("d1")).sum())
+    assert d1["blocks_used"] == used and d1["unique_blocks"] == 60
+    assert d1["repeated_tokens"] == (used - 60) * 16 and d1["max_epoch"] == used // 60

@@ -14,11 +14,11 @@ import pytest
 import vl_convert
 
 from curriculab.analysis.aggregate import collect_cells, summarise
-from curriculab.report.charts import final_loss_chart, learning_curve_chart
+from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
 from curriculab.report.html import render_report
 from tests.test_aggregate import TARGET, make_runs
 
-CHART_IDS = ("chart-d1-curves", "chart-d2-curves", "chart-final-loss")
+CHART_IDS = ("chart-barcodes", "chart-d1-curves", "chart-d2-curves", "chart-final-loss")
 SCHEDULES = ("shuffled", "d1_last", "d1_first")
 # How much a schedule leaves D1 loss above the best final value (nats/token): a plausible shape.
 D1_PENALTY = {"shuffled": 0.10, "d1_last": 0.0, "d1_first": 0.25}
@@ -83,13 +83,40 @@ def synthetic_tables(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]
     return pl.DataFrame(cell_rows), pl.DataFrame(curve_rows)
 
 
+def synthetic_barcodes(study: dict[str, Any], bins: int = 50) -> pl.DataFrame:
+    """D1 share per stretch of training: flat for shuffled, a step at the end for d1_last."""
+    progress = np.arange(bins) / bins
+    shapes = {
+        "shuffled": np.full(bins, 0.2),
+        "d1_last": (progress >= 0.8).astype(float),
+        "d1_first": (progress < 0.2).astype(float),
+    }
+    return pl.DataFrame(
+        [
+            {
+                "ratio": ratio,
+                "ratio_value": float(ratio),
+                "schedule": schedule,
+                "seed": seed,
+                "bin": i,
+                "progress": float(progress[i]),
+                "target_share": float(shapes[schedule][i]),
+            }
+            for ratio in study["ratios"]
+            for schedule in study["schedules"]
+            for seed in study["seeds"]
+            for i in range(bins)
+        ]
+    )
+
+
 def render(tmp_path: Path, study: dict[str, Any] | None = None) -> tuple[Path, pl.DataFrame]:
     """Render the synthetic report; returns its path and the summary it was given."""
     study = study or synthetic_study()
     cells, curves = synthetic_tables(study)
     summary = summarise(cells)
     out = tmp_path / "reports" / "report.html"
-    render_report(cells, summary, curves, study, out)
+    render_report(cells, summary, curves, synthetic_barcodes(study), study, out)
     return out, summary
 
 
@@ -182,6 +209,16 @@ def test_learning_curve_chart_pools_other_domains_by_tokens() -> None:
     assert record["loss_mean"] == pytest.approx(expected)
 
 
+def test_barcode_chart_draws_the_first_seed_of_every_cell() -> None:
+    study = synthetic_study()
+    spec = barcode_chart(synthetic_barcodes(study)).to_dict()
+    values = spec["data"]["values"]
+    assert {v["seed"] for v in values} == {0}
+    assert len(values) == len(study["ratios"]) * len(study["schedules"]) * 50
+    last = [v["target_share"] for v in values if v["schedule"] == "d1_last"]
+    assert max(last) == 1.0 and min(last) == 0.0
+
+
 def test_final_loss_chart_has_one_point_per_seed() -> None:
     study = synthetic_study()
     cells, _ = synthetic_tables(study)
@@ -197,7 +234,7 @@ def test_report_renders_from_collected_runs(tmp_path: Path) -> None:
     study = synthetic_study()
     study.update(target_domain=TARGET, domains=domains, schedules=["shuffled", "d1_last"])
     out = tmp_path / "report.html"
-    render_report(cells, summarise(cells), curves, study, out)
+    render_report(cells, summarise(cells), curves, synthetic_barcodes(study), study, out)
     page = out.read_text(encoding="utf-8")
     for chart_id in CHART_IDS:
         assert f'id="{chart_id}"' in page

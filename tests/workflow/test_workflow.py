@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,8 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.helpers import REPO, TINY_CONFIG
+from curriculab.config import load_study
+from tests.helpers import REPO, SCHEMA, TINY_CONFIG
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
@@ -52,7 +54,7 @@ def study(tmp_path_factory) -> Path:
 
 def test_study_runs_to_the_report(study: Path) -> None:
     report = (study / "reports" / "report.html").read_text()
-    assert "<html" in report.lower() and "d1_last" in report
+    assert "<html" in report.lower() and "d1_last" in report and 'id="chart-barcodes"' in report
     cells = pl.read_parquet(study / "results" / "tables" / "cells.parquet")
     grid = TINY_CONFIG["grid"]
     assert cells.height == len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
@@ -87,6 +89,39 @@ def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
         "report": 1,
         "all": 1,
     }
+
+
+def _example_schedules_on_tiny_data() -> dict:
+    """The tiny study with the schedules and budget of studies/schedules.yaml (domains renamed)."""
+    example = yaml.safe_load((REPO / "studies" / "schedules.yaml").read_text())
+    text = yaml.safe_dump(example["grid"]["schedules"])
+    renamed = text.replace("recipes", "cooking").replace("wiki", "history")
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    config["grid"]["schedules"] = yaml.safe_load(renamed)
+    config["streams"] = {**example["streams"], "tokens": 64_000}
+    return config
+
+
+def test_every_family_of_the_example_study_builds_streams(tmp_path: Path) -> None:
+    config = _example_schedules_on_tiny_data()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    schedules = list(load_study(config, SCHEMA).schedules)
+    targets = [
+        f"results/streams/{ratio:g}/{schedule}/seed{seed}.summary.json"
+        for ratio in config["grid"]["ratios"]
+        for schedule in schedules
+        for seed in config["grid"]["seeds"]
+    ]
+    done = _run(tmp_path, "--cores", "2", *targets)
+    assert done.returncode == 0, done.stderr[-4000:]
+    for target in targets:
+        summary = json.loads((tmp_path / target).read_text())
+        assert summary["n_sequences"] == 64_000 // config["shards"]["seq_len"], target
+        assert all(d["max_epoch"] < 4 for d in summary["domains"].values()), target
+    late = json.loads(
+        (tmp_path / "results/streams/0.3/placement-a16/seed0.summary.json").read_text()
+    )
+    assert late["domains"]["cooking"]["share_by_tenth"][-1] > 0.5
 
 
 def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:

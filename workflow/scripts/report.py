@@ -13,6 +13,7 @@ render_report(
     pl.read_parquet(snakemake.input.cells),
     pl.read_parquet(snakemake.input.summary),
     pl.read_parquet(snakemake.input.curves),
+    pl.read_parquet(snakemake.input.barcodes),
     snakemake.params.study,
     Path(snakemake.output.report),
 )

@@ -241,3 +241,49 @@ def write_tables(tables: dict[str, pl.DataFrame], out_dir: Path) -> list[Path]:
                     table.write_csv(tmp)
             written.append(final)
     return written
+
+
+def collect_streams(runs: Sequence[RunSpec]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read every cell's stream summary into (barcodes, stream_domains).
+
+    runs are (ratio, schedule, seed, summary_path). barcodes: one row per cell and stretch of
+    training: bin, progress (start of the stretch, fraction of training), target_share.
+    stream_domains: one row per cell and domain: blocks_used, unique/repeated blocks and
+    tokens, max_epoch (0 when no block repeats).
+    """
+    bars, domains = [], []
+    for ratio, schedule, seed, path in _check_runs(runs):
+        summary = _read_json(Path(path))
+        identity = {
+            "ratio": ratio,
+            "ratio_value": _ratio_value(ratio),
+            "schedule": schedule,
+            "seed": seed,
+        }
+        shares = _get(summary, "target_share_by_bin", Path(path))
+        bars += [
+            {**identity, "bin": i, "progress": i / len(shares), "target_share": float(share)}
+            for i, share in enumerate(shares)
+        ]
+        for name, stats in _get(summary, "domains", Path(path)).items():
+            domains.append(
+                {
+                    **identity,
+                    "domain": name,
+                    **{
+                        key: int(_get(stats, key, Path(path), f"domains.{name}."))
+                        for key in STREAM_DOMAIN_KEYS
+                    },
+                }
+            )
+    return pl.DataFrame(bars), pl.DataFrame(domains)
+
+
+STREAM_DOMAIN_KEYS = (
+    "blocks_used",
+    "unique_blocks",
+    "repeated_blocks",
+    "unique_tokens",
+    "repeated_tokens",
+    "max_epoch",
+)

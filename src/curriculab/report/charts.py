@@ -168,3 +168,39 @@ def _faceted(
         facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)), columns=PANEL_COLUMNS
     ).properties(title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
     return _readable(chart)
+
+
+def barcode_chart(barcodes: pl.DataFrame) -> alt.FacetChart:
+    """D1 share against training progress: one strip per schedule, one panel per ratio.
+
+    Drawn for the lowest seed only: seeds change which blocks land where, not the shape.
+    """
+    first_seed = barcodes.get_column("seed").min()
+    table = _panel_label(barcodes.filter(pl.col("seed") == first_seed))
+    n_bins = table.get_column("bin").max() + 1
+    strips = (
+        alt.Chart()
+        .mark_rect()
+        .encode(
+            x=alt.X(
+                "progress:Q",
+                title="training progress (fraction of sequences)",
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            x2="progress_end:Q",
+            y=alt.Y("schedule:N", title=None, sort=sorted(table["schedule"].unique().to_list())),
+            color=alt.Color(
+                "target_share:Q", title="D1 share", scale=alt.Scale(scheme="viridis", domain=[0, 1])
+            ),
+            tooltip=[
+                alt.Tooltip("schedule:N"),
+                alt.Tooltip("progress:Q", title="from", format=".0%"),
+                alt.Tooltip("target_share:Q", title="D1 share", format=".2f"),
+            ],
+        )
+        .transform_calculate(progress_end=f"datum.progress + {1 / n_bins}")
+    )
+    layers = alt.layer(strips, data=_records(table)).properties(width=380, height=alt.Step(22))
+    title = "Where D1 sits in each stream"
+    subtitle = f"D1 share of each {100 / n_bins:g}% stretch of training (seed {first_seed})"
+    return _faceted(layers, table, title, subtitle)

@@ -18,7 +18,7 @@ import polars as pl
 import vl_convert
 
 from curriculab.io import atomic_path
-from curriculab.report.charts import final_loss_chart, learning_curve_chart
+from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
 
 # svg (not canvas) so the rendered charts are text in the DOM: crisp when zoomed, and testable.
 EMBED_OPTIONS = {
@@ -125,11 +125,14 @@ def _study_section(study: dict[str, Any], n_cells: int) -> str:
     return f"<h2>What was run</h2><dl>{body}</dl>"
 
 
-def _charts(curves: pl.DataFrame, cells: pl.DataFrame, study: dict[str, Any]) -> dict[str, Any]:
+def _charts(
+    curves: pl.DataFrame, cells: pl.DataFrame, barcodes: pl.DataFrame, study: dict[str, Any]
+) -> dict[str, Any]:
     """Div id -> (heading, Vega-Lite spec) for each chart, in page order."""
     target = study["target_domain"]
     others = ", ".join(d for d in study["domains"] if d != target)
     charts = {
+        "chart-barcodes": ("The schedules: D1 share over training", barcode_chart(barcodes)),
         "chart-d1-curves": (
             f"D1 ({target}) learning curves",
             learning_curve_chart(curves, f"D1 ({target})", True),
@@ -147,6 +150,7 @@ def render_report(
     cells: pl.DataFrame,
     summary: pl.DataFrame,
     curves: pl.DataFrame,
+    barcodes: pl.DataFrame,
     study: dict[str, Any],
     out_path: Path,
 ) -> None:
@@ -154,7 +158,7 @@ def render_report(
 
     study: name, target_domain, domains, ratios, schedules, seeds, model_preset (as in config).
     """
-    charts = _charts(curves, cells, study)
+    charts = _charts(curves, cells, barcodes, study)
     sections = "".join(
         f'<h2>{html.escape(heading)}</h2><div class="chart" id="{key}"></div>'
         for key, (heading, _) in charts.items()
