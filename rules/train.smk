@@ -19,6 +19,9 @@ rule train:
     conda:
         "../envs/curriculab.yaml"
     threads: 1
+    resources:
+        # With `--resources gpu=N`, no more CUDA training jobs start than there are GPUs.
+        gpu=1 if STUDY.train.device == "cuda" else 0,
     params:
         domains=DOMAINS,
         preset=STUDY.model_preset,

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curriculab.config import train_config
+from curriculab.devices import claim_device, peak_bf16_flops
 from curriculab.evaluate import evaluate_run
 from curriculab.io import read_json
+from curriculab.model import build_model
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.stream_file import write_stream
-from curriculab.train import CellInputs, TrainingError, eval_steps, lr_at, train_cell
+from curriculab.train import (
+    CellInputs,
+    TrainingError,
+    eval_steps,
+    lr_at,
+    make_optimizer,
+    train_cell,
+    train_step,
+)
 from tests.helpers import TINY_CONFIG
 
 CFG = train_config(TINY_CONFIG["train"])
@@ -104,6 +116,70 @@ def test_saved_model_loads_and_reproduces_the_final_loss(tmp_path: Path, trained
 def test_non_finite_loss_stops_with_cell_and_step(tmp_path: Path, tiny_data) -> None:
     inputs = _inputs(tmp_path, tiny_data)
     exploding = replace(CFG, lr=1e30, grad_clip=1e30, warmup_fraction=0.0)
-    with pytest.raises(TrainingError, match=r"cell ratio=x: non-finite loss .* at step \d+"):
+    with pytest.raises(TrainingError, match=r"cell ratio=x: non-finite loss at step \d+"):
         train_cell(inputs, "micro", exploding, seed=0, cell="ratio=x", out_dir=tmp_path / "out")
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear", "constant", "wsd"])
+def test_every_lr_schedule_warms_up_then_follows_its_shape(schedule: str) -> None:
+    cfg = replace(CFG, lr_schedule=schedule, warmup_fraction=0.1, decay_fraction=0.3)
+    total = 100
+    rates = [lr_at(step, total, cfg) for step in range(total)]
+    assert rates[0] < rates[9] == pytest.approx(cfg.lr)  # warmup ends at the peak
+    after = rates[10:]
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(after))  # never rises again
+    floor = cfg.min_lr_fraction * cfg.lr
+    if schedule == "constant":
+        assert after == [pytest.approx(cfg.lr)] * len(after)
+    else:
+        assert rates[-1] == pytest.approx(floor)
+    if schedule == "wsd":  # stable until the final 30 %, then a straight line to the floor
+        assert rates[69] == pytest.approx(cfg.lr) and rates[70] < cfg.lr
+        steps = np.diff(rates[70:])
+        assert np.allclose(steps, steps[0])
+
+
+def test_log_spaced_evaluations_are_dense_early() -> None:
+    steps = eval_steps(1000, 8, "log")
+    assert steps[0] == 0 and steps[-1] == 1000 and steps == sorted(set(steps))
+    assert sum(s <= 100 for s in steps) >= 4  # at least half the points in the first tenth
+
+
+def test_optimizer_skips_weight_decay_on_norms() -> None:
+    model = build_model("micro", 300, 32, seed=0)
+    decayed, plain = make_optimizer(model, CFG, torch.device("cpu")).param_groups
+    assert (
+        all(p.dim() >= 2 for p in decayed["params"]) and decayed["weight_decay"] == CFG.weight_decay
+    )
+    assert all(p.dim() == 1 for p in plain["params"]) and plain["weight_decay"] == 0.0
+
+
+def test_gradient_accumulation_matches_one_large_batch() -> None:
+    tokens = torch.randint(0, 300, (8, 32), generator=torch.Generator().manual_seed(0))
+    cpu = torch.device("cpu")
+    params = []
+    for accumulation in (1, 4):
+        model = build_model("micro", 300, 32, seed=0)
+        # Plain SGD: the update is the (clipped) gradient itself; Adam would magnify float
+        # noise in near-zero gradients into full-size steps.
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        loss = train_step(model, optimizer, tokens, accumulation, CFG, cpu)
+        params.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        assert torch.isfinite(loss)
+    assert torch.allclose(params[0], params[1], rtol=1e-5, atol=1e-7)
+
+
+def test_metrics_report_size_speed_and_memory(trained) -> None:
+    _, _, metrics = trained
+    assert metrics["flops_per_token"] > 6 * metrics["n_params"]
+    assert metrics["peak_memory_mb"] > 0 and metrics["step_seconds"] > 0
+    assert metrics["batch_tokens"] == CFG.batch_size * 32 and metrics["resumed_at_step"] == 0
+    assert "mfu" not in metrics  # only on CUDA, against the device's bf16 peak
+
+
+def test_devices() -> None:
+    assert claim_device("cpu").type == "cpu"
+    assert peak_bf16_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_bf16_flops("NVIDIA H100 PCIe") == 756e12
+    assert peak_bf16_flops("a mystery accelerator") is None

@@ -36,17 +36,23 @@ class DomainSpec:
 class TrainConfig:
     """Optimiser and evaluation settings shared by every cell."""
 
-    batch_size: int  # sequences per optimiser step
+    batch_size: int  # sequences per optimiser step (the token batch is batch_size * seq_len)
     lr: float  # peak learning rate of AdamW
     warmup_fraction: float  # share of steps with linear warmup
-    min_lr_fraction: float  # cosine floor, as a fraction of lr
+    min_lr_fraction: float  # floor of the decay, as a fraction of lr
     weight_decay: float  # AdamW decoupled weight decay
     grad_clip: float  # max global L2 norm of gradients
-    eval_points: int  # evaluations during training, evenly spaced, after the initial one
+    eval_points: int  # evaluations during training (see eval_spacing), after the initial one
     eval_blocks: int  # held-out blocks per domain used for the learning curve
     final_eval_blocks: int | None  # held-out blocks per domain in the final evaluation (None: all)
     log_every_steps: int  # progress line interval in the rule's log
     device: str  # "auto" picks CUDA when present
+    micro_batch_size: int | None  # sequences per forward/backward; None: the whole batch
+    lr_schedule: str  # cosine, linear, constant or wsd (warmup, stable, decay)
+    decay_fraction: float  # wsd: final share of steps with linear decay to the floor
+    eval_spacing: str  # "linear" or "log" spacing of the learning-curve evaluations
+    checkpoint_every: int | None  # steps between resumable checkpoints; None: none
+    compile: str  # torch.compile: "auto" (on CUDA), "on" or "off"
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,18 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
 
 def train_config(raw: dict[str, Any]) -> TrainConfig:
     """The typed training settings of a validated `train:` mapping, with defaults filled in."""
-    return TrainConfig(
-        **{"final_eval_blocks": None, "log_every_steps": 10, "device": "auto", **raw}
-    )
+    return TrainConfig(**{**TRAIN_DEFAULTS, **raw})
+
+
+# Defaults of the optional `train:` keys (the schema lists the same values).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "final_eval_blocks": None,
+    "log_every_steps": 10,
+    "device": "auto",
+    "micro_batch_size": None,
+    "lr_schedule": "cosine",
+    "decay_fraction": 0.2,
+    "eval_spacing": "linear",
+    "checkpoint_every": None,
+    "compile": "auto",
+}

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from curriculab.data.shards import read_blocks
+from curriculab.devices import claim_device
 from curriculab.io import read_json, write_json
 
 
@@ -53,7 +54,7 @@ def evaluate_run(
     """Final evaluation of a saved model on every domain's test shard; writes eval.json."""
     from transformers import AutoModelForCausalLM
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = claim_device("auto")
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
     results: dict[str, Any] = {}
     for name in sorted(test_shards):

@@ -24,11 +24,15 @@ class ModelPreset:
     intermediate_size: int  # width of the SwiGLU MLP
 
 
+# Parameter counts in the names are for a 2,048-token vocabulary (124m: GPT-2's 50,257), with
+# tied embeddings. The MLP is SwiGLU: three matrices of hidden x intermediate.
 PRESETS: dict[str, ModelPreset] = {
     "micro": ModelPreset(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
     "tiny": ModelPreset(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=256),
     "small": ModelPreset(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
-    "medium": ModelPreset(hidden_size=256, num_layers=6, num_heads=8, intermediate_size=1024),
+    "5m": ModelPreset(hidden_size=256, num_layers=6, num_heads=4, intermediate_size=704),
+    "30m": ModelPreset(hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1408),
+    "124m": ModelPreset(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=2048),
 }
 
 
@@ -67,3 +71,11 @@ def build_model(preset: str, vocab_size: int, seq_len: int, seed: int) -> LlamaF
 def count_parameters(model: torch.nn.Module) -> int:
     """Trainable parameters, counting tied embeddings once."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
+    """Training FLOPs per token: 6 per parameter (forward + backward, tied embeddings counted
+    once, as the output projection) plus attention's 12 * layers * width * context."""
+    config = model.config
+    attention = 12 * config.num_hidden_layers * config.hidden_size * seq_len
+    return 6.0 * count_parameters(model) + attention

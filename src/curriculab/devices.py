@@ -1,0 +1,71 @@
+"""Which device a training job uses, and what that device can do.
+
+On a workstation with several GPUs, Snakemake runs training jobs side by side but does not set
+CUDA_VISIBLE_DEVICES; each job therefore claims the first GPU whose lock file it can take, and
+holds the lock until the process exits (a killed job releases it with its file descriptors).
+When every GPU is taken, a job waits for one; `--resources gpu=N` avoids the wait by starting
+no more GPU jobs than there are GPUs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+_HELD: list[int] = []  # lock file descriptors, kept open for the life of the process
+
+# Dense bf16 tensor-core peak, FLOP/s, by a substring of torch.cuda.get_device_name().
+PEAK_BF16 = {
+    "H200": 989e12,
+    "H100 PCIe": 756e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10": 125e12,
+    "RTX 4090": 165e12,
+}
+
+
+def claim_device(choice: str) -> torch.device:
+    """'cpu', 'cuda' or 'auto' (CUDA when present) -> a device; CUDA picks a free GPU."""
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    lock_dir = Path(os.environ.get("CURRICULAB_GPU_LOCKS", tempfile.gettempdir()))
+    waited = False
+    while True:
+        for index in range(torch.cuda.device_count()):
+            if _try_lock(lock_dir / f"curriculab-gpu-{index}.lock"):
+                torch.cuda.set_device(index)
+                return torch.device("cuda", index)
+        if not waited:
+            print("all GPUs are taken by other training jobs; waiting for one", file=sys.stderr)
+            waited = True
+        time.sleep(2.0)
+
+
+def _try_lock(path: Path) -> bool:
+    """Take an exclusive lock on `path` for the life of the process, if nobody holds it."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _HELD.append(fd)
+    return True
+
+
+def peak_bf16_flops(device_name: str) -> float | None:
+    """The device's dense bf16 peak in FLOP/s, or None when it is not in the table."""
+    for key, peak in PEAK_BF16.items():
+        if key in device_name:
+            return peak
+    return None
