@@ -52,6 +52,7 @@ def get_study_summary():
         "ratios": list(STUDY.ratio_labels),
         "schedules": list(STUDY.schedules),
         "budget": STUDY.budget.kind,
+        "baseline": STUDY.baseline,
         "seeds": list(STUDY.seeds),
         "model_preset": STUDY.model_preset,
     }

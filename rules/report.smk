@@ -17,6 +17,8 @@ rule aggregate:
         curves="results/tables/curves.parquet",
         barcodes="results/tables/barcodes.parquet",
         stream_domains="results/tables/stream_domains.parquet",
+        paired="results/tables/paired.parquet",
+        verdicts="results/tables/verdicts.parquet",
     log:
         "logs/aggregate.log",
     benchmark:
@@ -26,6 +28,8 @@ rule aggregate:
     params:
         runs=get_cell_specs(),
         target=STUDY.target_domain,
+        baseline=STUDY.baseline,
+        target_d1_loss=STUDY.target_d1_loss,
     script:
         "../workflow/scripts/aggregate.py"
 
@@ -36,6 +40,10 @@ rule report:
         summary="results/tables/summary.parquet",
         curves="results/tables/curves.parquet",
         barcodes="results/tables/barcodes.parquet",
+        stream_domains="results/tables/stream_domains.parquet",
+        paired="results/tables/paired.parquet",
+        verdicts="results/tables/verdicts.parquet",
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
         report="reports/report.html",
     log:
@@ -46,5 +54,7 @@ rule report:
         "../envs/curriculab.yaml"
     params:
         study=get_study_summary(),
+        domains=DOMAINS,
+        repo=workflow.basedir,
     script:
         "../workflow/scripts/report.py"

@@ -14,11 +14,19 @@ import pytest
 import vl_convert
 
 from curriculab.analysis.aggregate import collect_cells, summarise
+from curriculab.analysis.statistics import analyse
 from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
 from curriculab.report.html import render_report
 from tests.test_aggregate import TARGET, make_runs
 
-CHART_IDS = ("chart-barcodes", "chart-d1-curves", "chart-d2-curves", "chart-final-loss")
+CHART_IDS = (
+    "chart-barcodes",
+    "chart-d1-curves",
+    "chart-d2-curves",
+    "chart-final-loss",
+    "chart-paired",
+    "chart-h2",
+)
 SCHEDULES = ("shuffled", "d1_last", "d1_first")
 # How much a schedule leaves D1 loss above the best final value (nats/token): a plausible shape.
 D1_PENALTY = {"shuffled": 0.10, "d1_last": 0.0, "d1_first": 0.25}
@@ -78,6 +86,9 @@ def synthetic_tables(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]
                         "seed": seed,
                         "d1_test_loss": final[study["target_domain"]],
                         "d2_test_loss": float(np.mean([final[d] for d in d2])),
+                        "tokens_seen": int(steps[-1]) * 4096,
+                        "wall_seconds": 30.0 + rng.random(),
+                        "tokens_per_second": 15000.0 + rng.random(),
                     }
                 )
     return pl.DataFrame(cell_rows), pl.DataFrame(curve_rows)
@@ -110,13 +121,20 @@ def synthetic_barcodes(study: dict[str, Any], bins: int = 50) -> pl.DataFrame:
     )
 
 
+def report_tables(cells: pl.DataFrame, curves: pl.DataFrame, study: dict[str, Any]) -> dict:
+    """The tables the aggregate step hands the report, from synthetic cells and curves."""
+    barcodes = synthetic_barcodes(study)
+    tables = analyse(cells, curves, barcodes, "shuffled")
+    return {**tables, "summary": summarise(tables["cells"]), "curves": curves, "barcodes": barcodes}
+
+
 def render(tmp_path: Path, study: dict[str, Any] | None = None) -> tuple[Path, pl.DataFrame]:
     """Render the synthetic report; returns its path and the summary it was given."""
     study = study or synthetic_study()
     cells, curves = synthetic_tables(study)
     summary = summarise(cells)
     out = tmp_path / "reports" / "report.html"
-    render_report(cells, summary, curves, synthetic_barcodes(study), study, out)
+    render_report(report_tables(cells, curves, study), study, out)
     return out, summary
 
 
@@ -234,8 +252,28 @@ def test_report_renders_from_collected_runs(tmp_path: Path) -> None:
     study = synthetic_study()
     study.update(target_domain=TARGET, domains=domains, schedules=["shuffled", "d1_last"])
     out = tmp_path / "report.html"
-    render_report(cells, summarise(cells), curves, synthetic_barcodes(study), study, out)
+    render_report(report_tables(cells, curves, study), study, out)
     page = out.read_text(encoding="utf-8")
     for chart_id in CHART_IDS:
         assert f'id="{chart_id}"' in page
     assert "D2 (web, books) learning curves" in page
+
+
+def test_report_states_verdicts_data_cost_and_provenance(tmp_path: Path) -> None:
+    from curriculab.provenance import config_hash, git_commit, provenance
+
+    study = synthetic_study()
+    cells, curves = synthetic_tables(study)
+    tables = report_tables(cells, curves, study)
+    info = provenance({"study": "x"}, tmp_path)
+    assert info["git commit"] == "unknown"  # tmp_path is no git checkout
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert git_commit(Path(__file__).parents[1]) != "unknown"
+    out = tmp_path / "report.html"
+    render_report(tables, study, out, info)
+    page = out.read_text(encoding="utf-8")
+    for verdict in tables["verdicts"].iter_rows(named=True):
+        assert f"{verdict['hypothesis']} {verdict['verdict']}" in page
+    for heading in ("Verdicts", "Speed of learning and forgetting", "Cost", "Provenance"):
+        assert f"<h2>{heading}</h2>" in page
+    assert info["config sha256"] in page

@@ -178,6 +178,23 @@ def test_metrics_report_size_speed_and_memory(trained) -> None:
     assert "mfu" not in metrics  # only on CUDA, against the device's bf16 peak
 
 
+def test_gpu_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from curriculab.devices import _try_lock
+
+    lock = tmp_path / "gpu-0.lock"
+    probe = [
+        sys.executable,
+        "-c",
+        f"from curriculab.devices import _try_lock; print(_try_lock({str(lock)!r}))",
+    ]
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"
+    assert _try_lock(lock)  # the probe's lock died with its process
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "False"
+
+
 def test_devices() -> None:
     assert claim_device("cpu").type == "cpu"
     assert peak_bf16_flops("NVIDIA H100 80GB HBM3") == 989e12

@@ -70,6 +70,8 @@ class Study:
     schedules: dict[str, dict[str, Any]]  # name -> {"family": ..., **parameters}, sweeps expanded
     seeds: tuple[int, ...]
     budget: BudgetSpec
+    baseline: str  # schedule that every other is compared with, paired by seed
+    target_d1_loss: float | None  # speed-of-learning target; None: the stated default rule
     model_preset: str
     train: TrainConfig
 
@@ -191,6 +193,15 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     validate_schema(config, schema)
     _check_semantics(config)
     schedules = _check_schedules(config, schema)
+    analysis = config.get("analysis") or {}
+    baseline = analysis.get(
+        "baseline", "shuffled" if "shuffled" in schedules else next(iter(schedules))
+    )
+    if baseline not in schedules:
+        raise ConfigError(
+            f"config key 'analysis.baseline': {baseline!r} is not one of the schedules "
+            f"{sorted(schedules)}"
+        )
     domains = {
         name: DomainSpec(name=name, source=dict(spec["source"]), max_docs=spec.get("max_docs"))
         for name, spec in config["domains"].items()
@@ -208,6 +219,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),
         budget=budget_spec(config["streams"], int(config["shards"]["seq_len"])),
+        baseline=baseline,
+        target_d1_loss=analysis.get("target_d1_loss"),
         model_preset=config["model"]["preset"],
         train=train_config(config["train"]),
     )

@@ -1,4 +1,4 @@
-"""Rule aggregate: cells, a summary over seeds, learning curves and what each stream did."""
+"""Rule aggregate: cells with learning metrics, summaries, paired comparisons and verdicts."""
 
 import sys
 from pathlib import Path
@@ -6,17 +6,20 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
+from curriculab.analysis.statistics import analyse
 
-runs = [(r, s, int(seed), Path(d)) for r, s, seed, d in snakemake.params.runs]
-cells, curves = collect_cells(runs, snakemake.params.target)
+params = snakemake.params
+runs = [(r, s, int(seed), Path(d)) for r, s, seed, d in params.runs]
+cells, curves = collect_cells(runs, params.target)
 summaries = [
     (r, s, seed, Path(p))
     for (r, s, seed, _), p in zip(runs, snakemake.input.summaries, strict=True)
 ]
 barcodes, stream_domains = collect_streams(summaries)
+analysed = analyse(cells, curves, barcodes, params.baseline, params.target_d1_loss)
 tables = {
-    "cells": cells,
-    "summary": summarise(cells),
+    **analysed,
+    "summary": summarise(analysed["cells"]),
     "curves": curves,
     "barcodes": barcodes,
     "stream_domains": stream_domains,

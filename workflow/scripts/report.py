@@ -7,14 +7,20 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 import polars as pl
 
+from curriculab.provenance import provenance
+from curriculab.report.data import data_table
 from curriculab.report.html import render_report
 
+tables = {
+    name: pl.read_parquet(path) for name, path in snakemake.input.items() if name != "manifests"
+}
+tables["data"] = data_table(
+    snakemake.params.domains, snakemake.input.manifests, tables["stream_domains"]
+)
 render_report(
-    pl.read_parquet(snakemake.input.cells),
-    pl.read_parquet(snakemake.input.summary),
-    pl.read_parquet(snakemake.input.curves),
-    pl.read_parquet(snakemake.input.barcodes),
+    tables,
     snakemake.params.study,
     Path(snakemake.output.report),
+    provenance(snakemake.config, snakemake.params.repo),
 )
 print(f"wrote {snakemake.output.report}", file=sys.stderr)

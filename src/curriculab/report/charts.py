@@ -204,3 +204,88 @@ def barcode_chart(barcodes: pl.DataFrame) -> alt.FacetChart:
     title = "Where D1 sits in each stream"
     subtitle = f"D1 share of each {100 / n_bins:g}% stretch of training (seed {first_seed})"
     return _faceted(layers, table, title, subtitle)
+
+
+def paired_heatmap(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.LayerChart:
+    """Mean paired difference against the baseline for every (ratio, schedule): blue where the
+    schedule lowers the loss, red where it raises it; each cell labelled with its 95% CI."""
+    table = paired.filter(pl.col("metric") == metric).with_columns(
+        pl.format(
+            "{} [{}, {}]",
+            pl.col("mean_difference").round(3),
+            pl.col("ci_low").round(3),
+            pl.col("ci_high").round(3),
+        ).alias("label")
+    )
+    ratios = table.sort("ratio_value")["ratio"].unique(maintain_order=True).to_list()
+    extent = max(float(table["mean_difference"].abs().max() or 0.0), 1e-6)
+    base = alt.Chart().encode(
+        x=alt.X("schedule:N", title="schedule", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("ratio:N", title="D1 ratio", sort=ratios),
+    )
+    rects = base.mark_rect().encode(
+        color=alt.Color(
+            "mean_difference:Q",
+            title="Δ D1 loss (nats/token)",
+            scale=alt.Scale(scheme="redblue", reverse=True, domain=[-extent, extent]),
+        ),
+        tooltip=[
+            "ratio:N",
+            "schedule:N",
+            "mean_difference:Q",
+            "ci_low:Q",
+            "ci_high:Q",
+            "n_seeds:Q",
+        ],
+    )
+    text = base.mark_text(fontSize=12).encode(text="label:N")
+    return alt.layer(rects, text, data=_records(table)).properties(
+        width=alt.Step(170),
+        height=alt.Step(40),
+        title=alt.TitleParams(
+            "Paired change in final D1 test loss against the baseline",
+            subtitle="mean over seeds [95% t-interval]; below 0 (blue): the schedule helps D1",
+            anchor="start",
+        ),
+    )
+
+
+def benefit_chart(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.LayerChart:
+    """H2: benefit over the baseline (baseline minus schedule) against the amount of D1, with
+    95% intervals; one line per schedule, ratios on a log axis."""
+    table = paired.filter(pl.col("metric") == metric).with_columns(
+        (-pl.col("mean_difference")).alias("benefit"),
+        (-pl.col("ci_high")).alias("benefit_low"),
+        (-pl.col("ci_low")).alias("benefit_high"),
+    )
+    colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table))
+    x = alt.X(
+        "ratio_value:Q",
+        title="D1 ratio (D1 / D2 train blocks, log scale)",
+        scale=alt.Scale(type="log"),
+    )
+    line = (
+        alt.Chart()
+        .mark_line(point=True)
+        .encode(
+            x=x,
+            y=alt.Y("benefit:Q", title="D1 loss benefit over baseline (nats/token)"),
+            color=colour,
+            tooltip=["schedule:N", "ratio:N", "benefit:Q", "benefit_low:Q", "benefit_high:Q"],
+        )
+    )
+    bars = (
+        alt.Chart()
+        .mark_errorbar(ticks=True)
+        .encode(x=x, y="benefit_low:Q", y2="benefit_high:Q", color=colour)
+    )
+    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#888").encode(y=alt.datum(0))
+    return alt.layer(bars, line, zero, data=_records(table)).properties(
+        width=520,
+        height=300,
+        title=alt.TitleParams(
+            "H2: benefit of each schedule against the amount of D1",
+            subtitle="above 0: better than the baseline; H2 expects the benefit to shrink",
+            anchor="start",
+        ),
+    )

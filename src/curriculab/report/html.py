@@ -18,7 +18,14 @@ import polars as pl
 import vl_convert
 
 from curriculab.io import atomic_path
-from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
+from curriculab.report.charts import (
+    barcode_chart,
+    benefit_chart,
+    final_loss_chart,
+    learning_curve_chart,
+    paired_heatmap,
+)
+from curriculab.report.sections import cost_table, learning_table, table, verdict_sentences
 
 # svg (not canvas) so the rendered charts are text in the DOM: crisp when zoomed, and testable.
 EMBED_OPTIONS = {
@@ -125,14 +132,16 @@ def _study_section(study: dict[str, Any], n_cells: int) -> str:
     return f"<h2>What was run</h2><dl>{body}</dl>"
 
 
-def _charts(
-    curves: pl.DataFrame, cells: pl.DataFrame, barcodes: pl.DataFrame, study: dict[str, Any]
-) -> dict[str, Any]:
+def _charts(tables: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict[str, Any]:
     """Div id -> (heading, Vega-Lite spec) for each chart, in page order."""
     target = study["target_domain"]
     others = ", ".join(d for d in study["domains"] if d != target)
+    curves, cells = tables["curves"], tables["cells"]
     charts = {
-        "chart-barcodes": ("The schedules: D1 share over training", barcode_chart(barcodes)),
+        "chart-barcodes": (
+            "The schedules: D1 share over training",
+            barcode_chart(tables["barcodes"]),
+        ),
         "chart-d1-curves": (
             f"D1 ({target}) learning curves",
             learning_curve_chart(curves, f"D1 ({target})", True),
@@ -143,28 +152,52 @@ def _charts(
         ),
         "chart-final-loss": ("Final D1 test loss", final_loss_chart(cells)),
     }
+    if not tables["paired"].is_empty():
+        charts["chart-paired"] = ("Benefit over the baseline", paired_heatmap(tables["paired"]))
+        charts["chart-h2"] = (
+            "H2: benefit against the amount of D1",
+            benefit_chart(tables["paired"]),
+        )
     return {key: (heading, chart.to_dict()) for key, (heading, chart) in charts.items()}
 
 
+def _provenance(provenance: dict[str, Any]) -> str:
+    """Git commit, versions, hardware, the config's hash and the config itself."""
+    config = provenance.get("config_yaml", "")
+    items = "".join(
+        f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+        for k, v in provenance.items()
+        if k != "config_yaml"
+    )
+    return f"<h2>Provenance</h2><dl>{items}</dl><pre>{html.escape(config)}</pre>"
+
+
 def render_report(
-    cells: pl.DataFrame,
-    summary: pl.DataFrame,
-    curves: pl.DataFrame,
-    barcodes: pl.DataFrame,
+    tables: dict[str, pl.DataFrame],
     study: dict[str, Any],
     out_path: Path,
+    provenance: dict[str, Any] | None = None,
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
-    study: name, target_domain, domains, ratios, schedules, seeds, model_preset (as in config).
+    tables: cells, summary, curves, barcodes, paired, verdicts (and optionally data), as the
+    aggregate step writes them. study: name, target_domain, domains, ratios, schedules, seeds,
+    model_preset, baseline (as in config).
     """
-    charts = _charts(curves, cells, barcodes, study)
+    cells = tables["cells"]
+    charts = _charts(tables, study)
     sections = "".join(
         f'<h2>{html.escape(heading)}</h2><div class="chart" id="{key}"></div>'
         for key, (heading, _) in charts.items()
     )
     specs = {key: spec for key, (_, spec) in charts.items()}
     title = html.escape(f"curriculab report: {study['name']}")
+    baseline = study.get("baseline", "shuffled")
+    cost, totals = cost_table(cells)
+    data = tables.get("data")
+    data_section = (
+        "" if data is None else "<h2>Data</h2>" + table(data, {c: c for c in data.columns})
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -178,9 +211,18 @@ def render_report(
 <p>How the order of target-domain (D1) and general-domain (D2) pretraining data changes test loss.
 Losses are mean cross-entropy on each domain's held-out test split, in nats per token.</p>
 {_study_section(study, cells.height)}
+<h2>Verdicts</h2>
+{verdict_sentences(tables["verdicts"], baseline)}
+{data_section}
 {sections}
 <h2>Summary: final test loss (mean ± sample std over seeds)</h2>
-{_summary_table(summary)}
+{_summary_table(tables["summary"])}
+<h2>Speed of learning and forgetting</h2>
+{learning_table(cells)}
+<h2>Cost</h2>
+{table(pl.DataFrame([totals]), {k: k for k in totals}, digits=0)}
+{cost}
+{_provenance(provenance or {})}
 <script>
 const CHART_SPECS = {_script_json(specs)};
 const EMBED_OPTIONS = {_script_json(EMBED_OPTIONS)};
