@@ -19,6 +19,26 @@ rule aggregate:
         stream_domains="results/tables/stream_domains.parquet",
         paired="results/tables/paired.parquet",
         verdicts="results/tables/verdicts.parquet",
+        cells_csv=report(
+            "results/tables/cells.csv",
+            caption="../workflow/report/cells.rst",
+            category="Tables",
+        ),
+        summary_csv=report(
+            "results/tables/summary.csv",
+            caption="../workflow/report/summary.rst",
+            category="Tables",
+        ),
+        paired_csv=report(
+            "results/tables/paired.csv",
+            caption="../workflow/report/paired.rst",
+            category="Tables",
+        ),
+        verdicts_csv=report(
+            "results/tables/verdicts.csv",
+            caption="../workflow/report/verdicts.rst",
+            category="Verdicts",
+        ),
     log:
         "logs/aggregate.log",
     benchmark:
@@ -45,7 +65,12 @@ rule report:
         verdicts="results/tables/verdicts.parquet",
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
-        report="reports/report.html",
+        report=report(
+            "reports/report.html",
+            caption="../workflow/report/report.rst",
+            category="Report",
+            labels={"study": STUDY.name},
+        ),
     log:
         "logs/report.log",
     benchmark:

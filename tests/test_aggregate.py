@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from scipy import stats as scipy_stats
 
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
 
@@ -154,6 +155,10 @@ def test_summarise_matches_numpy_and_statistics(tmp_path: Path) -> None:
             values = group.get_column(column).to_list()
             assert row[f"{column}_mean"] == pytest.approx(float(np.mean(values)), rel=1e-12)
             assert row[f"{column}_std"] == pytest.approx(statistics.stdev(values), rel=1e-9)
+            low, high = scipy_stats.t.interval(
+                0.95, len(values) - 1, loc=np.mean(values), scale=scipy_stats.sem(values)
+            )
+            assert (row[f"{column}_ci_low"], row[f"{column}_ci_high"]) == pytest.approx((low, high))
 
 
 def test_summarise_std_is_null_for_one_seed(tmp_path: Path) -> None:

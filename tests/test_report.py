@@ -14,7 +14,7 @@ import pytest
 import vl_convert
 
 from curriculab.analysis.aggregate import collect_cells, summarise
-from curriculab.analysis.statistics import analyse
+from curriculab.analysis.statistics import analyse, t_interval
 from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
 from curriculab.report.html import render_report
 from tests.test_aggregate import TARGET, make_runs
@@ -201,7 +201,8 @@ def test_learning_curve_chart_averages_over_seeds() -> None:
     )
     (record,) = [r for r in records if r["schedule"] == "d1_last" and r["step"] == 1000]
     assert record["loss_mean"] == pytest.approx(np.mean(expected))
-    assert record["loss_min"] == min(expected) and record["loss_max"] == max(expected)
+    _, low, high = t_interval(np.array(expected))
+    assert record["loss_low"] == pytest.approx(low) and record["loss_high"] == pytest.approx(high)
     assert record["panel"] == "D1 ratio 0.05"
     assert "tokens seen" in str(spec) and "test loss (nats/token)" in str(spec)
 

@@ -7,6 +7,7 @@ checks in test_report.py cannot see a bundle that loads but throws. It needs /us
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -83,3 +84,69 @@ def test_every_chart_renders_offline_in_chromium(tmp_path: Path) -> None:
         assert parser.errors[chart_id] == [], f"{chart_id} shows a rendering error"
         drawn = {"svg", "canvas"} & set(parser.tags[chart_id])
         assert drawn, f"{chart_id} holds no <svg>/<canvas>: {parser.tags[chart_id][:10]}"
+
+
+# Injected into a copy of the report: collects console errors and uncaught exceptions from the
+# first script on, and after the charts have had time to render, writes them and every
+# resource the page fetched (Resource Timing API) into the DOM for --dump-dom to show.
+_OBSERVE_HEAD = """<script>
+window.__errors = [];
+window.addEventListener("error", (e) => window.__errors.push(String(e.message)));
+const __consoleError = console.error;
+console.error = (...args) => { window.__errors.push(args.join(" ")); __consoleError(...args); };
+</script>"""
+_OBSERVE_TAIL = """<script>
+setTimeout(() => {
+  const seen = {errors: window.__errors,
+                resources: performance.getEntriesByType("resource").map((e) => e.name)};
+  const out = document.createElement("pre");
+  out.id = "observed";
+  out.textContent = JSON.stringify(seen);
+  document.body.appendChild(out);
+}, 3000);
+</script>"""
+
+
+def _observe(tmp_path: Path, page: str) -> dict:
+    """Open `page` (HTML text) in Chromium with the observers; return what they saw."""
+    import json
+    import re
+
+    watched = tmp_path / "observed.html"
+    # The first <head> opens the page; the last </body> closes it (the inlined Vega bundle
+    # contains both strings too).
+    page = page.replace("<head>", "<head>" + _OBSERVE_HEAD, 1)
+    body, _, end = page.rpartition("</body>")
+    watched.write_text(body + _OBSERVE_TAIL + "</body>" + end, encoding="utf-8")
+    done = _run_chromium(tmp_path, "--dump-dom", watched.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="observed">(.*?)</pre>', done.stdout, re.S)
+    assert found, "the observer never reported: the page did not finish loading"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_report_makes_no_network_request_and_logs_no_error(tmp_path: Path) -> None:
+    report, _ = render(tmp_path)
+    seen = _observe(tmp_path, report.read_text(encoding="utf-8"))
+    assert seen["errors"] == []
+    assert [url for url in seen["resources"] if not url.startswith(("file:", "data:"))] == []
+    # Save what a person would see, as a test artifact.
+    default = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
+    artifacts = Path(os.environ.get("CURRICULAB_ARTIFACTS", default))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "report.png"
+    done = _run_chromium(
+        tmp_path, f"--screenshot={shot}", "--window-size=1400,4000", report.as_uri()
+    )
+    assert done.returncode == 0 and shot.stat().st_size > 10_000
+
+
+def test_the_observers_catch_requests_and_errors(tmp_path: Path) -> None:
+    """The check above can fail: an external image and a throwing script are both caught."""
+    page = (
+        "<html><head></head><body><img src='http://127.0.0.1:9/x.png'>"
+        "<script>throw new Error('boom')</script></body></html>"
+    )
+    seen = _observe(tmp_path, page)
+    assert any("boom" in error for error in seen["errors"])
+    assert any(url.startswith("http://127.0.0.1:9/") for url in seen["resources"])

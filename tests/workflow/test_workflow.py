@@ -63,6 +63,18 @@ def test_study_runs_to_the_report(study: Path) -> None:
     assert (study / "results" / "tables" / "summary.csv").exists()
 
 
+def test_snakemake_report_collects_the_marked_outputs(study: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "snakemake-report.zip"
+    done = _run(study, "--report", str(archive))
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = zipfile.ZipFile(archive).namelist()
+    raw = [name for name in names if "/data/raw/" in name]  # the marked outputs, by file name
+    for marked in ("/report.html", "/verdicts.csv", "/summary.csv", "/paired.csv"):
+        assert any(name.endswith(marked) for name in raw), (marked, names[:20])
+
+
 def test_every_rule_wrote_its_log_and_benchmark(study: Path) -> None:
     for rule in ("download", "prepare", "shards", "streams", "train", "evaluate"):
         assert any((study / "logs" / rule).rglob("*.log")), rule

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from curriculab.analysis.statistics import t_quantile
 from curriculab.io import atomic_path
 
 RunSpec = tuple[str, str, int, Path]
@@ -198,15 +199,20 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> tuple[pl.DataF
 
 
 def summarise(cells: pl.DataFrame) -> pl.DataFrame:
-    """Per (ratio, schedule): n_seeds, mean and sample std (ddof=1) of D1 and D2 test loss.
+    """Per (ratio, schedule): n_seeds, mean, sample std (ddof=1) and 95% t-interval of the mean
+    of D1 and D2 test loss.
 
     Losses in nats/token. std is null when a group has one seed: a spread from one run is unknown,
     not zero. Sorted by ratio_value, then schedule.
     """
     stats = []
     for column in ("d1_test_loss", "d2_test_loss"):
+        std = pl.when(pl.len() > 1).then(pl.col(column).std(ddof=1))
+        half = t_quantile(pl.len()) * std / pl.len().cast(pl.Float64).sqrt()
         stats.append(pl.col(column).mean().alias(f"{column}_mean"))
-        stats.append(pl.when(pl.len() > 1).then(pl.col(column).std(ddof=1)).alias(f"{column}_std"))
+        stats.append(std.alias(f"{column}_std"))
+        stats.append((pl.col(column).mean() - half).alias(f"{column}_ci_low"))
+        stats.append((pl.col(column).mean() + half).alias(f"{column}_ci_high"))
     return (
         cells.group_by("ratio", "schedule")
         .agg(

@@ -18,6 +18,14 @@ CONFIDENCE = 0.95
 CELL = ["ratio", "ratio_value", "schedule", "seed"]
 
 
+def t_quantile(n_seeds: pl.Expr, confidence: float = CONFIDENCE) -> pl.Expr:
+    """The two-sided t quantile for `n_seeds` values (null below two), as a polars expression."""
+    return n_seeds.map_elements(
+        lambda n: float(stats.t.ppf(0.5 + confidence / 2, n - 1)) if n > 1 else None,
+        return_dtype=pl.Float64,
+    )
+
+
 def t_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """(mean, low, high) of a t-interval; low and high are NaN with fewer than two values."""
     values = np.asarray(values, dtype=np.float64)

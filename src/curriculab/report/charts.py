@@ -10,6 +10,8 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from curriculab.analysis.statistics import t_quantile
+
 LOSS_TITLE = "test loss (nats/token)"
 TOKENS_TITLE = "tokens seen"
 PANEL_COLUMNS = 3  # facet panels per row before wrapping; keeps panels readable at 1400 px
@@ -49,7 +51,8 @@ def _schedule_scale(table: pl.DataFrame) -> alt.Scale:
 
 
 def _mean_curves(curves: pl.DataFrame, is_target: bool) -> pl.DataFrame:
-    """Per (ratio, schedule, step): mean, min and max over seeds of the test loss.
+    """Per (ratio, schedule, step): mean over seeds of the test loss and its 95% t-interval
+    (loss_low, loss_high; null with a single seed).
 
     Several non-target domains are first pooled per seed, weighted by their test-token counts
     (column n_tokens) when curves carries it, else equally.
@@ -72,10 +75,19 @@ def _mean_curves(curves: pl.DataFrame, is_target: bool) -> pl.DataFrame:
         .agg(
             pl.col("tokens_seen").mean(),
             pl.col("loss").mean().alias("loss_mean"),
-            pl.col("loss").min().alias("loss_min"),
-            pl.col("loss").max().alias("loss_max"),
+            pl.col("loss").std(ddof=1).alias("loss_std"),
             pl.len().alias("n_seeds"),
         )
+        .with_columns(
+            (t_quantile(pl.col("n_seeds")) * pl.col("loss_std") / pl.col("n_seeds").sqrt()).alias(
+                "half"
+            )
+        )
+        .with_columns(
+            (pl.col("loss_mean") - pl.col("half")).alias("loss_low"),
+            (pl.col("loss_mean") + pl.col("half")).alias("loss_high"),
+        )
+        .drop("half")
         .sort("ratio_value", "schedule", "step")
     )
 
@@ -85,8 +97,8 @@ def learning_curve_chart(
 ) -> alt.FacetChart:
     """Test loss (nats/token) against tokens seen, one line per schedule, one panel per ratio.
 
-    Lines are the mean over seeds; the light band spans min to max over seeds. is_target picks the
-    D1 rows (True) or the pooled other domains (False); domain_label names them in the title.
+    Lines are the mean over seeds; the light band is the 95% t-interval over seeds. is_target picks
+    the D1 rows (True) or the pooled other domains (False); domain_label names them in the title.
     """
     table = _panel_label(_mean_curves(curves, is_target))
     # Opaque line symbols: the legend would otherwise take the faint opacity of the bands.
@@ -100,8 +112,8 @@ def learning_curve_chart(
         .mark_area(opacity=0.18)
         .encode(
             x=x,
-            y=alt.Y("loss_min:Q", title=LOSS_TITLE),
-            y2="loss_max:Q",
+            y=alt.Y("loss_low:Q", title=LOSS_TITLE),
+            y2="loss_high:Q",
             color=colour,
         )
     )
@@ -122,7 +134,7 @@ def learning_curve_chart(
     )
     layers = alt.layer(band, line, data=_records(table)).properties(width=380, height=260)
     title = f"{domain_label}: test loss during training"
-    return _faceted(layers, table, title, "line: mean over seeds; band: min to max over seeds")
+    return _faceted(layers, table, title, "line: mean over seeds; band: 95% t-interval over seeds")
 
 
 def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.FacetChart:

@@ -111,9 +111,11 @@ def _listing(values: list[Any]) -> str:
     return ", ".join(str(value) for value in values)
 
 
-def _study_section(study: dict[str, Any], n_cells: int) -> str:
-    """The "what was run" list: study name, grid, model preset, date."""
+def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
+    """The "what was run" list: study name, grid, model preset, tokens per cell, date."""
     grid = len(study["ratios"]) * len(study["schedules"]) * len(study["seeds"])
+    n_cells = cells.height
+    tokens = cells.group_by("ratio_value").agg(pl.col("tokens_seen").mean()).sort("ratio_value")
     items = {
         "study": study["name"],
         "target domain (D1)": study["target_domain"],
@@ -123,6 +125,10 @@ def _study_section(study: dict[str, Any], n_cells: int) -> str:
         "seeds": _listing(study["seeds"]),
         "cells": f"{n_cells} with results of {grid} in the grid (ratios × schedules × seeds)",
         "model preset": study["model_preset"],
+        "training tokens per cell (by ratio)": ", ".join(
+            f"{value:,.0f}" for value in tokens["tokens_seen"].to_list()
+        ),
+        "baseline": study.get("baseline", "shuffled"),
         "report date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     body = "".join(
@@ -210,7 +216,7 @@ def render_report(
 <h1>{title}</h1>
 <p>How the order of target-domain (D1) and general-domain (D2) pretraining data changes test loss.
 Losses are mean cross-entropy on each domain's held-out test split, in nats per token.</p>
-{_study_section(study, cells.height)}
+{_study_section(study, cells)}
 <h2>Verdicts</h2>
 {verdict_sentences(tables["verdicts"], baseline)}
 {data_section}
