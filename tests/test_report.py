@@ -278,3 +278,38 @@ def test_report_states_verdicts_data_cost_and_provenance(tmp_path: Path) -> None
     for heading in ("Verdicts", "Speed of learning and forgetting", "Cost", "Provenance"):
         assert f"<h2>{heading}</h2>" in page
     assert info["config sha256"] in page
+
+
+def test_h2_sentence_warns_when_there_is_no_benefit_at_any_ratio() -> None:
+    from curriculab.report.sections import verdict_sentences
+
+    def verdicts(h1_estimates: list[float]) -> pl.DataFrame:
+        rows = [
+            {
+                "hypothesis": "H1",
+                "ratio": str(i),
+                "schedule": "late",
+                "estimate": e,
+                "ci_low": e - 0.1,
+                "ci_high": e + 0.1,
+                "n": 3,
+                "verdict": "x",
+            }
+            for i, e in enumerate(h1_estimates)
+        ]
+        rows.append(
+            {
+                "hypothesis": "H2",
+                "ratio": "all",
+                "schedule": "late",
+                "estimate": -0.1,
+                "ci_low": -0.2,
+                "ci_high": -0.05,
+                "n": 9,
+                "verdict": "supported",
+            }
+        )
+        return pl.DataFrame(rows)
+
+    assert "harm grows" in verdict_sentences(verdicts([0.4, 0.7]), "shuffled")
+    assert "harm grows" not in verdict_sentences(verdicts([-0.4, 0.2]), "shuffled")

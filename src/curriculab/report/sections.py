@@ -36,6 +36,7 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
                 f"nats/token) changes by {_num(row['estimate'], signed=True)} per unit of "
                 f"ln(D1 ratio) ({interval}, {row['n']} paired cells): H2 {row['verdict']}."
             )
+            text += _h2_caveat(verdicts, row["schedule"])
         items.append(f"<li><b>{html.escape(row['hypothesis'])}</b>: {html.escape(text)}</li>")
     rule = (
         "A verdict is <i>supported</i> when the whole 95% interval lies on the hypothesis' side "
@@ -43,6 +44,17 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
         "otherwise. H1 and H2 are judged for the schedule that places D1 latest."
     )
     return f"<ul>{''.join(items)}</ul><p>{rule}</p>"
+
+
+def _h2_caveat(verdicts: pl.DataFrame, schedule: str) -> str:
+    """H2 speaks of a benefit shrinking; say so when there is no benefit at any ratio."""
+    h1 = verdicts.filter((pl.col("hypothesis") == "H1") & (pl.col("schedule") == schedule))
+    if h1.height and (h1["estimate"] > 0).all():
+        return (
+            f" Caution: {schedule} is worse than the baseline at every ratio, so a negative "
+            "slope means its harm grows with the amount of D1, not that a benefit shrinks."
+        )
+    return ""
 
 
 def table(frame: pl.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
