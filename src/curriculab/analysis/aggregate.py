@@ -101,10 +101,11 @@ def _d2_mean(results: dict[str, dict[str, float]], target_domain: str, field: st
     return sum(float(r["n_tokens"]) * float(r[field]) for r in others) / total
 
 
-def _cell_row(run: RunSpec, target_domain: str) -> dict[str, Any]:
+def _cell_row(
+    run: RunSpec, results: dict[str, dict[str, float]], target_domain: str
+) -> dict[str, Any]:
     """One row of the cells table: identity, D1/D2 summary, every domain, run metrics."""
     ratio, schedule, seed, run_dir = run
-    results = _domain_results(Path(run_dir), target_domain)
     row: dict[str, Any] = {
         "ratio": ratio,
         "ratio_value": _ratio_value(ratio),
@@ -126,7 +127,7 @@ def _cell_row(run: RunSpec, target_domain: str) -> dict[str, Any]:
     return row
 
 
-def _curve(run: RunSpec, target_domain: str) -> pl.DataFrame:
+def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: str) -> pl.DataFrame:
     """One run's `curve.parquet` with the cell's identity, is_target and n_tokens added.
 
     n_tokens is the domain's full test-split token count from eval.json: the weight that pools
@@ -140,10 +141,7 @@ def _curve(run: RunSpec, target_domain: str) -> pl.DataFrame:
     for column in CURVE_SCHEMA:
         if column not in curve.columns:
             raise ValueError(f"{path}: missing key (column) {column!r}")
-    n_tokens = {
-        name: int(result["n_tokens"])
-        for name, result in _domain_results(Path(run_dir), target_domain).items()
-    }
+    n_tokens = {name: int(result["n_tokens"]) for name, result in results.items()}
     unknown = set(curve.get_column("domain").unique().to_list()) - set(n_tokens)
     if unknown:
         raise ValueError(f"{path}: domains {sorted(unknown)} are not in eval.json")
@@ -179,7 +177,8 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> tuple[pl.DataF
     A missing file or key raises ValueError naming the file and the key.
     """
     ordered = _check_runs(runs)
-    rows = [_cell_row(run, target_domain) for run in ordered]
+    results = [_domain_results(Path(run[3]), target_domain) for run in ordered]  # eval.json once
+    rows = [_cell_row(run, res, target_domain) for run, res in zip(ordered, results, strict=True)]
     domain_sets = {tuple(key for key in row if key.startswith("test_loss_")) for row in rows}
     if len(domain_sets) > 1:
         # A cell evaluated on other domains would make its d2 columns mean something else.
@@ -194,7 +193,10 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> tuple[pl.DataF
         key: pl.Float64 for key in rows[0] if key not in identity and key not in METRIC_SCHEMA
     }
     cells = pl.DataFrame(rows, schema={**identity, **losses, **METRIC_SCHEMA})
-    curves = pl.concat([_curve(run, target_domain) for run in ordered], how="vertical")
+    curves = pl.concat(
+        [_curve(run, res, target_domain) for run, res in zip(ordered, results, strict=True)],
+        how="vertical",
+    )
     return cells, curves
 
 
