@@ -5,6 +5,12 @@ import sys
 from snakemake.utils import min_version
 
 from curriculab.config import ConfigError, load_study
+from curriculab.job_resources import (
+    blocks_from_manifests,
+    evaluate_job_runtime_min,
+    train_job_mem_mb,
+    train_job_runtime_min,
+)
 
 min_version("9.0")
 
@@ -30,6 +36,29 @@ wildcard_constraints:
     schedule="|".join(map(re.escape, sorted(STUDY.schedules, key=len, reverse=True))),
     seed=r"\d+",
     split="train|test",
+
+
+SHARD_MANIFESTS = {
+    domain: f"results/shards/{domain}/manifest.json" for domain in DOMAINS
+}
+
+
+def get_train_runtime_min(wildcards, attempt):
+    """Training wall time (minutes): estimated from the cell's tokens, doubled on each retry."""
+    train_blocks = blocks_from_manifests(SHARD_MANIFESTS, "train")
+    ratio = STUDY.ratio_value(wildcards.ratio)
+    return train_job_runtime_min(STUDY, ratio, train_blocks, attempt)
+
+
+def get_evaluate_runtime_min(wildcards, attempt):
+    """Final evaluation wall time (minutes), doubled on each retry."""
+    test_blocks = blocks_from_manifests(SHARD_MANIFESTS, "test")
+    return evaluate_job_runtime_min(STUDY, test_blocks, attempt)
+
+
+def get_model_mem_mb(wildcards, attempt):
+    """Memory (MB) of a job that holds a model: estimated from the preset, more on retries."""
+    return train_job_mem_mb(STUDY, attempt)
 
 
 def get_cell_runs(pattern):

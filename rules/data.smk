@@ -10,6 +10,10 @@ rule download:
         "benchmarks/download/{domain}.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=60,
     params:
         source=lambda wc: STUDY.domains[wc.domain].source,
         max_docs=lambda wc: STUDY.domains[wc.domain].max_docs,
@@ -28,6 +32,10 @@ rule prepare:
         "benchmarks/prepare/{domain}.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=30,
     params:
         test_fraction=STUDY.test_fraction,
         min_chars=STUDY.min_chars,
@@ -46,6 +54,10 @@ rule tokenizer:
         "benchmarks/tokenizer.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=8000,
+        runtime=60,
     params:
         vocab_size=STUDY.vocab_size,
     script:
@@ -66,6 +78,10 @@ rule shards:
         "benchmarks/shards/{domain}.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=60,
     params:
         seq_len=STUDY.seq_len,
     script:

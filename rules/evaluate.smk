@@ -14,9 +14,16 @@ rule evaluate:
         "benchmarks/evaluate/{ratio}/{schedule}/seed{seed}.tsv"
     conda:
         "../envs/curriculab.yaml"
-    threads: 1
+    threads: STUDY.resources.cpus
+    resources:
+        gpu=STUDY.resources.gpus,
+        gpu_model=STUDY.resources.gpu_model,
+        cpus_per_task=STUDY.resources.cpus,
+        mem_mb=get_model_mem_mb,
+        runtime=get_evaluate_runtime_min,
     params:
         domains=DOMAINS,
+        device=STUDY.train.device,
         max_blocks=STUDY.train.final_eval_blocks,
     script:
         "../workflow/scripts/evaluate.py"

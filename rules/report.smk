@@ -45,6 +45,10 @@ rule aggregate:
         "benchmarks/aggregate.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=15,
     params:
         runs=get_cell_specs(),
         target=STUDY.target_domain,
@@ -77,6 +81,10 @@ rule report:
         "benchmarks/report.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=15,
     params:
         study=get_study_summary(),
         domains=DOMAINS,

@@ -13,6 +13,10 @@ rule stream:
         "benchmarks/streams/{ratio}/{schedule}/seed{seed}.tsv"
     conda:
         "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=2000,
+        runtime=10,
     params:
         domains=DOMAINS,
         target=STUDY.target_domain,

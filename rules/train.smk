@@ -18,10 +18,15 @@ rule train:
         "benchmarks/train/{ratio}/{schedule}/seed{seed}.tsv"
     conda:
         "../envs/curriculab.yaml"
-    threads: 1
+    threads: STUDY.resources.cpus
     resources:
-        # With `--resources gpu=N`, no more CUDA training jobs start than there are GPUs.
-        gpu=1 if STUDY.train.device == "cuda" else 0,
+        # Locally, `--resources gpu=N` starts no more GPU jobs than there are GPUs;
+        # on SLURM, gpu and gpu_model become `--gpus=[MODEL:]N`.
+        gpu=STUDY.resources.gpus,
+        gpu_model=STUDY.resources.gpu_model,
+        cpus_per_task=STUDY.resources.cpus,
+        mem_mb=get_model_mem_mb,
+        runtime=get_train_runtime_min,
     params:
         domains=DOMAINS,
         preset=STUDY.model_preset,

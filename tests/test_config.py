@@ -33,7 +33,7 @@ def test_every_config_key_is_commented() -> None:
 def _set(config: dict, dotted: str, value) -> None:
     *parents, last = dotted.split(".")
     for key in parents:
-        config = config[key]
+        config = config.setdefault(key, {})
     if value is _DELETE:
         del config[last]
     else:
@@ -128,6 +128,14 @@ BAD_CASES = [
     ("domains.cooking.source.type", "ftp", "domains.cooking.source.type"),
     ("domains.cooking.source.n_docs", _DELETE, "domains.cooking.source"),
     ("shards", _DELETE, "<top level>"),
+    ("resources.train.gpus", 2, "resources.train.gpus"),
+    ("resources.train.gpus", 1, "resources.train.gpus"),  # the tiny study trains on the CPU
+    ("resources.train.gpu_model", "a100", "resources.train.gpu_model"),
+    ("resources.train.gpu_model", "'a100'", "resources.train.gpu_model"),
+    ("resources.train.cpus", 0, "resources.train.cpus"),
+    ("resources.train.mem_mb", 10, "resources.train.mem_mb"),
+    ("resources.train.runtime_min", "1h", "resources.train.runtime_min"),
+    ("resources.cluster", "big", "resources"),
 ]
 
 
@@ -139,6 +147,14 @@ def test_bad_values_name_the_key(tiny_config, key: str, value, named: str) -> No
     message = str(caught.value)
     assert "\n" not in message
     assert f"'{named}'" in message
+
+
+def test_cuda_training_needs_a_gpu_request(tiny_config) -> None:
+    tiny_config["train"]["device"] = "cuda"
+    assert load_study(tiny_config, SCHEMA).resources.gpus == 1  # gpus: null follows the device
+    tiny_config["resources"] = {"train": {"gpus": 0}}
+    with pytest.raises(ConfigError, match=r"'resources\.train\.gpus'"):
+        load_study(tiny_config, SCHEMA)
 
 
 def test_single_domain_is_rejected(tiny_config) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.schedules import check_schedule
@@ -74,6 +75,7 @@ class Study:
     target_d1_loss: float | None  # speed-of-learning target; None: the stated default rule
     model_preset: str
     train: TrainConfig
+    resources: TrainResources  # what training and evaluation jobs ask of the scheduler
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -223,7 +225,33 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         target_d1_loss=analysis.get("target_d1_loss"),
         model_preset=config["model"]["preset"],
         train=train_config(config["train"]),
+        resources=train_resources(config.get("resources", {}).get("train", {}), config["train"]),
     )
+
+
+def train_resources(raw: dict[str, Any], train: dict[str, Any]) -> TrainResources:
+    """The typed `resources.train:` mapping; `gpus: null` follows `train.device`. A GPU request
+    that training would not use, or CUDA training without a GPU request, is a ConfigError."""
+    device = train.get("device", TRAIN_DEFAULTS["device"])
+    gpus = raw.get("gpus")
+    if gpus is None:
+        gpus = 1 if device == "cuda" else 0
+    if gpus and device == "cpu":
+        raise ConfigError(
+            f"config key 'resources.train.gpus': {gpus} GPU requested but train.device is 'cpu'; "
+            "set train.device to auto or cuda, or gpus to 0"
+        )
+    if not gpus and device == "cuda":
+        raise ConfigError(
+            "config key 'resources.train.gpus': 0, but train.device is 'cuda'; a job without a "
+            "GPU cannot train on CUDA (set gpus to 1, or train.device to auto)"
+        )
+    if raw.get("gpu_model") and not gpus:
+        raise ConfigError(
+            f"config key 'resources.train.gpu_model': {raw['gpu_model']!r} is set but no GPU is "
+            "requested (resources.train.gpus is 0)"
+        )
+    return TrainResources(**{**raw, "gpus": gpus})
 
 
 def train_config(raw: dict[str, Any]) -> TrainConfig:

@@ -50,11 +50,13 @@ def evaluate_run(
     manifests: dict[str, str | Path],
     max_blocks: int | None,
     out_path: str | Path,
+    device_choice: str = "auto",
 ) -> dict[str, Any]:
-    """Final evaluation of a saved model on every domain's test shard; writes eval.json."""
+    """Final evaluation of a saved model on every domain's test shard; writes eval.json.
+    `device_choice` is the study's train.device (auto, cpu or cuda)."""
     from transformers import AutoModelForCausalLM
 
-    device = claim_device("auto")
+    device = claim_device(device_choice)
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
     results: dict[str, Any] = {}
     for name in sorted(test_shards):

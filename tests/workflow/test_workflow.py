@@ -146,3 +146,39 @@ def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:
     assert errors == ["curriculab: config key 'grid.ratios[1]': 'lots' is not of type 'number'"]
     assert not (tmp_path / "results").exists()
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+def _dry_run_resources(workdir: Path) -> dict[str, list[dict[str, str]]]:
+    """{rule: [resources of each planned job]} as a dry run prints them."""
+    done = _run(workdir, "--cores", "4", "--dry-run")
+    assert done.returncode == 0, done.stderr[-3000:]
+    planned: dict[str, list[dict[str, str]]] = {}
+    for block in re.split(r"\n(?=\[.*\]\n(?:local)?rule )", done.stdout):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        resources = re.search(r"^\s+resources: (.*)$", block, re.M)
+        if rule and resources:
+            pairs = dict(item.split("=", 1) for item in resources[1].split(", "))
+            planned.setdefault(rule[1], []).append(pairs)
+    return planned
+
+
+def test_jobs_declare_what_they_ask_of_the_scheduler(study: Path, tmp_path: Path) -> None:
+    """Model jobs take GPUs and cores from `resources.train`; the other jobs stay on one CPU.
+    Runs on the finished tiny study's shards, so the runtime is estimated from real blocks."""
+    config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], "device": "auto"}}
+    config["resources"] = {"train": {"gpus": 1, "gpu_model": "a100", "cpus": 2}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copytree(study / "results" / "shards", tmp_path / "results" / "shards")
+    shutil.copytree(study / "results" / "tokenizer", tmp_path / "results" / "tokenizer")
+    planned = _dry_run_resources(tmp_path)
+    grid = TINY_CONFIG["grid"]
+    cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
+    assert len(planned["train"]) == len(planned["evaluate"]) == cells
+    for rule in ("train", "evaluate"):
+        for job in planned[rule]:
+            assert (job["gpu"], job["gpu_model"], job["cpus_per_task"]) == ("1", "a100", "2")
+            assert int(job["runtime"]) >= 10 and int(job["mem_mb"]) >= 2048
+    for rule in ("stream", "aggregate", "report"):
+        for job in planned[rule]:
+            assert "gpu" not in job and job["cpus_per_task"] == "1", (rule, job)
+            assert int(job["runtime"]) > 0 and int(job["mem_mb"]) > 0

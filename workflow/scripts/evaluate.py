@@ -17,5 +17,6 @@ result = evaluate_run(
     dict(zip(domains, snakemake.input.manifests, strict=True)),
     snakemake.params.max_blocks,
     snakemake.output.evaluation,
+    device_choice=snakemake.params.device,
 )
 print(json.dumps(result, indent=2), file=sys.stderr)

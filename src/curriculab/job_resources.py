@@ -1,0 +1,186 @@
+"""What each job asks of a scheduler: cores, memory, wall time and GPUs.
+
+Snakemake hands these to its local scheduler (`--cores`, `--resources gpu=N`) and, through the
+SLURM executor plugin, to `sbatch` (`--cpus-per-task`, `--mem`, `-t`, `--gpus`). Training and
+evaluation estimate memory from the model preset and wall time from the cell's token count;
+every other job is CPU-only with fixed requests (see rules/*.smk; override one with
+`--set-resources RULE:mem_mb=...`).
+
+The wall-time estimate is deliberately pessimistic (assumed throughputs well below what was
+measured; see ASSUMED_*), and grows with each retry: a job that SLURM stops at its time limit
+is resubmitted with a longer one and resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curriculab.model import PRESETS, padded_vocab_size
+from curriculab.streams.build import BudgetSpec
+
+if TYPE_CHECKING:
+    from curriculab.config import Study
+
+# Throughputs assumed for the wall-time estimate, several times below what was measured
+# (tiny preset on one 2-core VM: ~2.3e10 FLOP/s per core; bench/results/).
+ASSUMED_CPU_FLOPS_PER_CORE = 5e9
+ASSUMED_GPU_FLOPS = 1e14  # about 10% of an H100's dense bf16 peak, 30% of an A100's
+ASSUMED_GPU_TOKENS_PER_S = 2e5  # small models are bound by per-step overhead, not FLOPs
+STARTUP_MIN = 5  # interpreter, torch import, data mapping, checkpoint and model writes
+MIN_RUNTIME_MIN = 10
+BASE_MEM_MB = 2048  # a CPU training job's RSS was ~620 MB; CUDA adds ~500 MB of host memory
+
+
+@dataclass(frozen=True)
+class TrainResources:
+    """What a training (and evaluation) job asks for; None means 'estimate it'."""
+
+    gpus: int = 0  # GPUs per job (0 or 1: the training loop uses one device)
+    gpu_model: str | None = None  # GPU type as the cluster names it (sbatch --gpus=MODEL:N)
+    cpus: int = 1  # cores per job: torch threads on the CPU, the batch loader on a GPU
+    mem_mb: int | None = None  # memory per job; None: estimated from preset and batch
+    runtime_min: int | None = None  # wall-time limit per job; None: estimated from tokens
+
+
+def parameter_count(preset: str, vocab_size: int) -> int:
+    """Trainable parameters of a preset (tied embeddings counted once), without building it."""
+    shape = PRESETS[preset]
+    width = shape.hidden_size
+    per_layer = 4 * width * width + 3 * width * shape.intermediate_size + 2 * width
+    return padded_vocab_size(vocab_size) * width + shape.num_layers * per_layer + width
+
+
+def flops_per_token(preset: str, vocab_size: int, seq_len: int) -> float:
+    """Training FLOPs per token (as curriculab.model.flops_per_token, from the preset alone)."""
+    shape = PRESETS[preset]
+    attention = 12 * shape.num_layers * shape.hidden_size * seq_len
+    return 6.0 * parameter_count(preset, vocab_size) + attention
+
+
+def blocks_from_manifests(manifests: dict[str, Path], split: str) -> dict[str, int] | None:
+    """{domain: blocks of `split`} from the shard manifests, or None while any is not written."""
+    counts = {}
+    for name, path in manifests.items():
+        try:
+            counts[name] = int(json.loads(Path(path).read_text())["splits"][split]["n_blocks"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return counts
+
+
+def cell_sequences(
+    budget: BudgetSpec, target: str, ratio: float, train_blocks: dict[str, int] | None
+) -> int | None:
+    """Training sequences of one cell: known from the config under fixed_tokens, from the
+    shard block counts under fixed_data (None while the shards do not exist yet)."""
+    if budget.kind == "fixed_tokens":
+        return budget.total_blocks
+    if train_blocks is None:
+        return None
+    others = sum(n for name, n in train_blocks.items() if name != target)
+    return others + min(round(ratio * others), train_blocks[target])
+
+
+def train_runtime_min(
+    preset: str,
+    vocab_size: int,
+    seq_len: int,
+    sequences: int | None,
+    eval_sequences: int,
+    on_gpu: bool,
+    cpus: int,
+    attempt: int = 1,
+    fallback_min: int = 120,
+) -> int:
+    """Minutes to ask for: assumed-throughput time for training plus evaluation, twice over,
+    plus start-up; `fallback_min` while the token count is unknown; doubled on each retry."""
+    if sequences is None:
+        return fallback_min * 2 ** (attempt - 1)
+    per_token = flops_per_token(preset, vocab_size, seq_len)
+    flops = per_token * seq_len * (sequences + eval_sequences / 3)  # a forward pass is 1/3
+    if on_gpu:
+        tokens = seq_len * (sequences + eval_sequences)
+        seconds = max(flops / ASSUMED_GPU_FLOPS, tokens / ASSUMED_GPU_TOKENS_PER_S)
+    else:
+        seconds = flops / (ASSUMED_CPU_FLOPS_PER_CORE * cpus)
+    minutes = STARTUP_MIN + 2 * seconds / 60
+    return max(MIN_RUNTIME_MIN, math.ceil(minutes)) * 2 ** (attempt - 1)
+
+
+def train_mem_mb(
+    preset: str, vocab_size: int, seq_len: int, micro_batch: int, on_gpu: bool, attempt: int = 1
+) -> int:
+    """Host memory to ask for, in MB (multiple of 512): the process, fp32 weights, gradients and
+    AdamW state twice over (a checkpoint being written), and on the CPU the activations and
+    logits of one micro-batch. Grows by half on each retry."""
+    shape = PRESETS[preset]
+    state = 16 * parameter_count(preset, vocab_size) * 2
+    activations = 0
+    if not on_gpu:
+        per_token = 34 * shape.hidden_size * shape.num_layers + 12 * padded_vocab_size(vocab_size)
+        activations = micro_batch * seq_len * per_token
+    mb = (BASE_MEM_MB + (state + activations) / 2**20) * (1 + 0.5 * (attempt - 1))
+    return 512 * math.ceil(mb / 512)
+
+
+# --- the requests of one study's jobs (called from rules/common.smk) ---------------------------
+
+
+def train_job_runtime_min(
+    study: Study, ratio: float, train_blocks: dict[str, int] | None, attempt: int = 1
+) -> int:
+    """Wall-time limit of one cell's training job, in minutes."""
+    res = study.resources
+    if res.runtime_min is not None:
+        return res.runtime_min * 2 ** (attempt - 1)
+    curve_points = study.train.eval_points + 2  # plus the evaluations at step 0 and at the end
+    return train_runtime_min(
+        study.model_preset,
+        study.vocab_size,
+        study.seq_len,
+        cell_sequences(study.budget, study.target_domain, ratio, train_blocks),
+        curve_points * study.train.eval_blocks * len(study.domains),
+        on_gpu=res.gpus > 0,
+        cpus=res.cpus,
+        attempt=attempt,
+    )
+
+
+def evaluate_job_runtime_min(
+    study: Study, test_blocks: dict[str, int] | None, attempt: int = 1
+) -> int:
+    """Wall-time limit of one cell's final evaluation, in minutes."""
+    if test_blocks is None:
+        return MIN_RUNTIME_MIN * 2 ** (attempt - 1)
+    cap = study.train.final_eval_blocks
+    blocks = sum(n if cap is None else min(n, cap) for n in test_blocks.values())
+    return train_runtime_min(
+        study.model_preset,
+        study.vocab_size,
+        study.seq_len,
+        0,
+        blocks,
+        on_gpu=study.resources.gpus > 0,
+        cpus=study.resources.cpus,
+        attempt=attempt,
+    )
+
+
+def train_job_mem_mb(study: Study, attempt: int = 1) -> int:
+    """Memory of one cell's training or evaluation job, in MB."""
+    res = study.resources
+    if res.mem_mb is not None:
+        return math.ceil(res.mem_mb * (1 + 0.5 * (attempt - 1)))
+    micro_batch = study.train.micro_batch_size or study.train.batch_size
+    return train_mem_mb(
+        study.model_preset,
+        study.vocab_size,
+        study.seq_len,
+        min(micro_batch, study.train.batch_size),
+        on_gpu=res.gpus > 0,
+        attempt=attempt,
+    )
