@@ -3,6 +3,8 @@
 On a workstation with several GPUs, Snakemake runs training jobs side by side but does not set
 CUDA_VISIBLE_DEVICES; each job therefore claims the first GPU whose lock file it can take, and
 holds the lock until the process exits (a killed job releases it with its file descriptors).
+Locks are named by GPU UUID, so jobs that see different GPUs under the same index (SLURM sets
+CUDA_VISIBLE_DEVICES per job) never wait for each other.
 When every GPU is taken, a job waits for one; `--resources gpu=N` avoids the wait by starting
 no more GPU jobs than there are GPUs.
 """
@@ -42,13 +44,23 @@ def claim_device(choice: str) -> torch.device:
     waited = False
     while True:
         for index in range(torch.cuda.device_count()):
-            if _try_lock(lock_dir / f"curriculab-gpu-{index}.lock"):
+            if _try_lock(lock_dir / f"curriculab-gpu-{gpu_identity(index)}.lock"):
                 torch.cuda.set_device(index)
                 return torch.device("cuda", index)
         if not waited:
             print("all GPUs are taken by other training jobs; waiting for one", file=sys.stderr)
             waited = True
         time.sleep(2.0)
+
+
+def gpu_identity(index: int) -> str:
+    """A name for visible GPU `index` that is the same in every process on the node: its UUID.
+
+    Under SLURM (or any CUDA_VISIBLE_DEVICES), two jobs on one node each see their own GPU as
+    index 0; locking by index would make the second job wait for the first's GPU.
+    """
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    return str(uuid) if uuid is not None else f"index{index}"
 
 
 def _try_lock(path: Path) -> bool:

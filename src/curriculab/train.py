@@ -12,6 +12,8 @@ Read it top to bottom:
 from __future__ import annotations
 
 import math
+import os
+import platform
 import resource
 import sys
 import time
@@ -320,6 +322,15 @@ def log_progress(progress: Progress, total_steps: int, loss: float, optimizer, l
     )
 
 
+def job_placement() -> dict[str, str | None]:
+    """Where the job ran: host, and the SLURM job and GPUs it was given (None outside SLURM)."""
+    return {
+        "host": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
 def run_metrics(
     model, progress: Progress, data: StreamBatches, cfg, device, preset, seed, cell, threads
 ) -> dict[str, Any]:
@@ -341,6 +352,7 @@ def run_metrics(
         "tokens_per_second": rate,
         "step_seconds": progress.train_seconds / max(progress.step, 1),
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "placement": job_placement(),
     }
     if device.type == "cuda":
         peak = peak_bf16_flops(torch.cuda.get_device_name(device))
