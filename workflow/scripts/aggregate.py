@@ -3,7 +3,9 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
 
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
 from curriculab.analysis.statistics import analyse

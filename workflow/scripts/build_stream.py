@@ -3,7 +3,9 @@
 import json
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
 
 from curriculab.config import budget_spec
 from curriculab.io import read_json

@@ -3,7 +3,9 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
 
 import polars as pl
 

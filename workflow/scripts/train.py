@@ -1,9 +1,10 @@
 """Rule train: train one cell's model on its stream."""
 
-import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
 
 from curriculab.config import train_config
 from curriculab.train import CellInputs, train_cell

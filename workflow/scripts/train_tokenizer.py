@@ -2,7 +2,9 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
 
 from curriculab.data.tokenizer import run_tokenizer
 

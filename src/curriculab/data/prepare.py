@@ -13,13 +13,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curriculab.errors import CurriculabError
 from curriculab.io import atomic_path, sha256_text
 
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-class PrepareError(RuntimeError):
+class PrepareError(CurriculabError, RuntimeError):
     """The documents of a domain cannot be prepared (e.g. nothing is left after cleaning)."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from curriculab.errors import CurriculabError
 from curriculab.streams.schedules import (
     Budget,
     Context,
@@ -34,7 +35,7 @@ from curriculab.streams.schedules import (
 _SUBSAMPLE, _ORDER = 0, 1  # independent random streams per purpose
 
 
-class StreamError(ValueError):
+class StreamError(CurriculabError, ValueError):
     """A cell's stream cannot be built (e.g. the ratio asks for more D1 than exists)."""
 
 

@@ -24,11 +24,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from curriculab.errors import CurriculabError
+
 Budget = Literal["fixed_data", "fixed_tokens"]
 RAMP_BINS = 100  # piecewise-constant resolution of ramp shapes (1% of training per bin)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(CurriculabError, ValueError):
     """A schedule cannot be built from its parameters; the message names schedule and parameter."""
 
 

@@ -1,0 +1,38 @@
+"""Errors a user can fix, and how a job reports them: one line, no traceback, non-zero exit.
+
+Every error raised because of the study's config or data derives from `CurriculabError`; its
+message names the key, file or value at fault and what is expected. Each of
+`workflow/scripts/*.py` starts with `log_to(snakemake.log[0])`, so a job that fails on one ends
+its log with the line `curriculab: <message>` (Snakemake prints the log, `show-failed-logs`) and
+exits with status 1. Any other exception (a bug) keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+
+class CurriculabError(Exception):
+    """A problem in the study's config or data; the message is one line that names it."""
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line, as a job prints it: 'curriculab: ...'."""
+    return "curriculab: " + " ".join(str(error).split())
+
+
+def _excepthook(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    if isinstance(error, CurriculabError):
+        print(one_line(error), file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, traceback)
+
+
+def log_to(log_path: str) -> None:
+    """Send this job's stderr (progress, warnings) to its rule's log, line-buffered, and end
+    the job with one line there if a CurriculabError escapes."""
+    sys.stderr = open(log_path, "w", buffering=1)  # noqa: SIM115 (open for the life of the job)
+    sys.excepthook = _excepthook
