@@ -49,3 +49,35 @@ def test_presets_build_with_tied_embeddings(preset: str) -> None:
     )
     same = build_model(preset, vocab_size=300, seq_len=32, seed=0)
     assert all((a == b).all() for a, b in zip(model.parameters(), same.parameters(), strict=True))
+
+
+_KILLED_WRITER = """
+import sys, time
+from curriculab.io import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    with open(tmp, "wb") as handle:
+        handle.write(b"x" * 1_000_000)
+        handle.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    final = tmp_path / "shard.arrow"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(final)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline().strip() == "writing"  # half of the file is on disk
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert not final.exists()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".shard.arrow.")
+    write_json(final, {"complete": True})  # the rerun's write clears what the kill left
+    assert [p.name for p in tmp_path.iterdir()] == ["shard.arrow"]
+    assert read_json(final) == {"complete": True}

@@ -60,3 +60,26 @@ def test_data_stages_are_byte_identical(tmp_path: Path, tiny_data) -> None:
     ):
         assert sha256_file(first_root / relative) == sha256_file(tmp_path / relative), relative
     assert again.keys() == tiny_data.keys()
+
+
+def test_a_shard_that_changed_after_it_was_written_is_detected(tmp_path: Path, tiny_data) -> None:
+    import shutil
+
+    import pytest
+
+    from curriculab.data.shards import ShardError, verify_shard, verify_tokenizer
+
+    shards = tmp_path / "cooking"
+    shutil.copytree(tiny_data["cooking"], shards)
+    verify_shard(shards / "train.arrow", shards / "manifest.json", "train")
+    verify_tokenizer(tiny_data["tokenizer"], shards / "manifest.json")
+    raw = bytearray((shards / "train.arrow").read_bytes())
+    raw[len(raw) // 2] ^= 0x80
+    (shards / "train.arrow").write_bytes(bytes(raw))
+    with pytest.raises(ShardError, match=r"train\.arrow: sha256 .* does not match"):
+        verify_shard(shards / "train.arrow", shards / "manifest.json", "train")
+    verify_shard(shards / "test.arrow", shards / "manifest.json", "test")  # untouched
+    other = tmp_path / "tokenizer.json"
+    other.write_text(tiny_data["tokenizer"].read_text() + "\n")  # any other bytes
+    with pytest.raises(ShardError, match="built with another tokenizer"):
+        verify_tokenizer(other, shards / "manifest.json")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from curriculab.data.shards import read_blocks
+from curriculab.data.shards import read_blocks, verify_shard
 from curriculab.devices import claim_device
 from curriculab.io import read_json, write_json
 
@@ -56,8 +56,11 @@ def evaluate_run(
     `device_choice` is the study's train.device (auto, cpu or cuda)."""
     from transformers import AutoModelForCausalLM
 
+    for name, shard in sorted(test_shards.items()):
+        verify_shard(shard, manifests[name], "test")
     device = claim_device(device_choice)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
+    # safetensors only, and never trust_remote_code: loading a model runs no code from disk.
+    model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True).to(device)
     results: dict[str, Any] = {}
     for name in sorted(test_shards):
         blocks = read_blocks(test_shards[name])

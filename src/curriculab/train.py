@@ -26,16 +26,17 @@ import polars as pl
 import torch
 
 from curriculab.config import TrainConfig
-from curriculab.data.shards import read_blocks
+from curriculab.data.shards import read_blocks, verify_shard, verify_tokenizer
 from curriculab.data.tokenizer import END_OF_DOCUMENT
 from curriculab.devices import claim_device, peak_bf16_flops
+from curriculab.errors import CurriculabError
 from curriculab.evaluate import bits_per_byte, mean_loss, spread_subset
 from curriculab.io import atomic_path, read_json, sha256_file, write_json
 from curriculab.model import build_model, count_parameters, flops_per_token
 from curriculab.streams.stream_file import read_stream
 
 
-class TrainingError(RuntimeError):
+class TrainingError(CurriculabError, RuntimeError):
     """Training cannot go on (e.g. a non-finite loss)."""
 
 
@@ -163,6 +164,14 @@ class Progress:
     curve: list[dict[str, Any]] | None = None
 
 
+def verify_inputs(inputs: CellInputs) -> None:
+    """Every shard matches its manifest's sha256, and the tokenizer is the shards' tokenizer."""
+    for name, manifest in sorted(inputs.manifests.items()):
+        verify_shard(inputs.train_shards[name], manifest, "train")
+        verify_shard(inputs.test_shards[name], manifest, "test")
+        verify_tokenizer(inputs.tokenizer, manifest)
+
+
 def run_fingerprint(inputs: CellInputs, preset: str, cfg: TrainConfig, seed: int) -> str:
     """Identifies what a checkpoint belongs to; a checkpoint of other settings is ignored."""
     parts = [preset, str(seed), repr(sorted(asdict(cfg).items())), sha256_file(inputs.stream)]
@@ -187,7 +196,13 @@ def load_checkpoint(path: Path, model, optimizer, fingerprint: str, log: TextIO)
     """Restore a matching checkpoint into model and optimizer; a fresh Progress otherwise."""
     if not path.exists():
         return Progress(curve=[])
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights_only: tensors and plain containers; unpickling never runs code
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise TrainingError(
+            f"{path}: not a checkpoint that loads safely ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); delete it to restart the cell"
+        ) from None
     if state["fingerprint"] != fingerprint:
         print(f"ignoring {path}: it belongs to other settings or another stream", file=log)
         return Progress(curve=[])
@@ -237,6 +252,7 @@ def train_cell(
     A checkpoint in out_dir/checkpoint.pt (every cfg.checkpoint_every steps) is resumed from
     when the run is started again with the same settings, and removed when the run is done.
     """
+    verify_inputs(inputs)
     device = setup_runtime(threads, cfg.device)
     manifests = {name: read_json(path) for name, path in inputs.manifests.items()}
     shapes = next(iter(manifests.values()))  # every shard shares tokenizer and seq_len

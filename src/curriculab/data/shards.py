@@ -17,12 +17,13 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
 from curriculab.data.tokenizer import end_of_document_id
-from curriculab.io import read_arrow, sha256_file, write_arrow, write_json
+from curriculab.errors import CurriculabError
+from curriculab.io import read_arrow, read_json, sha256_file, write_arrow, write_json
 
 SPLITS = ("train", "test")
 
 
-class ShardError(RuntimeError):
+class ShardError(CurriculabError, RuntimeError):
     """A shard is missing, corrupt, or too small for the study."""
 
 
@@ -52,6 +53,29 @@ def write_blocks(blocks: np.ndarray, path: str | Path) -> None:
     values = pa.array(blocks.reshape(-1))
     column = pa.FixedSizeListArray.from_arrays(values, seq_len)
     write_arrow(pa.table({"tokens": column}), path)
+
+
+def verify_shard(shard: str | Path, manifest: str | Path, split: str) -> None:
+    """Check a shard against the sha256 its manifest recorded when it was written; a shard
+    changed since (a flipped bit, a partial copy) stops the job with a ShardError naming it."""
+    expected = read_json(manifest)["splits"][split]["sha256"]
+    actual = sha256_file(shard)
+    if actual != expected:
+        raise ShardError(
+            f"{shard}: sha256 {actual[:16]}... does not match {expected[:16]}... recorded in "
+            f"{manifest}; the shard changed after it was written (delete {Path(shard).parent} "
+            "and rerun to rebuild it)"
+        )
+
+
+def verify_tokenizer(tokenizer: str | Path, manifest: str | Path) -> None:
+    """Check that the tokenizer is the one the shards were tokenized with."""
+    expected = read_json(manifest)["tokenizer_sha256"]
+    if sha256_file(tokenizer) != expected:
+        raise ShardError(
+            f"{tokenizer}: sha256 does not match tokenizer_sha256 in {manifest}; the shards were "
+            "built with another tokenizer (delete results/shards and rerun)"
+        )
 
 
 def read_blocks(path: str | Path) -> np.ndarray:
