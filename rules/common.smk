@@ -4,7 +4,9 @@ import sys
 
 from snakemake.utils import min_version
 
-from curriculab.config import ConfigError, load_study
+from curriculab.config import ConfigError, load_study, load_yaml
+from curriculab.data.sources import check_sources
+from curriculab.errors import one_line
 from curriculab.job_resources import (
     blocks_from_manifests,
     evaluate_job_runtime_min,
@@ -15,11 +17,14 @@ from curriculab.job_resources import (
 min_version("9.0")
 
 try:
+    for configfile_path in workflow.configfiles:
+        load_yaml(configfile_path)  # Snakemake's loader keeps the last of two equal keys
     STUDY = load_study(
         config, workflow.source_path("../workflow/schemas/config.schema.yaml")
     )
+    check_sources({name: domain.source for name, domain in STUDY.domains.items()})
 except ConfigError as error:
-    sys.exit(f"curriculab: {error}")
+    sys.exit(one_line(error))
 
 DOMAINS = list(STUDY.domain_names)
 CELLS = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +45,25 @@ TINY_CONFIG: dict[str, Any] = {
         "device": "cpu",
     },
 }
+
+
+def make_wheel(
+    directory: Path, member: str, payload: bytes, extra: dict[str, bytes] | None = None
+) -> str:
+    """Write tinydata-1.0 (a valid wheel holding `member` and `extra` members) into `directory`;
+    return its sha256."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / "tinydata-1.0-py3-none-any.whl"
+    info = "tinydata-1.0.dist-info"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(member, payload)
+        for name, content in (extra or {}).items():
+            archive.writestr(name, content)
+        archive.writestr(
+            f"{info}/METADATA", "Metadata-Version: 2.1\nName: tinydata\nVersion: 1.0\n"
+        )
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        archive.writestr(f"{info}/RECORD", "")
+    return hashlib.sha256(wheel.read_bytes()).hexdigest()

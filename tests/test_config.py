@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -202,3 +204,24 @@ def test_example_studies_are_valid() -> None:
 
 def test_ratio_labels_are_stable() -> None:
     assert [ratio_label(r) for r in (0.05, 0.15, 1.0, 2)] == ["0.05", "0.15", "1", "2"]
+
+
+def test_a_key_given_twice_in_yaml_is_an_error(tmp_path: Path) -> None:
+    from curriculab.config import load_yaml
+
+    path = tmp_path / "study.yaml"
+    path.write_text("grid:\n  seeds: [0]\n  ratios: [0.1]\n  seeds: [1]\n")
+    with pytest.raises(ConfigError, match=r"study\.yaml line 4: key 'seeds' is given twice"):
+        load_yaml(path)
+    path.write_text("grid:\n  seeds: [0]\nother:\n  seeds: [1]\n")  # same key, other mapping
+    assert load_yaml(path) == {"grid": {"seeds": [0]}, "other": {"seeds": [1]}}
+
+
+def test_sequence_length_is_bounded_by_the_preset_context(tiny_config) -> None:
+    from curriculab.model import PRESETS
+
+    tiny_config["shards"]["seq_len"] = PRESETS["micro"].context
+    load_study(tiny_config, SCHEMA)
+    tiny_config["shards"]["seq_len"] += 1
+    with pytest.raises(ConfigError, match=r"'shards\.seq_len': 513 tokens is longer"):
+        load_study(tiny_config, SCHEMA)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curriculab.data.sources import SourceError, read_source, write_raw
+from tests.helpers import make_wheel
 
 
 def _synthetic(topic: str, n_docs: int = 20, seed: int = 0) -> dict:
@@ -77,25 +76,9 @@ def test_hf_source_through_load_dataset_on_local_files(tmp_path: Path) -> None:
         assert read_source(source, 3) == docs[:3]
 
 
-def _make_wheel(directory: Path, member: str, payload: bytes) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
-    wheel = directory / "tinydata-1.0-py3-none-any.whl"
-    info = "tinydata-1.0.dist-info"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(member, payload)
-        archive.writestr(
-            f"{info}/METADATA", "Metadata-Version: 2.1\nName: tinydata\nVersion: 1.0\n"
-        )
-        archive.writestr(
-            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
-        archive.writestr(f"{info}/RECORD", "")
-    return hashlib.sha256(wheel.read_bytes()).hexdigest()
-
-
 def test_wheel_source_downloads_verifies_and_reads_member(tmp_path: Path) -> None:
     records = {"Soup": {"title": "Soup", "ingredients": ["water", "salt"], "steps": ["Boil."]}}
-    digest = _make_wheel(tmp_path / "index", "tinydata/recipes.json", json.dumps(records).encode())
+    digest = make_wheel(tmp_path / "index", "tinydata/recipes.json", json.dumps(records).encode())
     source = {
         "type": "wheel",
         "package": "tinydata",
@@ -121,3 +104,15 @@ def test_write_raw_records_provenance(tmp_path: Path) -> None:
     assert table["source_index"].to_pylist() == [0, 1, 2]
     assert set(table["source"].to_pylist()) == {"synthetic:x:seed0"}
     assert list(tmp_path.iterdir()) == [tmp_path / "raw.parquet"]  # no temporary left behind
+
+
+def test_invalid_utf8_fails_naming_file_and_byte_unless_replaced(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "docs" / "bad.txt"
+    path.parent.mkdir()
+    path.write_bytes(b"first document\nsecond \xff document\n")
+    source = {"type": "files", "glob": str(tmp_path / "docs" / "*.txt")}
+    with pytest.raises(SourceError, match=rf"{path}: invalid UTF-8 at byte 22 \(b'\\xff'\)"):
+        read_source(source, None)
+    docs = read_source({**source, "encoding_errors": "replace"}, None)
+    assert docs == ["first document", "second \ufffd document"]
+    assert "1 invalid UTF-8 sequence(s) replaced" in capsys.readouterr().err

@@ -14,13 +14,14 @@ from typing import Any
 import jsonschema
 import yaml
 
+from curriculab.errors import CurriculabError
 from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.schedules import check_schedule
 
 
-class ConfigError(ValueError):
+class ConfigError(CurriculabError, ValueError):
     """A config key or value is wrong; the message is one line naming the key."""
 
 
@@ -97,10 +98,28 @@ def ratio_label(ratio: float) -> str:
     return format(ratio, "g")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently, so a copied-and-edited domain block would replace the original)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name} line {line}: key {key!r} is given twice in one mapping "
+                    f"(first on line {seen[key]}); the second would silently replace the first"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML mapping (config or schema)."""
+    """Read a YAML mapping (config or schema); a key given twice is a ConfigError."""
     with open(path, encoding="utf-8") as handle:
-        loaded = yaml.safe_load(handle)
+        loaded = yaml.load(handle, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level")
     return loaded
@@ -169,10 +188,23 @@ def _check_semantics(config: dict[str, Any]) -> None:
     labels = [ratio_label(r) for r in config["grid"]["ratios"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config key 'grid.ratios': values must be distinct, got {labels}")
-    if config["model"]["preset"] not in PRESETS:
+    preset = config["model"]["preset"]
+    if preset not in PRESETS:
         raise ConfigError(
-            f"config key 'model.preset': unknown preset {config['model']['preset']!r}; "
+            f"config key 'model.preset': unknown preset {preset!r}; "
             f"expected one of {sorted(PRESETS)}"
+        )
+    seq_len, context = config["shards"]["seq_len"], PRESETS[preset].context
+    if seq_len > context:
+        raise ConfigError(
+            f"config key 'shards.seq_len': {seq_len} tokens is longer than the context of "
+            f"preset {preset!r} ({context} tokens)"
+        )
+    batch, micro = config["train"]["batch_size"], config["train"].get("micro_batch_size")
+    if micro is not None and (micro > batch or batch % micro):
+        raise ConfigError(
+            f"config key 'train.micro_batch_size': {micro} must divide train.batch_size ({batch}) "
+            "so that every micro-batch has the same size"
         )
 
 

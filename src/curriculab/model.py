@@ -22,17 +22,31 @@ class ModelPreset:
     num_layers: int  # transformer blocks
     num_heads: int  # attention heads (head size = hidden_size / num_heads)
     intermediate_size: int  # width of the SwiGLU MLP
+    context: int  # longest sequence (shards.seq_len) the preset is meant for, in tokens
 
 
 # Parameter counts in the names are for a 2,048-token vocabulary (124m: GPT-2's 50,257), with
-# tied embeddings. The MLP is SwiGLU: three matrices of hidden x intermediate.
+# tied embeddings. The MLP is SwiGLU: three matrices of hidden x intermediate. RoPE sets no hard
+# limit on length; `context` is the longest sequence a preset is sized for (124m: GPT-2's 1,024).
 PRESETS: dict[str, ModelPreset] = {
-    "micro": ModelPreset(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
-    "tiny": ModelPreset(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=256),
-    "small": ModelPreset(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
-    "5m": ModelPreset(hidden_size=256, num_layers=6, num_heads=4, intermediate_size=704),
-    "30m": ModelPreset(hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1408),
-    "124m": ModelPreset(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=2048),
+    "micro": ModelPreset(
+        hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, context=512
+    ),
+    "tiny": ModelPreset(
+        hidden_size=64, num_layers=2, num_heads=4, intermediate_size=256, context=1024
+    ),
+    "small": ModelPreset(
+        hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512, context=1024
+    ),
+    "5m": ModelPreset(
+        hidden_size=256, num_layers=6, num_heads=4, intermediate_size=704, context=2048
+    ),
+    "30m": ModelPreset(
+        hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1408, context=2048
+    ),
+    "124m": ModelPreset(
+        hidden_size=768, num_layers=12, num_heads=12, intermediate_size=2048, context=1024
+    ),
 }
 
 

@@ -21,10 +21,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curriculab.errors import CurriculabError
 from curriculab.io import atomic_path, sha256_file
 
 
-class SourceError(RuntimeError):
+class SourceError(CurriculabError, RuntimeError):
     """A source cannot deliver documents; the message is one line naming what is wrong."""
 
 
@@ -110,21 +111,55 @@ def _texts(rows: Iterable[dict[str, Any]], text_field: str, where: str) -> Itera
         yield "" if row[text_field] is None else str(row[text_field])
 
 
-def files_documents(source: dict[str, Any]) -> Iterator[str]:
-    """Documents from local JSONL/JSON, Parquet or plain-text files matched by a glob."""
-    import datasets  # slow import: only where needed
-
+def files_builder(source: dict[str, Any]) -> tuple[list[str], str]:
+    """(matched paths, `datasets` builder) of a files source; SourceError if the glob matches
+    nothing or files of several kinds. Cheap: run before any job (config.check_sources)."""
     paths = sorted(glob.glob(source["glob"], recursive=True))
     if not paths:
-        raise SourceError(f"files source: glob {source['glob']!r} matches no file")
+        raise SourceError(
+            f"files source: glob {source['glob']!r} matches no file "
+            f"(relative paths start at {Path.cwd()})"
+        )
     builders = {_BUILDERS.get(Path(p).suffix.lower()) for p in paths}
     if None in builders or len(builders) != 1:
         raise SourceError(
             f"files source {source['glob']!r}: expected files of one kind among "
             f"{sorted(_BUILDERS)}, got {sorted({Path(p).suffix for p in paths})}"
         )
-    builder = builders.pop()
-    dataset = datasets.load_dataset(builder, data_files=paths, split="train")
+    return paths, builders.pop()
+
+
+def check_utf8(path: str, errors: str) -> int:
+    """Invalid UTF-8 in a text or JSON file: a SourceError naming the file and the byte offset
+    (`errors: strict`, the default), or the count of bad bytes that will be replaced with
+    U+FFFD, with a warning in the log (`errors: replace`)."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+        return 0
+    except UnicodeDecodeError as error:
+        if errors == "strict":
+            raise SourceError(
+                f"{path}: invalid UTF-8 at byte {error.start} ({data[error.start : error.end]!r}); "
+                "fix the file, or set encoding_errors: replace on this source"
+            ) from None
+    bad = data.decode("utf-8", errors="replace").count("\ufffd") - data.count("\ufffd".encode())
+    print(f"warning: {path}: {bad} invalid UTF-8 sequence(s) replaced with U+FFFD", file=sys.stderr)
+    return bad
+
+
+def files_documents(source: dict[str, Any]) -> Iterator[str]:
+    """Documents from local JSONL/JSON, Parquet or plain-text files matched by a glob."""
+    import datasets  # slow import: only where needed
+
+    paths, builder = files_builder(source)
+    options = {}
+    if builder in ("text", "json"):
+        errors = source.get("encoding_errors", "strict")
+        for path in paths:
+            check_utf8(path, errors)
+        options["encoding_errors"] = errors
+    dataset = datasets.load_dataset(builder, data_files=paths, split="train", **options)
     text_field = "text" if builder == "text" else source.get("text_field", "text")
     yield from _texts(dataset, text_field, f"files source {source['glob']!r}")
 
@@ -186,6 +221,28 @@ def describe_source(source: dict[str, Any]) -> str:
     if kind == "hf":
         return f"hf:{source['path']}:{source.get('name')}:{source['split']}"
     return f"synthetic:{source['topic']}:seed{source.get('seed', 0)}"
+
+
+def check_source(source: dict[str, Any]) -> None:
+    """What can be checked about a source before any job runs, without downloading: local
+    files exist. Raises SourceError."""
+    if source["type"] == "files":
+        files_builder(source)
+    if source["type"] == "wheel" and source.get("find_links"):
+        link = source["find_links"]
+        if "://" not in link and not Path(link).is_dir():
+            raise SourceError(f"wheel source: find_links {link!r} is not a directory")
+
+
+def check_sources(sources: dict[str, dict[str, Any]]) -> None:
+    """check_source on every domain's source; a ConfigError names the domain's key."""
+    from curriculab.config import ConfigError
+
+    for name, source in sources.items():
+        try:
+            check_source(source)
+        except SourceError as error:
+            raise ConfigError(f"config key 'domains.{name}.source': {error}") from None
 
 
 def read_source(source: dict[str, Any], max_docs: int | None) -> list[str]:
