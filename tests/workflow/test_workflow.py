@@ -182,3 +182,43 @@ def test_jobs_declare_what_they_ask_of_the_scheduler(study: Path, tmp_path: Path
         for job in planned[rule]:
             assert "gpu" not in job and job["cpus_per_task"] == "1", (rule, job)
             assert int(job["runtime"]) > 0 and int(job["mem_mb"]) > 0
+
+
+def _digests(root: Path, patterns: list[str]) -> dict[str, str]:
+    from curriculab.io import sha256_file
+
+    return {
+        str(path.relative_to(root)): sha256_file(path)
+        for pattern in patterns
+        for path in sorted(root.glob(pattern))
+    }
+
+
+def test_two_runs_in_separate_directories_are_identical(study: Path, tmp_path: Path) -> None:
+    """Same config, same seeds, another directory: byte-identical data, tokenizer, shards,
+    streams and weights, and identical CPU metrics (all but wall-clock timings)."""
+    (tmp_path / "config.yaml").write_text((study / "config.yaml").read_text())
+    done = _run(tmp_path, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    patterns = [
+        "results/data/*/docs.parquet",
+        "results/tokenizer/tokenizer.json",
+        "results/shards/*/*",
+        "results/streams/*/*/*",
+        "results/runs/*/*/*/model/model.safetensors",
+        "results/runs/*/*/*/eval.json",
+        "results/runs/*/*/*/curve.parquet",
+    ]
+    first, second = _digests(study, patterns), _digests(tmp_path, patterns)
+    grid = TINY_CONFIG["grid"]
+    cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
+    assert len(first) == 1 + 2 + 3 * 2 + 2 * cells + 3 * cells
+    assert first == second, sorted(k for k in first if first[k] != second.get(k))
+    varying = {"train_seconds", "wall_seconds", "tokens_per_second", "step_seconds"}
+    varying |= {"peak_memory_mb", "placement"}  # measured, and where the job ran
+    for path in study.glob("results/runs/*/*/*/metrics.json"):
+        a = json.loads(path.read_text())
+        b = json.loads((tmp_path / path.relative_to(study)).read_text())
+        assert {k: v for k, v in a.items() if k not in varying} == {
+            k: v for k, v in b.items() if k not in varying
+        }
