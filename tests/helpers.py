@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import zipfile
 from pathlib import Path
@@ -67,3 +68,20 @@ def make_wheel(
         )
         archive.writestr(f"{info}/RECORD", "")
     return hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+DELETE = object()  # with_key(config, key, DELETE) removes the key
+
+
+def with_key(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `config` with one dotted key set (missing mappings created) or deleted."""
+    config = copy.deepcopy(config)
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from curriculab.config import ConfigError, load_study, ratio_label
-from tests.helpers import REPO, SCHEMA
+from tests.helpers import DELETE, REPO, SCHEMA, with_key
 
 
 def test_default_config_is_valid() -> None:
@@ -31,18 +31,6 @@ def test_every_config_key_is_commented() -> None:
         if line.strip() and not line.lstrip().startswith("#"):
             assert " # " in line, f"config.yaml line {number} has no comment: {line!r}"
 
-
-def _set(config: dict, dotted: str, value) -> None:
-    *parents, last = dotted.split(".")
-    for key in parents:
-        config = config.setdefault(key, {})
-    if value is _DELETE:
-        del config[last]
-    else:
-        config[last] = value
-
-
-_DELETE = object()
 
 BAD_CASES = [
     ("train.batch_size", 0, "train.batch_size"),
@@ -128,8 +116,8 @@ BAD_CASES = [
     ("tokenizer.vocab_size", 10, "tokenizer.vocab_size"),
     ("prepare.test_fraction", 1.5, "prepare.test_fraction"),
     ("domains.cooking.source.type", "ftp", "domains.cooking.source.type"),
-    ("domains.cooking.source.n_docs", _DELETE, "domains.cooking.source"),
-    ("shards", _DELETE, "<top level>"),
+    ("domains.cooking.source.n_docs", DELETE, "domains.cooking.source"),
+    ("shards", DELETE, "<top level>"),
     ("resources.train.gpus", 2, "resources.train.gpus"),
     ("resources.train.gpus", 1, "resources.train.gpus"),  # the tiny study trains on the CPU
     ("resources.train.gpu_model", "a100", "resources.train.gpu_model"),
@@ -143,9 +131,8 @@ BAD_CASES = [
 
 @pytest.mark.parametrize(("key", "value", "named"), BAD_CASES)
 def test_bad_values_name_the_key(tiny_config, key: str, value, named: str) -> None:
-    _set(tiny_config, key, value)
     with pytest.raises(ConfigError) as caught:
-        load_study(tiny_config, SCHEMA)
+        load_study(with_key(tiny_config, key, value), SCHEMA)
     message = str(caught.value)
     assert "\n" not in message
     assert f"'{named}'" in message

@@ -10,7 +10,6 @@ non-zero, and that job leaves no output and no temporary file behind.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -24,10 +23,8 @@ import yaml
 from curriculab.data.prepare import normalise, split_of
 from curriculab.data.sources import synthetic_documents
 from curriculab.io import sha256_text
-from tests.helpers import TINY_CONFIG, make_wheel
+from tests.helpers import DELETE, TINY_CONFIG, make_wheel, with_key
 from tests.workflow.test_workflow import SNAKEMAKE
-
-_DELETE = object()
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -40,29 +37,15 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _with(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    """A copy of `config` with one dotted key set (intermediate mappings created) or deleted."""
-    config = copy.deepcopy(config)
-    *parents, last = dotted.split(".")
-    node = config
-    for key in parents:
-        node = node.setdefault(key, {})
-    if value is _DELETE:
-        del node[last]
-    else:
-        node[last] = value
-    return config
-
-
 def _curriculab_lines(done: subprocess.CompletedProcess) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.startswith("curriculab: ")]
 
 
 # (case, dotted key, value, text the one line must contain)
 CONFIG_CASES = [
-    ("missing study name", "study", _DELETE, "'study' is a required property"),
-    ("missing train.lr", "train.lr", _DELETE, "'train'"),
-    ("missing a source", "domains.cooking.source", _DELETE, "'domains.cooking'"),
+    ("missing study name", "study", DELETE, "'study' is a required property"),
+    ("missing train.lr", "train.lr", DELETE, "'train'"),
+    ("missing a source", "domains.cooking.source", DELETE, "'domains.cooking'"),
     ("batch size as text", "train.batch_size", "16", "'train.batch_size'"),
     ("seeds as text", "grid.seeds", "0,1", "'grid.seeds'"),
     ("ratios as a number", "grid.ratios", 0.1, "'grid.ratios'"),
@@ -71,7 +54,7 @@ CONFIG_CASES = [
     ("unknown source type", "domains.cooking.source.type", "ftp", "'domains.cooking.source.type'"),
     ("unknown family", "grid.schedules.late", {"family": "sideways"}, "'grid.schedules.late"),
     ("empty domain list", "domains", {}, "'domains'"),
-    ("a single domain", "domains.history", _DELETE, "'domains'"),
+    ("a single domain", "domains.history", DELETE, "'domains'"),
     ("zero batch size", "train.batch_size", 0, "'train.batch_size'"),
     ("zero documents cap", "domains.cooking.max_docs", 0, "'domains.cooking.max_docs'"),
     ("negative seed", "grid.seeds", [-1], "'grid.seeds[0]'"),
@@ -181,7 +164,7 @@ def _run_config_case(tmp_path: Path, case: tuple) -> tuple[str, subprocess.Compl
     if key is None:
         _write_raw_yaml(workdir, value)
     else:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(_with(TINY_CONFIG, key, value)))
+        (workdir / "config.yaml").write_text(yaml.safe_dump(with_key(TINY_CONFIG, key, value)))
     return name, _snakemake(workdir), workdir
 
 
@@ -227,14 +210,18 @@ def _cooking_docs() -> list[str]:
 
 def _files_case(workdir: Path, cooking: list[str] | bytes, **source: Any) -> dict[str, Any]:
     glob = _corpus(workdir / "corpus", "cooking", cooking)
-    return _with(TINY_CONFIG, "domains.cooking.source", {"type": "files", "glob": glob, **source})
+    return with_key(
+        TINY_CONFIG, "domains.cooking.source", {"type": "files", "glob": glob, **source}
+    )
 
 
 def _jsonl_case(workdir: Path) -> dict[str, Any]:
     (workdir / "corpus").mkdir()
     rows = [json.dumps({"body": doc}) for doc in _cooking_docs()]
     (workdir / "corpus" / "cooking.jsonl").write_text("\n".join(rows) + "\n")
-    return _with(TINY_CONFIG, "domains.cooking.source", {"type": "files", "glob": "corpus/*.jsonl"})
+    return with_key(
+        TINY_CONFIG, "domains.cooking.source", {"type": "files", "glob": "corpus/*.jsonl"}
+    )
 
 
 def _wheel_case(workdir: Path, *, wrong_sha: bool = False, member: str = "tinydata/docs.json"):
@@ -249,7 +236,7 @@ def _wheel_case(workdir: Path, *, wrong_sha: bool = False, member: str = "tinyda
         "record_format": "text",
         "find_links": "index",
     }
-    return _with(TINY_CONFIG, "domains.cooking.source", source)
+    return with_key(TINY_CONFIG, "domains.cooking.source", source)
 
 
 def _tiny_corpus() -> list[str]:
@@ -297,13 +284,13 @@ DATA_CASES = [
     ("invalid UTF-8", _invalid_utf8, "download", "invalid UTF-8 at byte 500"),
     (
         "D1 ratio larger than the source holds",
-        lambda w: _with(TINY_CONFIG, "grid.ratios", [0.1, 5.0]),
+        lambda w: with_key(TINY_CONFIG, "grid.ratios", [0.1, 5.0]),
         "stream",
         "ratio 5 needs",
     ),
     (
         "non-finite loss",
-        lambda w: _with(_with(TINY_CONFIG, "train.lr", 1e30), "train.grad_clip", 1e30),
+        lambda w: with_key(with_key(TINY_CONFIG, "train.lr", 1e30), "train.grad_clip", 1e30),
         "train",
         "non-finite loss at step",
     ),
