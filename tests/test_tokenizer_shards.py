@@ -72,7 +72,7 @@ def test_a_shard_that_changed_after_it_was_written_is_detected(tmp_path: Path, t
     shards = tmp_path / "cooking"
     shutil.copytree(tiny_data["cooking"], shards)
     verify_shard(shards / "train.arrow", shards / "manifest.json", "train")
-    verify_tokenizer(tiny_data["tokenizer"], shards / "manifest.json")
+    verify_tokenizer(tiny_data["tokenizer"], [shards / "manifest.json"])
     raw = bytearray((shards / "train.arrow").read_bytes())
     raw[len(raw) // 2] ^= 0x80
     (shards / "train.arrow").write_bytes(bytes(raw))
@@ -82,4 +82,4 @@ def test_a_shard_that_changed_after_it_was_written_is_detected(tmp_path: Path, t
     other = tmp_path / "tokenizer.json"
     other.write_text(tiny_data["tokenizer"].read_text() + "\n")  # any other bytes
     with pytest.raises(ShardError, match="built with another tokenizer"):
-        verify_tokenizer(other, shards / "manifest.json")
+        verify_tokenizer(other, [shards / "manifest.json"])

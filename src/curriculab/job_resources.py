@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curriculab.model import PRESETS, padded_vocab_size
-from curriculab.streams.build import BudgetSpec
+from curriculab.model import PRESETS, padded_vocab_size, training_flops_per_token
+from curriculab.streams.build import BudgetSpec, target_blocks_wanted
 
 if TYPE_CHECKING:
     from curriculab.config import Study
@@ -57,8 +57,8 @@ def parameter_count(preset: str, vocab_size: int) -> int:
 def flops_per_token(preset: str, vocab_size: int, seq_len: int) -> float:
     """Training FLOPs per token (as curriculab.model.flops_per_token, from the preset alone)."""
     shape = PRESETS[preset]
-    attention = 12 * shape.num_layers * shape.hidden_size * seq_len
-    return 6.0 * parameter_count(preset, vocab_size) + attention
+    params = parameter_count(preset, vocab_size)
+    return training_flops_per_token(params, shape.num_layers, shape.hidden_size, seq_len)
 
 
 def blocks_from_manifests(manifests: dict[str, Path], split: str) -> dict[str, int] | None:
@@ -82,7 +82,7 @@ def cell_sequences(
     if train_blocks is None:
         return None
     others = sum(n for name, n in train_blocks.items() if name != target)
-    return others + min(round(ratio * others), train_blocks[target])
+    return others + min(target_blocks_wanted(train_blocks, target, ratio), train_blocks[target])
 
 
 def train_runtime_min(

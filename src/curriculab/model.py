@@ -87,9 +87,17 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
+def training_flops_per_token(
+    n_params: int, num_layers: int, hidden_size: int, seq_len: int
+) -> float:
     """Training FLOPs per token: 6 per parameter (forward + backward, tied embeddings counted
     once, as the output projection) plus attention's 12 * layers * width * context."""
+    return 6.0 * n_params + 12 * num_layers * hidden_size * seq_len
+
+
+def flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
+    """Training FLOPs per token of a built model (see training_flops_per_token)."""
     config = model.config
-    attention = 12 * config.num_hidden_layers * config.hidden_size * seq_len
-    return 6.0 * count_parameters(model) + attention
+    return training_flops_per_token(
+        count_parameters(model), config.num_hidden_layers, config.hidden_size, seq_len
+    )

@@ -169,7 +169,9 @@ def verify_inputs(inputs: CellInputs) -> None:
     for name, manifest in sorted(inputs.manifests.items()):
         verify_shard(inputs.train_shards[name], manifest, "train")
         verify_shard(inputs.test_shards[name], manifest, "test")
-        verify_tokenizer(inputs.tokenizer, manifest)
+    verify_tokenizer(
+        inputs.tokenizer, [inputs.manifests[name] for name in sorted(inputs.manifests)]
+    )
 
 
 def run_fingerprint(inputs: CellInputs, preset: str, cfg: TrainConfig, seed: int) -> str:

@@ -7,6 +7,7 @@ memory-mapped and viewed as a (n_blocks, seq_len) array without copying.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +69,16 @@ def verify_shard(shard: str | Path, manifest: str | Path, split: str) -> None:
         )
 
 
-def verify_tokenizer(tokenizer: str | Path, manifest: str | Path) -> None:
-    """Check that the tokenizer is the one the shards were tokenized with."""
-    expected = read_json(manifest)["tokenizer_sha256"]
-    if sha256_file(tokenizer) != expected:
-        raise ShardError(
-            f"{tokenizer}: sha256 does not match tokenizer_sha256 in {manifest}; the shards were "
-            "built with another tokenizer (delete results/shards and rerun)"
-        )
+def verify_tokenizer(tokenizer: str | Path, manifests: Iterable[str | Path]) -> None:
+    """Check that the tokenizer (hashed once) is the one every manifest's shards were
+    tokenized with."""
+    actual = sha256_file(tokenizer)
+    for manifest in manifests:
+        if read_json(manifest)["tokenizer_sha256"] != actual:
+            raise ShardError(
+                f"{tokenizer}: sha256 does not match tokenizer_sha256 in {manifest}; the shards "
+                "were built with another tokenizer (delete results/shards and rerun)"
+            )
 
 
 def read_blocks(path: str | Path) -> np.ndarray:

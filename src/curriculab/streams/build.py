@@ -61,6 +61,11 @@ def _key(name: str) -> int:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
+def target_blocks_wanted(train_blocks: dict[str, int], target: str, ratio: float) -> int:
+    """D1 train blocks a ratio asks for: round(ratio * train blocks of the other domains)."""
+    return round(ratio * sum(n for name, n in train_blocks.items() if name != target))
+
+
 def available_blocks(
     train_blocks: dict[str, int], target: str, ratio: float, seed: int
 ) -> dict[str, np.ndarray]:
@@ -70,7 +75,7 @@ def available_blocks(
     permutation, so the D1 data at a small ratio is contained in the D1 data at a larger one.
     """
     others = sum(n for name, n in train_blocks.items() if name != target)
-    wanted = round(ratio * others)
+    wanted = target_blocks_wanted(train_blocks, target, ratio)
     if wanted < 1:
         raise StreamError(f"ratio {ratio:g} gives no {target!r} block ({others} other blocks)")
     if wanted > train_blocks[target]:
