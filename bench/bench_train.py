@@ -31,10 +31,11 @@ import transformers
 from curriculab.config import train_config
 from curriculab.data.shards import write_blocks
 from curriculab.io import write_arrow
+from curriculab.lr import lr_at
 from curriculab.model import build_model, count_parameters
 from curriculab.streams.build import Order
 from curriculab.streams.stream_file import stream_table
-from curriculab.train import CellInputs, StreamBatches, lr_at, make_optimizer, setup_runtime
+from curriculab.train import CellInputs, StreamBatches, make_optimizer, setup_runtime
 from curriculab.train import train_step as our_step
 
 TRAIN = {

@@ -126,6 +126,14 @@ BAD_CASES = [
     ("resources.train.mem_mb", 10, "resources.train.mem_mb"),
     ("resources.train.runtime_min", "1h", "resources.train.runtime_min"),
     ("resources.cluster", "big", "resources"),
+    ("grid.lr_arms", {}, "grid.lr_arms"),
+    ("analysis.verdict_schedules", ["shuffled"], "analysis.verdict_schedules"),
+    ("analysis.verdict_schedules", ["d2_first"], "analysis.verdict_schedules"),
+    ("grid.lr_arms.fast", {"lr_schedule": "step"}, "grid.lr_arms.fast.lr_schedule"),
+    ("grid.lr_arms.fast", {"momentum": 0.9}, "grid.lr_arms.fast"),
+    ("grid.lr_arms.cool", {"decay_start": "window"}, "grid.lr_arms.cool.decay_start"),
+    ("domains.cooking.subset", {"buckets": 2, "keep": [2]}, "domains.cooking.subset.keep"),
+    ("domains.cooking.subset", {"buckets": 1, "keep": [0]}, "domains.cooking.subset.buckets"),
 ]
 
 
@@ -136,6 +144,20 @@ def test_bad_values_name_the_key(tiny_config, key: str, value, named: str) -> No
     message = str(caught.value)
     assert "\n" not in message
     assert f"'{named}'" in message
+
+
+def test_learning_rate_arms_override_only_their_keys(tiny_config) -> None:
+    assert list(load_study(tiny_config, SCHEMA).arms) == ["cosine"]  # no lr_arms: one arm
+    tiny_config["grid"]["lr_arms"] = {
+        "constant": {"lr_schedule": "constant"},
+        "wsd_window": {"lr_schedule": "wsd", "decay_start": "window", "lr": 0.02},
+    }
+    study = load_study(tiny_config, SCHEMA)
+    assert list(study.arms) == ["constant", "wsd_window"]
+    assert study.arms["constant"].lr == study.train.lr
+    assert study.arms["wsd_window"].lr == 0.02 and study.arms["wsd_window"].decay_start == "window"
+    assert study.arms["wsd_window"].batch_size == study.train.batch_size
+    assert study.train_settings["constant"]["lr_schedule"] == "constant"
 
 
 def test_cuda_training_needs_a_gpu_request(tiny_config) -> None:

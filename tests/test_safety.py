@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from curriculab.checkpoint import TrainingError, load_checkpoint
 from curriculab.data.sources import fetch_wheel_member
-from curriculab.train import TrainingError, load_checkpoint
 from tests.helpers import REPO, make_wheel
 
 
@@ -50,9 +50,9 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_evaluation_loads_safetensors_only(tmp_path: Path) -> None:
+def test_saved_models_load_from_safetensors_only(tmp_path: Path) -> None:
     """A model directory holding only a pickled `pytorch_model.bin` is refused unopened."""
-    from curriculab.evaluate import evaluate_run
+    from curriculab.model import load_model
 
     marker = tmp_path / "code-ran"
     model_dir = tmp_path / "model"
@@ -60,8 +60,8 @@ def test_evaluation_loads_safetensors_only(tmp_path: Path) -> None:
     (model_dir / "config.json").write_text(json.dumps({"model_type": "llama"}))
     torch.save({"weight": _RunsCodeWhenUnpickled(marker)}, model_dir / "pytorch_model.bin")
     with pytest.raises(OSError, match="safetensors"):
-        evaluate_run(model_dir, {}, {}, None, tmp_path / "eval.json")
-    assert not marker.exists() and not (tmp_path / "eval.json").exists()
+        load_model(model_dir)
+    assert not marker.exists()
 
 
 def test_wheel_members_are_read_in_memory_never_extracted(tmp_path: Path, monkeypatch) -> None:

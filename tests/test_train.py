@@ -14,17 +14,18 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curriculab.config import train_config
 from curriculab.devices import claim_device, peak_bf16_flops
-from curriculab.evaluate import evaluate_run
+from curriculab.evaluate import spread_subset
 from curriculab.io import read_json
-from curriculab.model import build_model
+from curriculab.lr import lr_at
+from curriculab.model import build_model, load_model
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.stream_file import write_stream
 from curriculab.train import (
     CellInputs,
     TrainingError,
     eval_steps,
-    lr_at,
     make_optimizer,
+    mean_loss,
     train_cell,
     train_step,
 )
@@ -95,22 +96,27 @@ def test_cpu_training_is_deterministic(tmp_path: Path, trained) -> None:
     assert other["final_curve_loss"] != metrics["final_curve_loss"]
 
 
-def test_saved_model_loads_and_reproduces_the_final_loss(tmp_path: Path, trained) -> None:
+def test_saved_model_loads_and_reproduces_the_final_loss(trained) -> None:
+    """The final test loss that training measured on the weights it held is the loss of the
+    saved model, reloaded from safetensors in a fresh object."""
+    from curriculab.data.shards import read_blocks
+
     out, inputs, metrics = trained
-    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    model = load_model(out / "model")
+    assert AutoModelForCausalLM.from_pretrained(out / "model").config == model.config
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
     assert (out / "model" / "model.safetensors").exists()
     assert model.config.vocab_size % 64 == 0
     ids = tokenizer("Salt the soup.", return_tensors="pt")["input_ids"]
     assert torch.isfinite(model(input_ids=ids).logits).all()
-    result = evaluate_run(
-        out / "model", inputs.test_shards, inputs.manifests, CFG.eval_blocks, tmp_path / "eval.json"
-    )
     for domain in DOMAINS:
-        assert result["domains"][domain]["loss"] == pytest.approx(
-            metrics["final_curve_loss"][domain], rel=1e-5
+        blocks = read_blocks(inputs.test_shards[domain])
+        chosen = blocks[spread_subset(len(blocks), CFG.final_eval_blocks)]
+        final = metrics["final_test"][domain]
+        assert final["n_blocks"] == len(chosen) and final["bits_per_byte"] > 0
+        assert mean_loss(model, chosen, torch.device("cpu")) == pytest.approx(
+            final["loss"], rel=1e-5
         )
-        assert read_json(tmp_path / "eval.json")["domains"][domain]["bits_per_byte"] > 0
 
 
 def test_non_finite_loss_stops_with_cell_and_step(tmp_path: Path, tiny_data) -> None:
@@ -176,6 +182,20 @@ def test_metrics_report_size_speed_and_memory(trained) -> None:
     assert metrics["peak_memory_mb"] > 0 and metrics["step_seconds"] > 0
     assert metrics["batch_tokens"] == CFG.batch_size * 32 and metrics["resumed_at_step"] == 0
     assert "mfu" not in metrics  # only on CUDA, against the device's bf16 peak
+
+
+def test_metrics_record_the_learning_rate_each_domain_met(trained) -> None:
+    """d1_last under the cosine schedule: D1 sits at the end, where the learning rate is low,
+    so its learning-rate-weighted share is below its share of tokens, and D2's above."""
+    _, _, metrics = trained
+    d1, d2 = metrics["exposure"]["cooking"], metrics["exposure"]["history"]
+    assert d1["sequences"] + d2["sequences"] == metrics["tokens_seen"] // 32
+    assert d1["token_share"] + d2["token_share"] == pytest.approx(1.0)
+    assert d1["lr_weighted_share"] + d2["lr_weighted_share"] == pytest.approx(1.0)
+    assert d1["lr_weighted_share"] < d1["token_share"] and d1["mean_lr"] < d2["mean_lr"]
+    assert d1["mean_lr_fraction"] == pytest.approx(d1["mean_lr"] / CFG.lr)
+    by_bin = metrics["lr_by_bin"]
+    assert len(by_bin) == 50 and max(by_bin) <= 1.0 and by_bin[-1] < by_bin[len(by_bin) // 2]
 
 
 def test_gpu_lock_is_exclusive_across_processes(tmp_path: Path) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import jsonschema
 import yaml
 
+from curriculab.analysis.references import DEFAULT_MARGIN
 from curriculab.errors import CurriculabError
 from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
@@ -32,6 +33,7 @@ class DomainSpec:
     name: str
     source: dict[str, Any]
     max_docs: int | None
+    subset: dict[str, Any] | None = None  # {buckets, keep}: documents by content-hash bucket
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class TrainConfig:
     micro_batch_size: int | None  # sequences per forward/backward; None: the whole batch
     lr_schedule: str  # cosine, linear, constant or wsd (warmup, stable, decay)
     decay_fraction: float  # wsd: final share of steps with linear decay to the floor
+    decay_start: str  # wsd: "fixed" (the final decay_fraction) or "window" (the D1 window)
     eval_spacing: str  # "linear" or "log" spacing of the learning-curve evaluations
     checkpoint_every: int | None  # steps between resumable checkpoints; None: none
     compile: str  # torch.compile: "auto" (on CUDA), "on" or "off"
@@ -71,9 +74,12 @@ class Study:
     ratios: tuple[float, ...]
     schedules: dict[str, dict[str, Any]]  # name -> {"family": ..., **parameters}, sweeps expanded
     seeds: tuple[int, ...]
+    arms: dict[str, TrainConfig]  # learning-rate arm name -> the training settings of its cells
     budget: BudgetSpec
     baseline: str  # schedule that every other is compared with, paired by seed
     target_d1_loss: float | None  # speed-of-learning target; None: the stated default rule
+    unigram_margin: float  # nats/token below the unigram reference that counts as learned
+    verdict_schedules: tuple[str, ...] | None  # the verdict family; None: the latest schedule
     model_preset: str
     train: TrainConfig
     resources: TrainResources  # what training and evaluation jobs ask of the scheduler
@@ -87,6 +93,11 @@ class Study:
     def domain_names(self) -> tuple[str, ...]:
         """Domain names in a fixed (sorted) order, used wherever order must be deterministic."""
         return tuple(sorted(self.domains))
+
+    @property
+    def train_settings(self) -> dict[str, dict[str, Any]]:
+        """Per arm, its training settings as a plain mapping (a rule's params)."""
+        return {name: asdict(cfg) for name, cfg in self.arms.items()}
 
     def ratio_value(self, label: str) -> float:
         """The ratio (D1 train blocks per D2 train block) behind a wildcard label."""
@@ -237,9 +248,15 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
             f"{sorted(schedules)}"
         )
     domains = {
-        name: DomainSpec(name=name, source=dict(spec["source"]), max_docs=spec.get("max_docs"))
+        name: DomainSpec(
+            name=name,
+            source=dict(spec["source"]),
+            max_docs=spec.get("max_docs"),
+            subset=_check_subset(name, spec.get("subset")),
+        )
         for name, spec in config["domains"].items()
     }
+    train = train_config(config["train"])
     grid = config["grid"]
     return Study(
         name=config["study"],
@@ -252,11 +269,14 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         ratios=tuple(float(r) for r in grid["ratios"]),
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),
+        arms=lr_arms(grid.get("lr_arms"), train),
         budget=budget_spec(config["streams"], int(config["shards"]["seq_len"])),
         baseline=baseline,
         target_d1_loss=analysis.get("target_d1_loss"),
+        unigram_margin=float(analysis.get("unigram_margin", DEFAULT_MARGIN)),
+        verdict_schedules=_verdict_schedules(analysis, schedules, baseline),
         model_preset=config["model"]["preset"],
-        train=train_config(config["train"]),
+        train=train,
         resources=train_resources(config.get("resources", {}).get("train", {}), config["train"]),
     )
 
@@ -286,6 +306,47 @@ def train_resources(raw: dict[str, Any], train: dict[str, Any]) -> TrainResource
     return TrainResources(**{**raw, "gpus": gpus})
 
 
+def _verdict_schedules(
+    analysis: dict[str, Any], schedules: dict[str, Any], baseline: str
+) -> tuple[str, ...] | None:
+    """`analysis.verdict_schedules`: schedules of the study other than the baseline, or None."""
+    chosen = analysis.get("verdict_schedules")
+    if chosen is None:
+        return None
+    for name in chosen:
+        if name not in schedules or name == baseline:
+            raise ConfigError(
+                f"config key 'analysis.verdict_schedules': {name!r} is not one of the schedules "
+                f"compared with the baseline {sorted(set(schedules) - {baseline})}"
+            )
+    return tuple(chosen)
+
+
+def _check_subset(domain: str, subset: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A domain's `subset:` (content-hash buckets to keep), checked against its bucket count."""
+    if subset is not None and max(subset["keep"]) >= subset["buckets"]:
+        raise ConfigError(
+            f"config key 'domains.{domain}.subset.keep': bucket {max(subset['keep'])} does not "
+            f"exist; buckets are numbered 0 to {subset['buckets'] - 1}"
+        )
+    return subset
+
+
+def lr_arms(raw: dict[str, dict[str, Any]] | None, train: TrainConfig) -> dict[str, TrainConfig]:
+    """The learning-rate arms: each arm is `train:` with its own learning-rate keys. Without
+    `grid.lr_arms`, one arm named after train.lr_schedule with nothing overridden."""
+    if not raw:
+        return {train.lr_schedule: train}
+    arms = {name: replace(train, **overrides) for name, overrides in raw.items()}
+    for name, arm in arms.items():
+        if arm.decay_start == "window" and arm.lr_schedule != "wsd":
+            raise ConfigError(
+                f"config key 'grid.lr_arms.{name}.decay_start': 'window' places a WSD decay; "
+                f"this arm's lr_schedule is {arm.lr_schedule!r} (set lr_schedule: wsd)"
+            )
+    return arms
+
+
 def train_config(raw: dict[str, Any]) -> TrainConfig:
     """The typed training settings of a validated `train:` mapping, with defaults filled in."""
     return TrainConfig(**{**TRAIN_DEFAULTS, **raw})
@@ -299,6 +360,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "micro_batch_size": None,
     "lr_schedule": "cosine",
     "decay_fraction": 0.2,
+    "decay_start": "fixed",
     "eval_spacing": "linear",
     "checkpoint_every": None,
     "compile": "auto",

@@ -130,48 +130,43 @@ def train_mem_mb(
 # --- the requests of one study's jobs (called from rules/common.smk) ---------------------------
 
 
+def final_eval_blocks(study: Study, test_blocks: dict[str, int] | None) -> int:
+    """Test blocks of the final evaluation, all domains together (an upper guess of 1,000 per
+    domain while the shards do not exist yet and no cap is set)."""
+    cap = study.train.final_eval_blocks
+    if test_blocks is None:
+        return len(study.domains) * (cap or 1000)
+    return sum(n if cap is None else min(n, cap) for n in test_blocks.values())
+
+
 def train_job_runtime_min(
-    study: Study, ratio: float, train_blocks: dict[str, int] | None, attempt: int = 1
+    study: Study,
+    ratio: float,
+    train_blocks: dict[str, int] | None,
+    test_blocks: dict[str, int] | None = None,
+    attempt: int = 1,
 ) -> int:
-    """Wall-time limit of one cell's training job, in minutes."""
+    """Wall-time limit of one cell's training job (training, learning curve and the final
+    evaluation), in minutes."""
     res = study.resources
     if res.runtime_min is not None:
         return res.runtime_min * 2 ** (attempt - 1)
     curve_points = study.train.eval_points + 2  # plus the evaluations at step 0 and at the end
+    curve_blocks = curve_points * study.train.eval_blocks * len(study.domains)
     return train_runtime_min(
         study.model_preset,
         study.vocab_size,
         study.seq_len,
         cell_sequences(study.budget, study.target_domain, ratio, train_blocks),
-        curve_points * study.train.eval_blocks * len(study.domains),
+        curve_blocks + final_eval_blocks(study, test_blocks),
         on_gpu=res.gpus > 0,
         cpus=res.cpus,
         attempt=attempt,
     )
 
 
-def evaluate_job_runtime_min(
-    study: Study, test_blocks: dict[str, int] | None, attempt: int = 1
-) -> int:
-    """Wall-time limit of one cell's final evaluation, in minutes."""
-    if test_blocks is None:
-        return MIN_RUNTIME_MIN * 2 ** (attempt - 1)
-    cap = study.train.final_eval_blocks
-    blocks = sum(n if cap is None else min(n, cap) for n in test_blocks.values())
-    return train_runtime_min(
-        study.model_preset,
-        study.vocab_size,
-        study.seq_len,
-        0,
-        blocks,
-        on_gpu=study.resources.gpus > 0,
-        cpus=study.resources.cpus,
-        attempt=attempt,
-    )
-
-
 def train_job_mem_mb(study: Study, attempt: int = 1) -> int:
-    """Memory of one cell's training or evaluation job, in MB."""
+    """Memory of one cell's training job, in MB."""
     res = study.resources
     if res.mem_mb is not None:
         return math.ceil(res.mem_mb * (1 + 0.5 * (attempt - 1)))

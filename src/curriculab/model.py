@@ -7,6 +7,7 @@ is a consequence of the preset and the tokenizer's vocabulary (embeddings are ti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # importing torch/transformers is slow; config validation does not need it
@@ -101,3 +102,12 @@ def flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
     return training_flops_per_token(
         count_parameters(model), config.num_hidden_layers, config.hidden_size, seq_len
     )
+
+
+def load_model(model_dir: str | Path) -> LlamaForCausalLM:
+    """A saved cell's model, from safetensors only and never with trust_remote_code: loading
+    a model runs no code from disk (a directory holding only a pickled `pytorch_model.bin` is
+    refused with an OSError, unopened)."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True)

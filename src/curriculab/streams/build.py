@@ -29,6 +29,7 @@ from curriculab.streams.schedules import (
     Plan,
     Profile,
     ScheduleError,
+    final_window_start,
     make_plan,
 )
 
@@ -55,6 +56,7 @@ class Order:
     domains: np.ndarray  # (n,) int32: index into the domain names
     blocks: np.ndarray  # (n,) int64: row of that domain's train shard
     epochs: np.ndarray  # (n,) int32: 0 for a block's first use, 1 for its second, ...
+    window_start: float | None = None  # where the final D1 window begins (fraction); None: none
 
 
 def _key(name: str) -> int:
@@ -195,4 +197,5 @@ def build_order(
     labels = np.repeat(np.arange(len(names), dtype=np.int32), counts)
     domains = labels[np.argsort(np.concatenate(times), kind="stable")]
     blocks, epochs = assign_blocks(domains, pools, rng)
-    return names, Order(domains, blocks, epochs)
+    window = final_window_start(plan, ctx.target)
+    return names, Order(domains, blocks, epochs, window)

@@ -254,6 +254,23 @@ def check_schedule(spec: dict[str, Any], names: Sequence[str], target: str) -> s
     return FAMILIES[spec["family"]].check(params, names, target)
 
 
+def final_window_start(plan: Plan, target: int, max_phases: int = 10) -> float | None:
+    """Where the schedule's final D1 window begins (fraction of training), or None.
+
+    A window is the last phase of a profile with few phases (end_window, sequential with D1
+    last, stages) when D1's share there is above its share just before. Smooth profiles (ramp)
+    and Beta placements have no window. A learning-rate arm can start its decay here, so that
+    the cooldown and the data window coincide.
+    """
+    if not isinstance(plan, Profile):
+        return None
+    share = plan.shares[target]
+    starts = [0, *(b for b in range(1, len(share)) if share[b] != share[b - 1])]
+    if len(starts) < 2 or len(starts) > max_phases or share[-1] <= share[starts[-1] - 1]:
+        return None
+    return float(plan.edges[starts[-1]])
+
+
 def make_plan(ctx: Context, spec: dict[str, Any]) -> Plan:
     """The plan of schedule `spec` ({'family': ..., **params}) for one cell."""
     params = {k: v for k, v in spec.items() if k != "family"}

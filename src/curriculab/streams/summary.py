@@ -40,6 +40,7 @@ def summarise_order(names: list[str], order: Order, target: str, seq_len: int) -
         "n_sequences": len(order.domains),
         "seq_len": seq_len,
         "target": target,
+        "window_start": order.window_start,
         "domains": per_domain,
         "target_share_by_bin": shares_over_training(
             order.domains, names.index(target), BARCODE_BINS

@@ -1,0 +1,85 @@
+"""Checkpoints of a training run: everything needed to resume it with identical results.
+
+A checkpoint holds weights, optimizer state, progress (step, tokens, the learning curve so far)
+and RNG states, written atomically. It is only resumed when its fingerprint (preset, seed,
+training settings, the stream's hash and the D1 window) matches the run's; it loads with
+`weights_only=True`, so unpickling never runs code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from curriculab.config import TrainConfig
+from curriculab.errors import CurriculabError
+from curriculab.io import atomic_path, sha256_file
+
+
+class TrainingError(CurriculabError, RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss, an unreadable checkpoint)."""
+
+
+@dataclass
+class Progress:
+    """Where a run is: everything besides weights and optimizer needed to resume it."""
+
+    step: int = 0
+    tokens_seen: int = 0
+    train_seconds: float = 0.0
+    curve: list[dict[str, Any]] | None = None
+
+
+def run_fingerprint(
+    stream: Path, preset: str, cfg: TrainConfig, seed: int, window_start: float | None
+) -> str:
+    """Identifies what a checkpoint belongs to; a checkpoint of other settings is ignored."""
+    parts = [
+        preset,
+        str(seed),
+        repr(sorted(asdict(cfg).items())),
+        repr(window_start),
+        sha256_file(stream),
+    ]
+    return "|".join(parts)
+
+
+def save_checkpoint(path: Path, model, optimizer, progress: Progress, fingerprint: str) -> None:
+    """Weights, optimizer, progress and RNG states, written atomically."""
+    state = {
+        "fingerprint": fingerprint,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "progress": asdict(progress),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, model, optimizer, fingerprint: str, log: TextIO) -> Progress:
+    """Restore a matching checkpoint into model and optimizer; a fresh Progress otherwise."""
+    if not path.exists():
+        return Progress(curve=[])
+    try:  # weights_only: tensors and plain containers; unpickling never runs code
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise TrainingError(
+            f"{path}: not a checkpoint that loads safely ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); delete it to restart the cell"
+        ) from None
+    if state["fingerprint"] != fingerprint:
+        print(f"ignoring {path}: it belongs to other settings or another stream", file=log)
+        return Progress(curve=[])
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng_cpu"])
+    if state["rng_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    progress = Progress(**state["progress"])
+    print(f"resumed from {path} at step {progress.step}", file=log, flush=True)
+    return progress
