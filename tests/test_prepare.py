@@ -58,3 +58,18 @@ def test_run_prepare_writes_parquet(tmp_path: Path) -> None:
     docs = pq.read_table(tmp_path / "out" / "docs.parquet")
     assert counts["train"] + counts["test"] == docs.num_rows == 50
     assert {"doc_id", "text", "split", "n_bytes", "domain", "source"} <= set(docs.column_names)
+
+
+def test_subset_buckets_are_disjoint_random_halves_of_both_splits() -> None:
+    texts = [f"a distinct document number {i}" for i in range(400)]
+    halves = [
+        prepare_documents(_raw(texts), "d", 0.25, 5, {"buckets": 2, "keep": [k]}) for k in (0, 1)
+    ]
+    ids = [set(half["doc_id"].to_pylist()) for half in halves]
+    assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 400
+    for half in halves:
+        assert 150 < half.num_rows < 250  # about half, by hash
+        assert {"train", "test"} == set(half["split"].to_pylist())
+    # a document's bucket is a function of its content: the same text, the same half
+    again = prepare_documents(_raw(texts[::-1]), "d", 0.25, 5, {"buckets": 2, "keep": [0]})
+    assert set(again["doc_id"].to_pylist()) == ids[0]

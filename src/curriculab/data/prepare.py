@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,8 +37,22 @@ def split_of(doc_id: str, test_fraction: float) -> str:
     return "test" if int(doc_id[:15], 16) / 16**15 < test_fraction else "train"
 
 
-def prepare_documents(raw: pa.Table, domain: str, test_fraction: float, min_chars: int) -> pa.Table:
-    """Normalise, drop short documents, drop exact duplicates (first kept), assign splits."""
+def bucket_of(doc_id: str, buckets: int) -> int:
+    """A document's content-hash bucket in 0..buckets-1, from hash digits that the train/test
+    split does not use, so a bucket is a random subset of both splits."""
+    return int(doc_id[15:30], 16) % buckets
+
+
+def prepare_documents(
+    raw: pa.Table,
+    domain: str,
+    test_fraction: float,
+    min_chars: int,
+    subset: dict[str, Any] | None = None,
+) -> pa.Table:
+    """Normalise, drop short documents, drop exact duplicates (first kept), keep the `subset`
+    buckets ({buckets, keep}; None: all), assign splits."""
+    keep = set(subset["keep"]) if subset else None
     seen: set[str] = set()
     kept: list[int] = []  # rows of `raw` that survive
     texts: list[str] = []
@@ -46,6 +61,8 @@ def prepare_documents(raw: pa.Table, domain: str, test_fraction: float, min_char
         clean = normalise(text or "")
         doc_id = sha256_text(clean)[:32]
         if len(clean) < min_chars or doc_id in seen:
+            continue
+        if keep is not None and bucket_of(doc_id, subset["buckets"]) not in keep:
             continue
         seen.add(doc_id)
         kept.append(row)
@@ -72,10 +89,15 @@ def prepare_documents(raw: pa.Table, domain: str, test_fraction: float, min_char
 
 
 def run_prepare(
-    raw_path: str | Path, out_path: str | Path, domain: str, test_fraction: float, min_chars: int
+    raw_path: str | Path,
+    out_path: str | Path,
+    domain: str,
+    test_fraction: float,
+    min_chars: int,
+    subset: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Read raw Parquet, prepare it and write docs.parquet atomically; return split counts."""
-    table = prepare_documents(pq.read_table(raw_path), domain, test_fraction, min_chars)
+    table = prepare_documents(pq.read_table(raw_path), domain, test_fraction, min_chars, subset)
     with atomic_path(out_path) as tmp:
         pq.write_table(table, tmp)
     splits = table["split"].to_pylist()
