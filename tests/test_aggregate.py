@@ -25,16 +25,18 @@ def fake_losses(ratio: str, schedule: str, seed: int, domains: list[str]) -> dic
             "loss": 3.0 + offset + 0.5 * index,
             "bits_per_byte": 1.0 + offset / 3 + 0.1 * index,
             "n_tokens": 1000 * (index + 1) + 7 * index * index,
+            "unigram_loss": 6.0 + offset + 0.5 * index,
+            "unigram_curve_loss": 6.1 + offset + 0.5 * index,
         }
         for index, name in enumerate(domains)
     }
 
 
 def write_run(
-    root: Path, ratio: str, schedule: str, seed: int, domains: list[str]
-) -> tuple[str, str, int, Path]:
+    root: Path, ratio: str, schedule: str, seed: int, domains: list[str], arm: str = "cosine"
+) -> tuple[str, str, str, int, Path]:
     """A run directory with eval.json, metrics.json and curve.parquet; returns its run spec."""
-    run_dir = root / ratio / schedule / f"seed{seed}"
+    run_dir = root / ratio / schedule / arm / f"seed{seed}"
     run_dir.mkdir(parents=True)
     losses = fake_losses(ratio, schedule, seed, domains)
     (run_dir / "eval.json").write_text(json.dumps({"domains": losses}))
@@ -46,6 +48,17 @@ def write_run(
         "wall_seconds": 3.25 * (seed + 1),
         "device": "cpu",
         "unknown_key": [1, 2],  # must be ignored
+        "exposure": {
+            name: {
+                "sequences": 10 * (index + 1),
+                "token_share": 0.25 + 0.5 * index,
+                "lr_weighted_share": 0.2 + 0.6 * index,
+                "mean_lr": 0.001 * (seed + 1),
+                "mean_lr_fraction": 0.5 + 0.1 * index,
+            }
+            for index, name in enumerate(domains)
+        },
+        "lr_by_bin": [1.0, 0.75, 0.5, 0.25],
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     steps = [0, 5, seed + 10]
@@ -58,15 +71,16 @@ def write_run(
             "bits_per_byte": [3.0 - s / 100 + i for s in steps for i, _ in enumerate(domains)],
         }
     ).write_parquet(run_dir / "curve.parquet")
-    return ratio, schedule, seed, run_dir
+    return ratio, schedule, arm, seed, run_dir
 
 
 def make_runs(root: Path, domains: list[str], seeds: tuple[int, ...] = (0, 1, 2)) -> list:
     """A grid given deliberately out of order, with labels that sort wrongly as strings."""
     return [
-        write_run(root, ratio, schedule, seed, domains)
+        write_run(root, ratio, schedule, seed, domains, arm)
         for ratio in ("0.5", "10", "0.10", "2", "0.05")
         for schedule in ("shuffled", "d1_last")
+        for arm in ("wsd", "constant")
         for seed in reversed(seeds)
     ]
 
@@ -74,10 +88,12 @@ def make_runs(root: Path, domains: list[str], seeds: tuple[int, ...] = (0, 1, 2)
 def test_cells_hold_what_the_runs_wrote(tmp_path: Path) -> None:
     domains = [TARGET, "web"]
     runs = make_runs(tmp_path, domains)
-    cells, _ = collect_cells(runs, TARGET)
+    cells = collect_cells(runs, TARGET)["cells"]
     assert cells.height == len(runs)
-    expected_order = sorted((float(r), s, seed) for r, s, seed, _ in runs)
-    assert list(cells.select("ratio_value", "schedule", "seed").iter_rows()) == expected_order
+    expected_order = sorted((float(r), s, arm, seed) for r, s, arm, seed, _ in runs)
+    assert list(cells.select("ratio_value", "schedule", "arm", "seed").iter_rows()) == (
+        expected_order
+    )
     assert cells.schema["ratio"] == pl.String and cells.schema["seed"] == pl.Int64
     for row in cells.iter_rows(named=True):
         written = fake_losses(row["ratio"], row["schedule"], row["seed"], domains)
@@ -86,9 +102,11 @@ def test_cells_hold_what_the_runs_wrote(tmp_path: Path) -> None:
         assert row["d2_test_loss"] == written["web"]["loss"]
         assert row["d1_bits_per_byte"] == written[TARGET]["bits_per_byte"]
         assert row["d2_bits_per_byte"] == written["web"]["bits_per_byte"]
+        assert row["d1_unigram_loss"] == written[TARGET]["unigram_loss"]
         for name in domains:
             assert row[f"test_loss_{name}"] == written[name]["loss"]
             assert row[f"bits_per_byte_{name}"] == written[name]["bits_per_byte"]
+            assert row[f"unigram_loss_{name}"] == written[name]["unigram_loss"]
         assert row["steps"] == row["seed"] + 10
         assert row["wall_seconds"] == 3.25 * (row["seed"] + 1)
     assert "device" not in cells.columns and "unknown_key" not in cells.columns
@@ -97,7 +115,7 @@ def test_cells_hold_what_the_runs_wrote(tmp_path: Path) -> None:
 def test_d2_is_token_weighted_mean_of_other_domains(tmp_path: Path) -> None:
     domains = ["web", TARGET, "books"]
     runs = make_runs(tmp_path, domains, seeds=(3,))
-    cells, _ = collect_cells(runs, TARGET)
+    cells = collect_cells(runs, TARGET)["cells"]
     for row in cells.iter_rows(named=True):
         written = fake_losses(row["ratio"], row["schedule"], row["seed"], domains)
         others = [written["web"], written["books"]]
@@ -111,28 +129,43 @@ def test_d2_is_token_weighted_mean_of_other_domains(tmp_path: Path) -> None:
 def test_curves_are_stacked_with_cell_identity(tmp_path: Path) -> None:
     domains = [TARGET, "web", "books"]
     runs = make_runs(tmp_path, domains, seeds=(0, 1))
-    _, curves = collect_cells(runs, TARGET)
+    curves = collect_cells(runs, TARGET)["curves"]
     per_run = [pl.read_parquet(run_dir / "curve.parquet") for *_, run_dir in runs]
     assert curves.height == sum(curve.height for curve in per_run)
     assert curves.get_column("is_target").to_list() == [
         d == TARGET for d in curves.get_column("domain")
     ]
-    ratio, schedule, seed, run_dir = runs[0]
+    ratio, schedule, arm, seed, run_dir = runs[0]
     own = curves.filter(
-        pl.col("ratio") == ratio, pl.col("schedule") == schedule, pl.col("seed") == seed
+        pl.col("ratio") == ratio,
+        pl.col("schedule") == schedule,
+        pl.col("arm") == arm,
+        pl.col("seed") == seed,
     )
     assert own.select("step", "tokens_seen", "domain", "loss", "bits_per_byte").equals(
         pl.read_parquet(run_dir / "curve.parquet")
     )
     assert own.get_column("ratio_value").unique().to_list() == [float(ratio)]
     written = fake_losses(ratio, schedule, seed, domains)
-    for domain, n_tokens in own.select("domain", "n_tokens").iter_rows():
+    for domain, n_tokens, reference in own.select("domain", "n_tokens", "unigram_loss").iter_rows():
         assert n_tokens == written[domain]["n_tokens"]
+        assert reference == written[domain]["unigram_curve_loss"]
+
+
+def test_exposure_and_learning_rate_profile_per_cell(tmp_path: Path) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0, 1))
+    collected = collect_cells(runs, TARGET)
+    exposure, profile = collected["exposure"], collected["lr_profile"]
+    assert exposure.height == 2 * len(runs) and profile.height == 4 * len(runs)
+    row = exposure.filter(pl.col("arm") == "wsd", pl.col("seed") == 1, pl.col("domain") == "web")
+    assert row["lr_weighted_share"].to_list() == [0.8] * 10  # 5 ratios x 2 schedules
+    assert row["mean_lr"].to_list() == [0.002] * 10
+    assert profile["progress"].unique().sort().to_list() == [0.0, 0.25, 0.5, 0.75]
 
 
 def test_curve_domain_missing_from_eval_is_refused(tmp_path: Path) -> None:
     runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
-    path = runs[0][3] / "curve.parquet"
+    path = runs[0][-1] / "curve.parquet"
     pl.read_parquet(path).with_columns(pl.lit("mystery").alias("domain")).write_parquet(path)
     with pytest.raises(ValueError, match="mystery") as error:
         collect_cells(runs, TARGET)
@@ -141,15 +174,19 @@ def test_curve_domain_missing_from_eval_is_refused(tmp_path: Path) -> None:
 
 def test_summarise_matches_numpy_and_statistics(tmp_path: Path) -> None:
     runs = make_runs(tmp_path, [TARGET, "web"])
-    cells, _ = collect_cells(runs, TARGET)
+    cells = collect_cells(runs, TARGET)["cells"]
     summary = summarise(cells)
-    groups = {(r, s) for r, s, *_ in runs}
+    groups = {(r, s, arm) for r, s, arm, *_ in runs}
     assert summary.height == len(groups)
     assert summary.get_column("ratio_value").to_list() == sorted(
         summary.get_column("ratio_value").to_list()
     )
     for row in summary.iter_rows(named=True):
-        group = cells.filter(pl.col("ratio") == row["ratio"], pl.col("schedule") == row["schedule"])
+        group = cells.filter(
+            pl.col("ratio") == row["ratio"],
+            pl.col("schedule") == row["schedule"],
+            pl.col("arm") == row["arm"],
+        )
         assert row["n_seeds"] == group.height
         for column in ("d1_test_loss", "d2_test_loss"):
             values = group.get_column(column).to_list()
@@ -162,20 +199,22 @@ def test_summarise_matches_numpy_and_statistics(tmp_path: Path) -> None:
 
 
 def test_summarise_std_is_null_for_one_seed(tmp_path: Path) -> None:
-    cells, _ = collect_cells(make_runs(tmp_path, [TARGET, "web"], seeds=(4,)), TARGET)
+    cells = collect_cells(make_runs(tmp_path, [TARGET, "web"], seeds=(4,)), TARGET)["cells"]
     summary = summarise(cells)
     assert summary.get_column("n_seeds").to_list() == [1] * summary.height
     assert summary.get_column("d1_test_loss_std").null_count() == summary.height
     assert summary.get_column("d1_test_loss_mean").to_list() == [
-        cells.filter(pl.col("ratio") == r, pl.col("schedule") == s)["d1_test_loss"][0]
-        for r, s in summary.select("ratio", "schedule").iter_rows()
+        cells.filter(pl.col("ratio") == r, pl.col("schedule") == s, pl.col("arm") == a)[
+            "d1_test_loss"
+        ][0]
+        for r, s, a in summary.select("ratio", "schedule", "arm").iter_rows()
     ]
 
 
 @pytest.mark.parametrize("name", ["metrics.json", "eval.json", "curve.parquet"])
 def test_missing_file_is_named(tmp_path: Path, name: str) -> None:
     runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
-    broken = runs[2][3] / name
+    broken = runs[2][-1] / name
     broken.unlink()
     with pytest.raises(ValueError, match="missing file") as error:
         collect_cells(runs, TARGET)
@@ -192,7 +231,7 @@ def test_missing_file_is_named(tmp_path: Path, name: str) -> None:
 )
 def test_missing_key_is_named(tmp_path: Path, name: str, drop: list[str], key: str) -> None:
     runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
-    path = runs[1][3] / name
+    path = runs[1][-1] / name
     payload = json.loads(path.read_text())
     parent = payload
     for part in drop[:-1]:
@@ -206,7 +245,7 @@ def test_missing_key_is_named(tmp_path: Path, name: str, drop: list[str], key: s
 
 def test_missing_curve_column_is_named(tmp_path: Path) -> None:
     runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
-    path = runs[0][3] / "curve.parquet"
+    path = runs[0][-1] / "curve.parquet"
     pl.read_parquet(path).drop("bits_per_byte").write_parquet(path)
     with pytest.raises(ValueError, match="bits_per_byte") as error:
         collect_cells(runs, TARGET)
@@ -220,7 +259,8 @@ def test_repeated_cell_is_refused(tmp_path: Path) -> None:
 
 
 def test_write_tables_round_trips(tmp_path: Path) -> None:
-    cells, curves = collect_cells(make_runs(tmp_path / "runs", [TARGET, "web"]), TARGET)
+    collected = collect_cells(make_runs(tmp_path / "runs", [TARGET, "web"]), TARGET)
+    cells, curves = collected["cells"], collected["curves"]
     tables = {"cells": cells, "summary": summarise(cells), "curves": curves}
     out_dir = tmp_path / "tables"
     written = write_tables(tables, out_dir)

@@ -1,9 +1,10 @@
 """Gather every cell's run outputs into tidy polars tables: one row per cell, curves, a summary.
 
-A cell is one (ratio, schedule, seed) training run. Its run directory holds `eval.json` (final test
-loss per domain), `metrics.json` (throughput and size) and `curve.parquet` (test loss during
-training). D1 is the target domain; D2 is the only other domain or, when there are several, their
-token-weighted mean, so "d2" always means "everything that is not the target".
+A cell is one (ratio, schedule, learning-rate arm, seed) training run. Its run directory holds
+`eval.json` (final test loss per domain beside its unigram reference), `metrics.json`
+(throughput, size, and the learning rate each domain was trained at) and `curve.parquet` (test
+loss during training). D1 is the target domain; D2 is the only other domain or, when there are
+several, their token-weighted mean, so "d2" always means "everything that is not the target".
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import polars as pl
 from curriculab.analysis.statistics import t_quantile
 from curriculab.io import atomic_path
 
-RunSpec = tuple[str, str, int, Path]
-"""(ratio label, schedule name, seed, run directory) of one cell."""
+RunSpec = tuple[str, str, str, int, Path]
+"""(ratio label, schedule name, learning-rate arm, seed, run directory) of one cell."""
+StreamSpec = tuple[str, str, int, Path]
+"""(ratio label, schedule name, seed, stream summary file) of one stream (shared by the arms)."""
 
 METRIC_SCHEMA: dict[str, type[pl.DataType]] = {
     "tokens_seen": pl.Int64,  # training tokens consumed by the run
@@ -36,7 +39,8 @@ CURVE_SCHEMA: dict[str, type[pl.DataType]] = {
     "loss": pl.Float64,  # nats/token
     "bits_per_byte": pl.Float64,
 }
-CELL_KEYS = ["ratio_value", "schedule", "seed"]
+CELL_KEYS = ["ratio_value", "schedule", "arm", "seed"]
+DOMAIN_FIELDS = ("loss", "bits_per_byte", "n_tokens", "unigram_loss", "unigram_curve_loss")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -71,7 +75,8 @@ def _ratio_value(ratio: str) -> float:
 
 
 def _domain_results(run_dir: Path, target_domain: str) -> dict[str, dict[str, float]]:
-    """Per domain: loss (nats/token), bits_per_byte and n_tokens, from `eval.json`."""
+    """Per domain: loss (nats/token), bits_per_byte, n_tokens and the unigram references,
+    from `eval.json`."""
     path = run_dir / "eval.json"
     domains = _get(_read_json(path), "domains", path)
     if not isinstance(domains, dict):
@@ -80,10 +85,7 @@ def _domain_results(run_dir: Path, target_domain: str) -> dict[str, dict[str, fl
     if len(domains) < 2:
         raise ValueError(f"{path}: key 'domains' needs the target and at least one other domain")
     return {
-        name: {
-            field: _get(result, field, path, f"domains.{name}.")
-            for field in ("loss", "bits_per_byte", "n_tokens")
-        }
+        name: {field: _get(result, field, path, f"domains.{name}.") for field in DOMAIN_FIELDS}
         for name, result in domains.items()
     }
 
@@ -102,25 +104,23 @@ def _d2_mean(results: dict[str, dict[str, float]], target_domain: str, field: st
 
 
 def _cell_row(
-    run: RunSpec, results: dict[str, dict[str, float]], target_domain: str
+    run: RunSpec, results: dict[str, dict[str, float]], metrics: dict[str, Any], target_domain: str
 ) -> dict[str, Any]:
     """One row of the cells table: identity, D1/D2 summary, every domain, run metrics."""
-    ratio, schedule, seed, run_dir = run
     row: dict[str, Any] = {
-        "ratio": ratio,
-        "ratio_value": _ratio_value(ratio),
-        "schedule": schedule,
-        "seed": seed,
+        **_identity(run),
         "d1_test_loss": float(results[target_domain]["loss"]),
         "d2_test_loss": _d2_mean(results, target_domain, "loss"),
         "d1_bits_per_byte": float(results[target_domain]["bits_per_byte"]),
         "d2_bits_per_byte": _d2_mean(results, target_domain, "bits_per_byte"),
+        "d1_unigram_loss": float(results[target_domain]["unigram_loss"]),
+        "d2_unigram_loss": _d2_mean(results, target_domain, "unigram_loss"),
     }
     for name in sorted(results):
         row[f"test_loss_{name}"] = float(results[name]["loss"])
         row[f"bits_per_byte_{name}"] = float(results[name]["bits_per_byte"])
-    metrics_path = Path(run_dir) / "metrics.json"
-    metrics = _read_json(metrics_path)
+        row[f"unigram_loss_{name}"] = float(results[name]["unigram_loss"])
+    metrics_path = Path(run[-1]) / "metrics.json"
     for key, dtype in METRIC_SCHEMA.items():
         value = _get(metrics, key, metrics_path)
         row[key] = float(value) if dtype == pl.Float64 else int(value)
@@ -133,7 +133,7 @@ def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: st
     n_tokens is the domain's full test-split token count from eval.json: the weight that pools
     several non-target domains into one D2 curve, as the cells table pools d2_test_loss.
     """
-    ratio, schedule, seed, run_dir = run
+    ratio, schedule, arm, seed, run_dir = run
     path = Path(run_dir) / "curve.parquet"
     if not path.is_file():
         raise ValueError(f"{path}: missing file")
@@ -142,6 +142,7 @@ def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: st
         if column not in curve.columns:
             raise ValueError(f"{path}: missing key (column) {column!r}")
     n_tokens = {name: int(result["n_tokens"]) for name, result in results.items()}
+    reference = {name: float(result["unigram_curve_loss"]) for name, result in results.items()}
     unknown = set(curve.get_column("domain").unique().to_list()) - set(n_tokens)
     if unknown:
         raise ValueError(f"{path}: domains {sorted(unknown)} are not in eval.json")
@@ -149,36 +150,77 @@ def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: st
         pl.lit(ratio, pl.String).alias("ratio"),
         pl.lit(_ratio_value(ratio), pl.Float64).alias("ratio_value"),
         pl.lit(schedule, pl.String).alias("schedule"),
+        pl.lit(arm, pl.String).alias("arm"),
         pl.lit(seed, pl.Int64).alias("seed"),
         *[pl.col(name).cast(dtype) for name, dtype in CURVE_SCHEMA.items()],
         (pl.col("domain") == target_domain).alias("is_target"),
         pl.col("domain").replace_strict(n_tokens, return_dtype=pl.Int64).alias("n_tokens"),
+        pl.col("domain").replace_strict(reference, return_dtype=pl.Float64).alias("unigram_loss"),
     )
 
 
-def _check_runs(runs: Sequence[RunSpec]) -> list[RunSpec]:
-    """Runs in table order; refuses an empty list and repeated cells, which would double-count."""
+def _check_runs(runs: Sequence[tuple]) -> list:
+    """Runs (or streams) in table order; refuses an empty list and repeated cells, which would
+    double-count. Each run is (ratio, *identity, path)."""
     if not runs:
         raise ValueError("collect_cells: no runs given")
-    seen: set[tuple[str, str, int]] = set()
-    for ratio, schedule, seed, _ in runs:
-        if (ratio, schedule, seed) in seen:
-            raise ValueError(f"collect_cells: cell ({ratio}, {schedule}, seed {seed}) given twice")
-        seen.add((ratio, schedule, seed))
-    return sorted(runs, key=lambda run: (_ratio_value(run[0]), run[1], run[2]))
+    seen: set[tuple] = set()
+    for run in runs:
+        if run[:-1] in seen:
+            raise ValueError(f"collect_cells: cell {run[:-1]} given twice")
+        seen.add(run[:-1])
+    return sorted(runs, key=lambda run: (_ratio_value(run[0]), *run[1:-1]))
 
 
-def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read every cell's run directory into (cells, curves).
+def _identity(run: RunSpec) -> dict[str, Any]:
+    ratio, schedule, arm, seed, _ = run
+    return {
+        "ratio": ratio,
+        "ratio_value": _ratio_value(ratio),
+        "schedule": schedule,
+        "arm": arm,
+        "seed": seed,
+    }
 
-    cells: one row per cell, sorted by ratio_value, schedule, seed; losses in nats/token.
-    curves: every curve.parquet stacked in that order, with ratio, ratio_value, schedule, seed,
-    is_target (domain == target_domain) and n_tokens (the domain's test tokens in eval.json) added.
+
+def _exposure(run: RunSpec, metrics: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    """(exposure rows, one per domain; learning-rate rows, one per stretch of training)."""
+    path = Path(run[-1]) / "metrics.json"
+    identity = _identity(run)
+    domains = [
+        {**identity, "domain": name, **{key: stats[key] for key in EXPOSURE_KEYS}}
+        for name, stats in _get(metrics, "exposure", path).items()
+    ]
+    by_bin = _get(metrics, "lr_by_bin", path)
+    rates = [
+        {**identity, "bin": i, "progress": i / len(by_bin), "lr_fraction": float(value)}
+        for i, value in enumerate(by_bin)
+    ]
+    return domains, rates
+
+
+EXPOSURE_KEYS = ("sequences", "token_share", "lr_weighted_share", "mean_lr", "mean_lr_fraction")
+
+
+def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.DataFrame]:
+    """Read every cell's run directory into the tables cells, curves, exposure and lr_profile.
+
+    cells: one row per cell, sorted by ratio_value, schedule, arm, seed; losses in nats/token.
+    curves: every curve.parquet stacked in that order, with ratio, ratio_value, schedule, arm,
+    seed, is_target (domain == target_domain), n_tokens (the domain's test tokens in eval.json)
+    and unigram_loss (the cell's unigram reference on the curve's blocks) added.
+    exposure: per cell and domain, its sequences, token share, learning-rate-weighted share and
+    mean learning rate (absolute and as a fraction of the peak). lr_profile: per cell, the mean
+    learning rate (fraction of the peak) in each stretch of training (the barcode's axis).
     A missing file or key raises ValueError naming the file and the key.
     """
     ordered = _check_runs(runs)
-    results = [_domain_results(Path(run[3]), target_domain) for run in ordered]  # eval.json once
-    rows = [_cell_row(run, res, target_domain) for run, res in zip(ordered, results, strict=True)]
+    results = [_domain_results(Path(run[-1]), target_domain) for run in ordered]  # each once
+    metrics = [_read_json(Path(run[-1]) / "metrics.json") for run in ordered]
+    rows = [
+        _cell_row(run, res, met, target_domain)
+        for run, res, met in zip(ordered, results, metrics, strict=True)
+    ]
     domain_sets = {tuple(key for key in row if key.startswith("test_loss_")) for row in rows}
     if len(domain_sets) > 1:
         # A cell evaluated on other domains would make its d2 columns mean something else.
@@ -187,6 +229,7 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> tuple[pl.DataF
         "ratio": pl.String,
         "ratio_value": pl.Float64,
         "schedule": pl.String,
+        "arm": pl.String,
         "seed": pl.Int64,
     }
     losses = {
@@ -197,15 +240,25 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> tuple[pl.DataF
         [_curve(run, res, target_domain) for run, res in zip(ordered, results, strict=True)],
         how="vertical",
     )
-    return cells, curves
+    exposure, rates = [], []
+    for run, met in zip(ordered, metrics, strict=True):
+        domains, by_bin = _exposure(run, met)
+        exposure += domains
+        rates += by_bin
+    return {
+        "cells": cells,
+        "curves": curves,
+        "exposure": pl.DataFrame(exposure),
+        "lr_profile": pl.DataFrame(rates),
+    }
 
 
 def summarise(cells: pl.DataFrame) -> pl.DataFrame:
-    """Per (ratio, schedule): n_seeds, mean, sample std (ddof=1) and 95% t-interval of the mean
-    of D1 and D2 test loss.
+    """Per (ratio, schedule, arm): n_seeds, mean, sample std (ddof=1) and 95% t-interval of the
+    mean of D1 and D2 test loss, and the mean of their unigram references.
 
     Losses in nats/token. std is null when a group has one seed: a spread from one run is unknown,
-    not zero. Sorted by ratio_value, then schedule.
+    not zero. Sorted by ratio_value, schedule, arm.
     """
     stats = []
     for column in ("d1_test_loss", "d2_test_loss"):
@@ -215,17 +268,25 @@ def summarise(cells: pl.DataFrame) -> pl.DataFrame:
         stats.append(std.alias(f"{column}_std"))
         stats.append((pl.col(column).mean() - half).alias(f"{column}_ci_low"))
         stats.append((pl.col(column).mean() + half).alias(f"{column}_ci_high"))
+    for column in ("d1_unigram_loss", "d2_unigram_loss"):
+        stats.append(pl.col(column).mean().alias(f"{column}_mean"))
+    group = ["ratio", "schedule", "arm"]
     return (
-        cells.group_by("ratio", "schedule")
+        cells.group_by(group)
         .agg(
             pl.col("ratio_value").first(),
             pl.len().cast(pl.Int64).alias("n_seeds"),
             *stats,
         )
         .select(
-            "ratio", "ratio_value", "schedule", "n_seeds", *[s.meta.output_name() for s in stats]
+            "ratio",
+            "ratio_value",
+            "schedule",
+            "arm",
+            "n_seeds",
+            *[s.meta.output_name() for s in stats],
         )
-        .sort("ratio_value", "schedule")
+        .sort("ratio_value", "schedule", "arm")
     )
 
 
@@ -251,7 +312,7 @@ def write_tables(tables: dict[str, pl.DataFrame], out_dir: Path) -> list[Path]:
     return written
 
 
-def collect_streams(runs: Sequence[RunSpec]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def collect_streams(runs: Sequence[StreamSpec]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read every cell's stream summary into (barcodes, stream_domains).
 
     runs are (ratio, schedule, seed, summary_path). barcodes: one row per cell and stretch of
