@@ -25,7 +25,14 @@ from curriculab.report.charts import (
     learning_curve_chart,
     paired_heatmap,
 )
-from curriculab.report.sections import cost_table, learning_table, table, verdict_sentences
+from curriculab.report.sections import (
+    cost_table,
+    exposure_section,
+    learning_table,
+    reference_section,
+    table,
+    verdict_sentences,
+)
 
 # svg (not canvas) so the rendered charts are text in the DOM: crisp when zoomed, and testable.
 EMBED_OPTIONS = {
@@ -43,6 +50,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.9em; text-align: left; 
 td.num { text-align: right; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.2em; }
 dt { font-weight: 600; }
+.warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: 0.5em 0.8em; }
 .chart-error { color: #b00; white-space: pre-wrap; }
 """
 
@@ -84,22 +92,28 @@ def _mean_std(mean: float | None, std: float | None) -> str:
 
 
 def _summary_table(summary: pl.DataFrame) -> str:
-    """The per-(ratio, schedule) summary as an HTML table; all text escaped."""
+    """The per-(ratio, schedule, arm) summary as an HTML table; all text escaped."""
     head = [
         "D1 ratio",
         "schedule",
+        "lr arm",
         "seeds",
         "D1 test loss (nats/token)",
+        "D1 unigram reference",
         "D2 test loss (nats/token)",
+        "D2 unigram reference",
     ]
     rows = []
-    for r in summary.sort("ratio_value", "schedule").iter_rows(named=True):
+    for r in summary.sort("ratio_value", "schedule", "arm").iter_rows(named=True):
         cells = [
             f"<td>{html.escape(str(r['ratio']))}</td>",
             f"<td>{html.escape(str(r['schedule']))}</td>",
+            f"<td>{html.escape(str(r['arm']))}</td>",
             f"<td class=num>{int(r['n_seeds'])}</td>",
             f"<td class=num>{_mean_std(r['d1_test_loss_mean'], r['d1_test_loss_std'])}</td>",
+            f"<td class=num>{_fmt(r['d1_unigram_loss_mean'])}</td>",
             f"<td class=num>{_mean_std(r['d2_test_loss_mean'], r['d2_test_loss_std'])}</td>",
+            f"<td class=num>{_fmt(r['d2_unigram_loss_mean'])}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -113,7 +127,8 @@ def _listing(values: list[Any]) -> str:
 
 def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
     """The "what was run" list: study name, grid, model preset, tokens per cell, date."""
-    grid = len(study["ratios"]) * len(study["schedules"]) * len(study["seeds"])
+    arms = study.get("arms") or {"-": "as in train"}
+    grid = len(study["ratios"]) * len(study["schedules"]) * len(arms) * len(study["seeds"])
     n_cells = cells.height
     tokens = cells.group_by("ratio_value").agg(pl.col("tokens_seen").mean()).sort("ratio_value")
     items = {
@@ -122,8 +137,12 @@ def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
         "domains": _listing(study["domains"]),
         "D1 ratios (D1 / D2 train blocks)": _listing(study["ratios"]),
         "schedules": _listing(study["schedules"]),
+        "learning-rate arms": "; ".join(f"{name}: {text}" for name, text in arms.items()),
         "seeds": _listing(study["seeds"]),
-        "cells": f"{n_cells} with results of {grid} in the grid (ratios × schedules × seeds)",
+        "cells": (
+            f"{n_cells} with results of {grid} in the grid "
+            "(ratios × schedules × learning-rate arms × seeds)"
+        ),
         "model preset": study["model_preset"],
         "training tokens per cell (by ratio)": ", ".join(
             f"{value:,.0f}" for value in tokens["tokens_seen"].to_list()
@@ -145,8 +164,8 @@ def _charts(tables: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict[str,
     curves, cells = tables["curves"], tables["cells"]
     charts = {
         "chart-barcodes": (
-            "The schedules: D1 share over training",
-            barcode_chart(tables["barcodes"]),
+            "The schedules: D1 share and learning rate over training",
+            barcode_chart(tables["barcodes"], tables["lr_profile"]),
         ),
         "chart-d1-curves": (
             f"D1 ({target}) learning curves",
@@ -186,7 +205,8 @@ def render_report(
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
-    tables: cells, summary, curves, barcodes, paired, verdicts (and optionally data), as the
+    tables: cells, summary, curves, barcodes, lr_profile, paired, verdicts, references and
+    exposure (and optionally data), as the
     aggregate step writes them. study: name, target_domain, domains, ratios, schedules, seeds,
     model_preset, baseline (as in config).
     """
@@ -219,9 +239,17 @@ Losses are mean cross-entropy on each domain's held-out test split, in nats per 
 {_study_section(study, cells)}
 <h2>Verdicts</h2>
 {verdict_sentences(tables["verdicts"], baseline)}
+<h2>Did the models learn beyond token frequencies?</h2>
+{reference_section(tables["references"])}
 {data_section}
 {sections}
-<h2>Summary: final test loss (mean ± sample std over seeds)</h2>
+<h2>Exposure: the learning rate each domain was trained at</h2>
+<p>Under a decaying learning rate, data placed late is also data trained at a small learning
+rate. The learning-rate-weighted share of a domain is the sum of lr(t) over its sequences divided
+by the same sum over all sequences; below its share of tokens, the domain sat where the learning
+rate was low.</p>
+{exposure_section(tables["exposure"])}
+<h2>Summary: final test loss (mean ± sample std over seeds) and unigram references</h2>
 {_summary_table(tables["summary"])}
 <h2>Speed of learning and forgetting</h2>
 {learning_table(cells)}

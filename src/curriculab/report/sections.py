@@ -1,4 +1,5 @@
-"""Report sections in words and tables: verdicts, speed of learning, forgetting, cost."""
+"""Report sections in words and tables: verdicts, references, exposure, speed of learning,
+forgetting, cost."""
 
 from __future__ import annotations
 
@@ -16,45 +17,133 @@ def _num(value: float | None, digits: int = 3, signed: bool = False) -> str:
 
 
 def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
-    """H1 and H2 in plain sentences with their numbers, as an HTML list."""
+    """H1 and H2 per learning-rate arm in plain sentences with their numbers, as an HTML list;
+    then how the verdicts were reached (the family and its error control)."""
     if verdicts.is_empty():
-        return "<p>No verdicts: the study has no schedule besides the baseline.</p>"
+        return (
+            "<p>No verdicts: the study has no schedule that places D1 later than the baseline.</p>"
+        )
     items = []
-    for row in verdicts.iter_rows(named=True):
+    for row in verdicts.sort("arm", "hypothesis", "schedule").iter_rows(named=True):
         interval = (
             f"95% CI {_num(row['ci_low'], signed=True)} to {_num(row['ci_high'], signed=True)}"
         )
+        tested = f"p = {_p(row['p_value'])}, Holm-adjusted {_p(row['p_adjusted'])}"
         if row["hypothesis"] == "H1":
             text = (
                 f"At D1 ratio {row['ratio']}, {row['schedule']} changes the final D1 test loss by "
                 f"{_num(row['estimate'], signed=True)} nats/token against {baseline} "
-                f"({interval}, {row['n']} seeds, paired by seed): H1 {row['verdict']}."
+                f"({interval}, {tested}, {row['n']} seeds, paired by seed): H1 {row['verdict']}."
             )
         else:
             text = (
                 f"The benefit of {row['schedule']} over {baseline} (baseline minus schedule, "
                 f"nats/token) changes by {_num(row['estimate'], signed=True)} per unit of "
-                f"ln(D1 ratio) ({interval}, {row['n']} paired cells): H2 {row['verdict']}."
+                f"ln(D1 ratio) (mean of per-seed slopes; {interval} over {row['n']} seeds; "
+                f"{tested}): H2 {row['verdict']}."
             )
-            text += _h2_caveat(verdicts, row["schedule"])
-        items.append(f"<li><b>{html.escape(row['hypothesis'])}</b>: {html.escape(text)}</li>")
+            text += _h2_caveat(verdicts, row["schedule"], row["arm"])
+        head = f"{row['hypothesis']}, lr {row['arm']}"
+        items.append(f"<li><b>{html.escape(head)}</b>: {html.escape(text)}</li>")
+    family = int(verdicts["family_size"].max() or 0)
     rule = (
-        "A verdict is <i>supported</i> when the whole 95% interval lies on the hypothesis' side "
-        "of zero, <i>contradicted</i> when it lies on the other side, and <i>inconclusive</i> "
-        "otherwise. H1 and H2 are judged for the schedule that places D1 latest."
+        f"The {family} tests above are one family; its family-wise error rate is held at 5% by "
+        "Holm's step-down correction (statsmodels). A verdict is <i>supported</i> when the "
+        "Holm-adjusted p-value is below 0.05 and the estimate lies on the hypothesis' side of "
+        "zero, <i>contradicted</i> when it is below 0.05 on the other side, <i>inconclusive</i> "
+        "otherwise. The 95% intervals are per test (unadjusted). Comparisons pair cells of the "
+        "same seed and learning-rate arm; H2 fits one slope per seed (the cells of a seed share "
+        "the D1 subsample and the initial weights across ratios), then a t-interval over seeds. "
+        "The family holds the schedules named in analysis.verdict_schedules, by default the one "
+        "that places D1 latest. Every other comparison in this report (heatmap, tables, other "
+        "schedules) is exploratory: unadjusted."
     )
     return f"<ul>{''.join(items)}</ul><p>{rule}</p>"
 
 
-def _h2_caveat(verdicts: pl.DataFrame, schedule: str) -> str:
+def _p(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.2g}" if value >= 1e-4 else "<1e-4"
+
+
+def _h2_caveat(verdicts: pl.DataFrame, schedule: str, arm: str) -> str:
     """H2 speaks of a benefit shrinking; say so when there is no benefit at any ratio."""
-    h1 = verdicts.filter((pl.col("hypothesis") == "H1") & (pl.col("schedule") == schedule))
+    h1 = verdicts.filter(
+        (pl.col("hypothesis") == "H1") & (pl.col("schedule") == schedule) & (pl.col("arm") == arm)
+    )
     if h1.height and (h1["estimate"] > 0).all():
         return (
             f" Caution: {schedule} is worse than the baseline at every ratio, so a negative "
             "slope means its harm grows with the amount of D1, not that a benefit shrinks."
         )
     return ""
+
+
+def reference_section(references: pl.DataFrame) -> str:
+    """Did the models learn beyond token frequencies? A sentence per verdict, a warning per
+    group that did not, and the table of losses against their unigram references."""
+    margin = float(references["margin"][0])
+    failed = references.filter(~pl.col("learned"))
+    if failed.is_empty():
+        verdict = (
+            f"<p>Every group of cells learned beyond token frequencies: in every seed, every "
+            f"domain's final test loss is at least {margin:g} nats/token below the unigram "
+            "reference of that cell's own training tokens (smallest gain: "
+            f"{_num(references['gain_min'].min())} nats/token).</p>"
+        )
+    else:
+        groups = "; ".join(
+            f"D1 ratio {r['ratio']}, {r['schedule']}, lr {r['arm']}, {r['domain']} "
+            f"(gain {_num(r['gain_min'])})"
+            for r in failed.iter_rows(named=True)
+        )
+        verdict = (
+            f'<p class="warning"><b>Warning:</b> {failed.height} group(s) did not beat the unigram '
+            f"reference by {margin:g} nats/token in every seed, so an ordering effect there may "
+            f"be about token frequencies rather than what a language model learns: "
+            f"{html.escape(groups)}.</p>"
+        )
+    return verdict + table(
+        references,
+        {
+            "ratio": "D1 ratio",
+            "schedule": "schedule",
+            "arm": "lr arm",
+            "domain": "domain",
+            "loss": "final test loss",
+            "unigram_loss": "unigram reference",
+            "gain_mean": "gain (mean)",
+            "gain_min": "gain (smallest seed)",
+            "learned": "learned beyond unigram",
+        },
+    )
+
+
+def exposure_section(exposure: pl.DataFrame) -> str:
+    """How much learning rate each domain got: token share against learning-rate-weighted
+    share, and the mean learning rate of its tokens, per (ratio, schedule, arm), mean over seeds."""
+    summary = (
+        exposure.group_by("ratio", "ratio_value", "schedule", "arm", "domain")
+        .agg(
+            pl.col("token_share").mean(),
+            pl.col("lr_weighted_share").mean(),
+            pl.col("mean_lr_fraction").mean(),
+        )
+        .sort("ratio_value", "schedule", "arm", "domain")
+    )
+    return table(
+        summary,
+        {
+            "ratio": "D1 ratio",
+            "schedule": "schedule",
+            "arm": "lr arm",
+            "domain": "domain",
+            "token_share": "share of tokens",
+            "lr_weighted_share": "learning-rate-weighted share",
+            "mean_lr_fraction": "mean lr of its tokens / peak",
+        },
+    )
 
 
 def table(frame: pl.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
@@ -67,6 +156,8 @@ def table(frame: pl.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
             value = row[key]
             if value is None:
                 cells.append("<td class=num>–</td>")
+            elif isinstance(value, bool):
+                cells.append(f"<td>{'yes' if value else '<b>no</b>'}</td>")
             elif isinstance(value, float):
                 cells.append(f"<td class=num>{_num(value, digits)}</td>")
             elif isinstance(value, int):
@@ -80,7 +171,7 @@ def table(frame: pl.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
 def learning_table(cells: pl.DataFrame) -> str:
     """Speed of learning and forgetting per (ratio, schedule), mean over seeds."""
     summary = (
-        cells.group_by("ratio", "ratio_value", "schedule")
+        cells.group_by("ratio", "ratio_value", "schedule", "arm")
         .agg(
             pl.col("d1_auc").mean(),
             pl.col("d1_tokens_to_target").mean(),
@@ -89,7 +180,7 @@ def learning_table(cells: pl.DataFrame) -> str:
             pl.col("d1_target_loss").first(),
             pl.col("d2_forgetting").mean(),
         )
-        .sort("ratio_value", "schedule")
+        .sort("ratio_value", "schedule", "arm")
         .with_columns(pl.format("{}/{}", "reached", "seeds").alias("reached_of"))
     )
     return table(
@@ -97,6 +188,7 @@ def learning_table(cells: pl.DataFrame) -> str:
         {
             "ratio": "D1 ratio",
             "schedule": "schedule",
+            "arm": "lr arm",
             "d1_auc": "D1 loss, area under curve / tokens (nats/token)",
             "d1_target_loss": "target D1 loss",
             "d1_tokens_to_target": "tokens to target (mean)",
@@ -107,15 +199,15 @@ def learning_table(cells: pl.DataFrame) -> str:
 
 
 def cost_table(cells: pl.DataFrame) -> tuple[str, dict[str, Any]]:
-    """Wall time and throughput per (ratio, schedule), and the study's total compute."""
+    """Wall time and throughput per (ratio, schedule, arm), and the study's total compute."""
     per = (
-        cells.group_by("ratio", "ratio_value", "schedule")
+        cells.group_by("ratio", "ratio_value", "schedule", "arm")
         .agg(
             pl.col("wall_seconds").mean(),
             pl.col("tokens_per_second").mean(),
             pl.col("tokens_seen").mean(),
         )
-        .sort("ratio_value", "schedule")
+        .sort("ratio_value", "schedule", "arm")
     )
     totals = {
         "cells": cells.height,
@@ -127,6 +219,7 @@ def cost_table(cells: pl.DataFrame) -> tuple[str, dict[str, Any]]:
         {
             "ratio": "D1 ratio",
             "schedule": "schedule",
+            "arm": "lr arm",
             "tokens_seen": "tokens per cell",
             "wall_seconds": "wall s per cell",
             "tokens_per_second": "tokens/s",
