@@ -39,6 +39,7 @@ rule prepare:
     params:
         test_fraction=STUDY.test_fraction,
         min_chars=STUDY.min_chars,
+        subset=lambda wc: STUDY.domains[wc.domain].subset,
     script:
         "../workflow/scripts/prepare.py"
 

@@ -1,29 +1,29 @@
-# Final evaluation of each cell's saved model on every domain's test shard.
+# Evaluation of each cell: its final test losses (measured by the training job on the weights
+# it holds) beside a unigram model of the tokens the cell trained on. Torch-free and quick.
 
 
 rule evaluate:
     input:
-        model="results/runs/{ratio}/{schedule}/seed{seed}/model",
+        metrics=f"{RUN_DIR}/metrics.json",
+        stream=f"{STREAM}.arrow",
+        train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
         tests=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
-        evaluation="results/runs/{ratio}/{schedule}/seed{seed}/eval.json",
+        evaluation=f"{RUN_DIR}/eval.json",
     log:
-        "logs/evaluate/{ratio}/{schedule}/seed{seed}.log",
+        "logs/evaluate/{ratio}/{schedule}/{arm}/seed{seed}.log",
     benchmark:
-        "benchmarks/evaluate/{ratio}/{schedule}/seed{seed}.tsv"
+        "benchmarks/evaluate/{ratio}/{schedule}/{arm}/seed{seed}.tsv"
     conda:
         "../envs/curriculab.yaml"
-    threads: STUDY.resources.cpus
     resources:
-        gpu=STUDY.resources.gpus,
-        gpu_model=STUDY.resources.gpu_model,
-        cpus_per_task=STUDY.resources.cpus,
-        mem_mb=get_model_mem_mb,
-        runtime=get_evaluate_runtime_min,
+        cpus_per_task=1,
+        mem_mb=2000,
+        runtime=10,
     params:
         domains=DOMAINS,
-        device=STUDY.train.device,
-        max_blocks=STUDY.train.final_eval_blocks,
+        eval_blocks=STUDY.train.eval_blocks,
+        final_eval_blocks=STUDY.train.final_eval_blocks,
     script:
         "../workflow/scripts/evaluate.py"

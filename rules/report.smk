@@ -1,24 +1,27 @@
 # Aggregate every cell into tidy tables, then render the self-contained HTML report.
 
+TABLES = [
+    "cells",
+    "summary",
+    "curves",
+    "barcodes",
+    "stream_domains",
+    "paired",
+    "verdicts",
+    "references",
+    "exposure",
+    "lr_profile",
+]
+
 
 rule aggregate:
     input:
-        evaluations=get_cell_runs(
-            "results/runs/{ratio}/{schedule}/seed{seed}/eval.json"
-        ),
-        metrics=get_cell_runs("results/runs/{ratio}/{schedule}/seed{seed}/metrics.json"),
-        curves=get_cell_runs("results/runs/{ratio}/{schedule}/seed{seed}/curve.parquet"),
-        summaries=get_cell_runs(
-            "results/streams/{ratio}/{schedule}/seed{seed}.summary.json"
-        ),
+        evaluations=get_cell_runs("eval.json"),
+        metrics=get_cell_runs("metrics.json"),
+        curves=get_cell_runs("curve.parquet"),
+        summaries=[summary for *_, summary in get_stream_summaries()],
     output:
-        cells="results/tables/cells.parquet",
-        summary="results/tables/summary.parquet",
-        curves="results/tables/curves.parquet",
-        barcodes="results/tables/barcodes.parquet",
-        stream_domains="results/tables/stream_domains.parquet",
-        paired="results/tables/paired.parquet",
-        verdicts="results/tables/verdicts.parquet",
+        **{name: f"results/tables/{name}.parquet" for name in TABLES},
         cells_csv=report(
             "results/tables/cells.csv",
             caption="../workflow/report/cells.rst",
@@ -32,6 +35,16 @@ rule aggregate:
         paired_csv=report(
             "results/tables/paired.csv",
             caption="../workflow/report/paired.rst",
+            category="Tables",
+        ),
+        references_csv=report(
+            "results/tables/references.csv",
+            caption="../workflow/report/references.rst",
+            category="Tables",
+        ),
+        exposure_csv=report(
+            "results/tables/exposure.csv",
+            caption="../workflow/report/exposure.rst",
             category="Tables",
         ),
         verdicts_csv=report(
@@ -51,22 +64,20 @@ rule aggregate:
         runtime=15,
     params:
         runs=get_cell_specs(),
+        streams=get_stream_summaries(),
+        domains=DOMAINS,
+        unigram_margin=STUDY.unigram_margin,
         target=STUDY.target_domain,
         baseline=STUDY.baseline,
         target_d1_loss=STUDY.target_d1_loss,
+        verdict_schedules=STUDY.verdict_schedules,
     script:
         "../workflow/scripts/aggregate.py"
 
 
 rule report:
     input:
-        cells="results/tables/cells.parquet",
-        summary="results/tables/summary.parquet",
-        curves="results/tables/curves.parquet",
-        barcodes="results/tables/barcodes.parquet",
-        stream_domains="results/tables/stream_domains.parquet",
-        paired="results/tables/paired.parquet",
-        verdicts="results/tables/verdicts.parquet",
+        **{name: f"results/tables/{name}.parquet" for name in TABLES},
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
         report=report(

@@ -5,8 +5,8 @@ rule stream:
     input:
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
-        stream="results/streams/{ratio}/{schedule}/seed{seed}.arrow",
-        summary="results/streams/{ratio}/{schedule}/seed{seed}.summary.json",
+        stream=f"{STREAM}.arrow",
+        summary=f"{STREAM}.summary.json",
     log:
         "logs/streams/{ratio}/{schedule}/seed{seed}.log",
     benchmark:

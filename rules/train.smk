@@ -1,21 +1,23 @@
-# One training run per cell; the model is saved in Hugging Face layout (safetensors).
+# One training run per cell (ratio, schedule, learning-rate arm, seed); the model is saved in
+# Hugging Face layout (safetensors). The cells of every arm read the same stream.
 
 
 rule train:
     input:
-        stream="results/streams/{ratio}/{schedule}/seed{seed}.arrow",
+        stream=f"{STREAM}.arrow",
+        summary=f"{STREAM}.summary.json",
         tokenizer="results/tokenizer/tokenizer.json",
         train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
         test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
-        model=directory("results/runs/{ratio}/{schedule}/seed{seed}/model"),
-        curve="results/runs/{ratio}/{schedule}/seed{seed}/curve.parquet",
-        metrics="results/runs/{ratio}/{schedule}/seed{seed}/metrics.json",
+        model=directory(f"{RUN_DIR}/model"),
+        curve=f"{RUN_DIR}/curve.parquet",
+        metrics=f"{RUN_DIR}/metrics.json",
     log:
-        "logs/train/{ratio}/{schedule}/seed{seed}.log",
+        "logs/train/{ratio}/{schedule}/{arm}/seed{seed}.log",
     benchmark:
-        "benchmarks/train/{ratio}/{schedule}/seed{seed}.tsv"
+        "benchmarks/train/{ratio}/{schedule}/{arm}/seed{seed}.tsv"
     conda:
         "../envs/curriculab.yaml"
     threads: STUDY.resources.cpus
@@ -30,6 +32,6 @@ rule train:
     params:
         domains=DOMAINS,
         preset=STUDY.model_preset,
-        train=config["train"],
+        train=lambda wc: STUDY.train_settings[wc.arm],
     script:
         "../workflow/scripts/train.py"

@@ -42,11 +42,27 @@ def _jobs_planned(workdir: Path) -> dict[str, int]:
     }
 
 
+# The tiny study under two learning-rate arms: cosine, and WSD with its decay at the D1 window.
+STUDY_CONFIG = {
+    **TINY_CONFIG,
+    "grid": {
+        **TINY_CONFIG["grid"],
+        "lr_arms": {"cosine": {}, "wsd_window": {"lr_schedule": "wsd", "decay_start": "window"}},
+    },
+}
+
+
+def _cells(config: dict) -> int:
+    grid = config["grid"]
+    arms = len(grid.get("lr_arms") or [None])
+    return len(grid["ratios"]) * len(grid["schedules"]) * arms * len(grid["seeds"])
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
     """Run the whole tiny study once; the tests below inspect it."""
     workdir = tmp_path_factory.mktemp("study")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
     done = _run(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
@@ -56,11 +72,36 @@ def test_study_runs_to_the_report(study: Path) -> None:
     report = (study / "reports" / "report.html").read_text()
     assert "<html" in report.lower() and "d1_last" in report and 'id="chart-barcodes"' in report
     cells = pl.read_parquet(study / "results" / "tables" / "cells.parquet")
-    grid = TINY_CONFIG["grid"]
-    assert cells.height == len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
-    assert {"ratio", "schedule", "seed", "d1_test_loss", "d2_test_loss"} <= set(cells.columns)
+    assert cells.height == _cells(STUDY_CONFIG)
+    assert {"ratio", "schedule", "arm", "seed", "d1_test_loss", "d2_test_loss"} <= set(
+        cells.columns
+    )
     assert cells["d1_test_loss"].is_finite().all() and cells["d2_test_loss"].is_finite().all()
-    assert (study / "results" / "tables" / "summary.csv").exists()
+    assert (cells["d1_unigram_loss"] > 0).all() and (cells["d2_unigram_loss"] > 0).all()
+    for table in ("summary", "references", "exposure", "lr_profile", "verdicts"):
+        assert (study / "results" / "tables" / f"{table}.csv").exists(), table
+    verdicts = pl.read_parquet(study / "results" / "tables" / "verdicts.parquet")
+    assert set(verdicts["arm"]) == {"cosine", "wsd_window"}
+    assert (verdicts["correction"] == "holm").all()
+    for text in ("Holm", "unigram reference", "learning-rate-weighted share", "lr wsd_window"):
+        assert text in report, text
+
+
+def test_the_window_arm_decays_where_d1_starts(study: Path) -> None:
+    """Under wsd_window, d1_last's learning rate leaves its peak where D1 begins; under cosine
+    the learning rate is the same for every schedule."""
+    runs = study / "results" / "runs" / "0.3"
+    summary = json.loads((study / "results/streams/0.3/d1_last/seed0.summary.json").read_text())
+    start = summary["window_start"]
+    assert 0.5 < start < 1
+    window = json.loads((runs / "d1_last" / "wsd_window" / "seed0" / "metrics.json").read_text())
+    by_bin = window["lr_by_bin"]
+    edge = int(start * len(by_bin))
+    assert by_bin[edge - 2] == pytest.approx(1.0) and by_bin[edge + 2] < 1.0
+    assert window["exposure"]["cooking"]["mean_lr_fraction"] < 1.0
+    shuffled = json.loads((runs / "shuffled" / "cosine" / "seed0" / "metrics.json").read_text())
+    last = json.loads((runs / "d1_last" / "cosine" / "seed0" / "metrics.json").read_text())
+    assert shuffled["lr_by_bin"] == last["lr_by_bin"]
 
 
 def test_snakemake_report_collects_the_marked_outputs(study: Path, tmp_path: Path) -> None:
@@ -91,10 +132,31 @@ def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
     try:
         planned = _jobs_planned(study)
     finally:
-        (study / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
-    new_cells = len(config["grid"]["ratios"]) * len(config["grid"]["schedules"])
+        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+    new_streams = len(config["grid"]["ratios"]) * len(config["grid"]["schedules"])
+    new_cells = new_streams * len(config["grid"]["lr_arms"])
     assert planned == {
-        "stream": new_cells,
+        "stream": new_streams,
+        "train": new_cells,
+        "evaluate": new_cells,
+        "aggregate": 1,
+        "report": 1,
+        "all": 1,
+    }
+
+
+def test_a_new_learning_rate_arm_trains_only_its_cells(study: Path) -> None:
+    """Adding an arm reuses every stream and retrains no existing cell."""
+    config = yaml.safe_load((study / "config.yaml").read_text())
+    config["grid"]["lr_arms"]["constant"] = {"lr_schedule": "constant"}
+    (study / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        planned = _jobs_planned(study)
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+    grid = config["grid"]
+    new_cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
+    assert planned == {
         "train": new_cells,
         "evaluate": new_cells,
         "aggregate": 1,
@@ -171,14 +233,11 @@ def test_jobs_declare_what_they_ask_of_the_scheduler(study: Path, tmp_path: Path
     shutil.copytree(study / "results" / "shards", tmp_path / "results" / "shards")
     shutil.copytree(study / "results" / "tokenizer", tmp_path / "results" / "tokenizer")
     planned = _dry_run_resources(tmp_path)
-    grid = TINY_CONFIG["grid"]
-    cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
-    assert len(planned["train"]) == len(planned["evaluate"]) == cells
-    for rule in ("train", "evaluate"):
-        for job in planned[rule]:
-            assert (job["gpu"], job["gpu_model"], job["cpus_per_task"]) == ("1", "a100", "2")
-            assert int(job["runtime"]) >= 10 and int(job["mem_mb"]) >= 2048
-    for rule in ("stream", "aggregate", "report"):
+    assert len(planned["train"]) == len(planned["evaluate"]) == _cells(config)
+    for job in planned["train"]:
+        assert (job["gpu"], job["gpu_model"], job["cpus_per_task"]) == ("1", "a100", "2")
+        assert int(job["runtime"]) >= 10 and int(job["mem_mb"]) >= 2048
+    for rule in ("stream", "evaluate", "aggregate", "report"):
         for job in planned[rule]:
             assert "gpu" not in job and job["cpus_per_task"] == "1", (rule, job)
             assert int(job["runtime"]) > 0 and int(job["mem_mb"]) > 0
@@ -205,18 +264,18 @@ def test_two_runs_in_separate_directories_are_identical(study: Path, tmp_path: P
         "results/tokenizer/tokenizer.json",
         "results/shards/*/*",
         "results/streams/*/*/*",
-        "results/runs/*/*/*/model/model.safetensors",
-        "results/runs/*/*/*/eval.json",
-        "results/runs/*/*/*/curve.parquet",
+        "results/runs/*/*/*/*/model/model.safetensors",
+        "results/runs/*/*/*/*/eval.json",
+        "results/runs/*/*/*/*/curve.parquet",
     ]
     first, second = _digests(study, patterns), _digests(tmp_path, patterns)
-    grid = TINY_CONFIG["grid"]
-    cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
-    assert len(first) == 1 + 2 + 3 * 2 + 2 * cells + 3 * cells
+    cells = _cells(STUDY_CONFIG)
+    streams = cells // len(STUDY_CONFIG["grid"]["lr_arms"])
+    assert len(first) == 1 + 2 + 3 * 2 + 2 * streams + 3 * cells
     assert first == second, sorted(k for k in first if first[k] != second.get(k))
     varying = {"train_seconds", "wall_seconds", "tokens_per_second", "step_seconds"}
     varying |= {"peak_memory_mb", "placement"}  # measured, and where the job ran
-    for path in study.glob("results/runs/*/*/*/metrics.json"):
+    for path in study.glob("results/runs/*/*/*/*/metrics.json"):
         a = json.loads(path.read_text())
         b = json.loads((tmp_path / path.relative_to(study)).read_text())
         assert {k: v for k, v in a.items() if k not in varying} == {

@@ -1,4 +1,5 @@
-"""Rule aggregate: cells with learning metrics, summaries, paired comparisons and verdicts."""
+"""Rule aggregate: cells with learning metrics, references, exposure, paired comparisons and
+verdicts."""
 
 import sys
 from pathlib import Path
@@ -8,21 +9,27 @@ from curriculab.errors import log_to
 log_to(snakemake.log[0])
 
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
+from curriculab.analysis.references import reference_table
 from curriculab.analysis.statistics import analyse
 
 params = snakemake.params
-runs = [(r, s, int(seed), Path(d)) for r, s, seed, d in params.runs]
-cells, curves = collect_cells(runs, params.target)
-summaries = [
-    (r, s, seed, Path(p))
-    for (r, s, seed, _), p in zip(runs, snakemake.input.summaries, strict=True)
-]
-barcodes, stream_domains = collect_streams(summaries)
-analysed = analyse(cells, curves, barcodes, params.baseline, params.target_d1_loss)
+runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
+collected = collect_cells(runs, params.target)
+streams = [(r, s, int(seed), Path(p)) for r, s, seed, p in params.streams]
+barcodes, stream_domains = collect_streams(streams)
+analysed = analyse(
+    collected["cells"],
+    collected["curves"],
+    barcodes,
+    params.baseline,
+    params.target_d1_loss,
+    params.verdict_schedules,
+)
 tables = {
+    **collected,
     **analysed,
     "summary": summarise(analysed["cells"]),
-    "curves": curves,
+    "references": reference_table(analysed["cells"], params.domains, params.unigram_margin),
     "barcodes": barcodes,
     "stream_domains": stream_domains,
 }

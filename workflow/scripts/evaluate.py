@@ -1,4 +1,4 @@
-"""Rule evaluate: final test loss of one cell's saved model on every domain."""
+"""Rule evaluate: one cell's final test losses beside its unigram reference (eval.json)."""
 
 import json
 import sys
@@ -7,18 +7,17 @@ from curriculab.errors import log_to
 
 log_to(snakemake.log[0])
 
-import torch
+from curriculab.evaluate import evaluate_cell
 
-from curriculab.evaluate import evaluate_run
-
-torch.set_num_threads(snakemake.threads)
 domains = snakemake.params.domains
-result = evaluate_run(
-    snakemake.input.model,
+result = evaluate_cell(
+    snakemake.input.metrics,
+    snakemake.input.stream,
+    dict(zip(domains, snakemake.input.train_shards, strict=True)),
     dict(zip(domains, snakemake.input.tests, strict=True)),
     dict(zip(domains, snakemake.input.manifests, strict=True)),
-    snakemake.params.max_blocks,
+    snakemake.params.eval_blocks,
+    snakemake.params.final_eval_blocks,
     snakemake.output.evaluation,
-    device_choice=snakemake.params.device,
 )
 print(json.dumps(result, indent=2), file=sys.stderr)

@@ -14,5 +14,6 @@ counts = run_prepare(
     snakemake.wildcards.domain,
     snakemake.params.test_fraction,
     snakemake.params.min_chars,
+    snakemake.params.subset,
 )
 print(f"domain {snakemake.wildcards.domain}: {counts}", file=sys.stderr)

@@ -7,6 +7,7 @@ from curriculab.errors import log_to
 log_to(snakemake.log[0])
 
 from curriculab.config import train_config
+from curriculab.io import read_json
 from curriculab.train import CellInputs, train_cell
 
 domains = snakemake.params.domains
@@ -23,7 +24,8 @@ train_cell(
     snakemake.params.preset,
     train_config(snakemake.params.train),
     int(wc.seed),
-    cell=f"ratio={wc.ratio} schedule={wc.schedule} seed={wc.seed}",
+    cell=f"ratio={wc.ratio} schedule={wc.schedule} arm={wc.arm} seed={wc.seed}",
     out_dir=Path(snakemake.output.metrics).parent,
     threads=snakemake.threads,
+    window_start=read_json(snakemake.input.summary)["window_start"],
 )
