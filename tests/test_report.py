@@ -1,9 +1,7 @@
-"""Tests for the HTML report: self-contained, escaped, every chart, schedule and arm present.
+"""Tests for the HTML report page: self-contained, escaped, every section, schedule and arm
+present; verdicts per arm with Holm; the learned-beyond-unigram warning; exposure.
 
-The synthetic study crosses 2 ratios x 3 schedules x 2 learning-rate arms x 3 seeds. Its domain
-orders, exposure and learning-rate profiles come from the real `curriculab.lr` functions; its
-losses decay exponentially from ln(vocab) to a floor well below each cell's unigram reference;
-the tables the report reads are made by the real `analyse`, `summarise` and `reference_table`.
+The synthetic study is built in `tests/report_study.py`.
 """
 
 from __future__ import annotations
@@ -11,250 +9,28 @@ from __future__ import annotations
 import html
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import altair as alt
-import numpy as np
 import polars as pl
 import pytest
 import vl_convert
 
-from curriculab.analysis.aggregate import collect_cells, summarise
-from curriculab.analysis.references import DEFAULT_MARGIN, reference_table
-from curriculab.analysis.statistics import analyse, t_interval
-from curriculab.lr import arm_description, exposure, lr_by_bin, lr_per_position
-from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
+from curriculab.analysis.aggregate import collect_cells
+from curriculab.analysis.references import DEFAULT_MARGIN
 from curriculab.report.html import render_report
-from tests.test_aggregate import TARGET, make_runs
-
-CHART_IDS = (
-    "chart-barcodes",
-    "chart-d1-curves",
-    "chart-d2-curves",
-    "chart-final-loss",
-    "chart-paired",
-    "chart-h2",
+from tests.report_study import (
+    ARMS,
+    CHART_IDS,
+    SCHEDULES,
+    body_of,
+    render,
+    report_tables,
+    synthetic_study,
+    synthetic_tables,
+    table_under,
 )
-SCHEDULES = ("shuffled", "d1_last", "d1_first")
-# How much a schedule leaves D1 loss above the best final value (nats/token): a plausible shape.
-D1_PENALTY = {"shuffled": 0.10, "d1_last": 0.0, "d1_first": 0.25}
-# Unigram reference per domain (nats/token): what a model of token frequencies alone reaches.
-UNIGRAM = {"code": 5.2, "web": 5.8, "books": 5.9}
-TEST_TOKENS = {"code": 4000, "web": 3000, "books": 1000}  # test-split tokens: D2 pooling weights
-POSITIONS, BATCH, BINS = 2000, 4, 50  # sequences per stream, per step; barcode stretches
-
-
-@dataclass(frozen=True)
-class Arm:
-    """The learning-rate fields of a TrainConfig (`curriculab.lr.LRSettings`)."""
-
-    lr_schedule: str
-    decay_start: str = "fixed"
-    lr: float = 3e-3
-    warmup_fraction: float = 0.05
-    min_lr_fraction: float = 0.1
-    decay_fraction: float = 0.2
-
-
-ARMS = {"constant": Arm("constant"), "wsd_window": Arm("wsd", decay_start="window")}
-# The cooldown of wsd_window lowers every final loss a little (nats/token).
-ARM_BONUS = {"constant": 0.0, "wsd_window": 0.08}
-
-
-def synthetic_study(
-    ratios: tuple[str, ...] = ("0.05", "0.2"), seeds: tuple[int, ...] = (0, 1, 2)
-) -> dict[str, Any]:
-    """A study dict as the pipeline passes it, with two D2 domains to exercise pooling."""
-    return {
-        "name": "tiny <order> & mix",
-        "target_domain": "code",
-        "domains": ["code", "web", "books"],
-        "ratios": list(ratios),
-        "schedules": list(SCHEDULES),
-        "arms": {name: arm_description(arm) for name, arm in ARMS.items()},
-        "baseline": "shuffled",
-        "seeds": list(seeds),
-        "model_preset": "tiny",
-    }
-
-
-def _natural(ratio: str) -> float:
-    """D1's share of the stream at D1/D2 ratio `ratio`."""
-    return float(ratio) / (1 + float(ratio))
-
-
-def stream_order(ratio: str, schedule: str, seed: int) -> np.ndarray:
-    """(POSITIONS,) domain index per sequence: 0 = code (D1), 1 = web, 2 = books (3:1)."""
-    rng = np.random.default_rng([seed, int(1000 * float(ratio)), len(schedule)])
-    n_d1 = round(_natural(ratio) * POSITIONS)
-    d1 = np.zeros(POSITIONS, dtype=bool)
-    if schedule == "shuffled":
-        d1[rng.permutation(POSITIONS)[:n_d1]] = True
-    elif schedule == "d1_last":
-        d1[POSITIONS - n_d1 :] = True
-    else:
-        d1[:n_d1] = True
-    d2 = np.where(rng.random(POSITIONS) < 0.75, 1, 2)
-    return np.where(d1, 0, d2)
-
-
-def _window_start(ratio: str, schedule: str) -> float | None:
-    """Where the schedule's final D1 window starts (fraction of training); None without one."""
-    return 1 - _natural(ratio) if schedule == "d1_last" else None
-
-
-def synthetic_exposure(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(exposure, lr_profile) per cell, as collect_cells reads them from metrics.json."""
-    names = study["domains"]
-    exposure_rows, profile_rows = [], []
-    for ratio in study["ratios"]:
-        for schedule in study["schedules"]:
-            for arm in study["arms"]:
-                cfg = ARMS[arm]
-                lrs = lr_per_position(POSITIONS, BATCH, cfg, _window_start(ratio, schedule))
-                for seed in study["seeds"]:
-                    cell = {
-                        "ratio": ratio,
-                        "ratio_value": float(ratio),
-                        "schedule": schedule,
-                        "arm": arm,
-                        "seed": seed,
-                    }
-                    order = stream_order(ratio, schedule, seed)
-                    for name, stats in exposure(order, names, lrs, cfg.lr).items():
-                        exposure_rows.append({**cell, "domain": name, **stats})
-                    for i, value in enumerate(lr_by_bin(lrs, cfg.lr, BINS)):
-                        profile_rows.append(
-                            {**cell, "bin": i, "progress": i / BINS, "lr_fraction": value}
-                        )
-    return pl.DataFrame(exposure_rows), pl.DataFrame(profile_rows)
-
-
-def synthetic_tables(
-    study: dict[str, Any], stalled: tuple[str, str, str] | None = None
-) -> dict[str, pl.DataFrame]:
-    """cells, curves, exposure and lr_profile; losses decay exponentially from ln(vocab).
-
-    stalled: a (ratio, schedule, arm) group whose D1 loss ends only 0.04 nats/token below its
-    unigram reference: a model that learned token frequencies and little more.
-    """
-    rng = np.random.default_rng(0)
-    steps = np.arange(0, 11) * 100
-    target = study["target_domain"]
-    weights = {d: TEST_TOKENS.get(d, 1000) for d in study["domains"]}
-    cell_rows, curve_rows = [], []
-    for ratio in study["ratios"]:
-        for schedule in study["schedules"]:
-            for arm in study["arms"]:
-                for seed in study["seeds"]:
-                    cell = {
-                        "ratio": ratio,
-                        "ratio_value": float(ratio),
-                        "schedule": schedule,
-                        "arm": arm,
-                        "seed": seed,
-                    }
-                    final, reference = {}, {}
-                    for domain in study["domains"]:
-                        is_target = domain == target
-                        reference[domain] = UNIGRAM.get(domain, 5.5) + rng.normal(0, 0.01)
-                        floor = 3.0 + (D1_PENALTY[schedule] - float(ratio) if is_target else 0.5)
-                        floor += rng.normal(0, 0.02) - ARM_BONUS.get(arm, 0.0)
-                        if is_target and stalled == (ratio, schedule, arm):
-                            floor = reference[domain] - 0.04
-                        loss = floor + (math.log(8192) - floor) * np.exp(-steps / 250)
-                        final[domain] = float(loss[-1])
-                        curve_rows += [
-                            {
-                                **cell,
-                                "step": int(step),
-                                "tokens_seen": int(step) * 4096,
-                                "domain": domain,
-                                "loss": float(value),
-                                "bits_per_byte": float(value) / math.log(2) / 4,
-                                "is_target": is_target,
-                                "n_tokens": weights[domain],
-                                "unigram_loss": reference[domain],
-                            }
-                            for step, value in zip(steps, loss, strict=True)
-                        ]
-                    d2 = [d for d in study["domains"] if d != target]
-                    d2_weights = [weights[d] for d in d2]
-                    cell_rows.append(
-                        {
-                            **cell,
-                            "d1_test_loss": final[target],
-                            "d2_test_loss": float(
-                                np.average([final[d] for d in d2], weights=d2_weights)
-                            ),
-                            "d1_unigram_loss": reference[target],
-                            "d2_unigram_loss": float(
-                                np.average([reference[d] for d in d2], weights=d2_weights)
-                            ),
-                            **{f"test_loss_{d}": final[d] for d in study["domains"]},
-                            **{f"unigram_loss_{d}": reference[d] for d in study["domains"]},
-                            "tokens_seen": int(steps[-1]) * 4096,
-                            "wall_seconds": 30.0 + rng.random(),
-                            "tokens_per_second": 15000.0 + rng.random(),
-                        }
-                    )
-    exposure_table, lr_profile = synthetic_exposure(study)
-    return {
-        "cells": pl.DataFrame(cell_rows),
-        "curves": pl.DataFrame(curve_rows),
-        "exposure": exposure_table,
-        "lr_profile": lr_profile,
-    }
-
-
-def synthetic_barcodes(study: dict[str, Any]) -> pl.DataFrame:
-    """D1 share per stretch of training of every stream (no arm: the arms share a stream)."""
-    rows = []
-    for ratio in study["ratios"]:
-        for schedule in study["schedules"]:
-            for seed in study["seeds"]:
-                shares = (stream_order(ratio, schedule, seed) == 0).reshape(BINS, -1).mean(axis=1)
-                rows += [
-                    {
-                        "ratio": ratio,
-                        "ratio_value": float(ratio),
-                        "schedule": schedule,
-                        "seed": seed,
-                        "bin": i,
-                        "progress": i / BINS,
-                        "target_share": float(share),
-                    }
-                    for i, share in enumerate(shares)
-                ]
-    return pl.DataFrame(rows)
-
-
-def report_tables(collected: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict:
-    """The tables the aggregate step hands the report (workflow/scripts/aggregate.py)."""
-    barcodes = synthetic_barcodes(study)
-    tables = analyse(collected["cells"], collected["curves"], barcodes, study["baseline"])
-    return {
-        **collected,
-        **tables,
-        "summary": summarise(tables["cells"]),
-        "references": reference_table(tables["cells"], study["domains"], DEFAULT_MARGIN),
-        "barcodes": barcodes,
-    }
-
-
-def render(
-    tmp_path: Path,
-    study: dict[str, Any] | None = None,
-    stalled: tuple[str, str, str] | None = None,
-) -> tuple[Path, dict[str, pl.DataFrame]]:
-    """Render the synthetic report; returns its path and the tables it was given."""
-    study = study or synthetic_study()
-    tables = report_tables(synthetic_tables(study, stalled), study)
-    out = tmp_path / "reports" / "report.html"
-    render_report(tables, study, out)
-    return out, tables
+from tests.test_aggregate import TARGET, make_runs
 
 
 @pytest.fixture(scope="module")
@@ -262,40 +38,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, p
     """The default synthetic report (every group learned): its text and its tables."""
     out, tables = render(tmp_path_factory.mktemp("report"))
     return out.read_text(encoding="utf-8"), tables
-
-
-def body_of(page: str) -> str:
-    """The page from its <h1> on: past the inlined Vega bundle, which may hold any text."""
-    return page[page.rindex("<h1>") :]
-
-
-def section_tables(page: str) -> dict[str, list[list[str]]]:
-    """<h2> heading -> rows of the first table under it, as cell texts (tags stripped)."""
-    found = {}
-    for part in body_of(page).split("<h2>")[1:]:
-        heading, _, rest = part.partition("</h2>")
-        block = re.search(r"<table>(.*?)</table>", rest.split("<h2>")[0], re.S)
-        if block:
-            rows = re.findall(r"<tr>(.*?)</tr>", block.group(1), re.S)
-            found[html.unescape(heading)] = [
-                [
-                    html.unescape(re.sub(r"<[^>]+>", "", cell))
-                    for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)
-                ]
-                for row in rows
-            ]
-    return found
-
-
-def table_under(page: str, prefix: str) -> list[list[str]]:
-    """Rows of the table under the one heading that starts with `prefix` (header row first)."""
-    (rows,) = [rows for heading, rows in section_tables(page).items() if heading.startswith(prefix)]
-    return rows
-
-
-def mark_type(spec: dict[str, Any]) -> str:
-    mark = spec["mark"]
-    return mark if isinstance(mark, str) else mark["type"]
 
 
 def test_synthetic_losses_sit_below_their_unigram_references() -> None:
@@ -397,185 +139,6 @@ def test_text_is_escaped(tmp_path: Path) -> None:
     # Verdicts, warning, tables: the arm is named in each, always escaped.
     assert body.count("&lt;i&gt;wsd&lt;/i&gt;") > 10
     assert "lr &lt;i&gt;wsd&lt;/i&gt;, code" in body  # the warning names the stalled group
-
-
-def test_learning_curve_chart_averages_over_seeds() -> None:
-    study = synthetic_study(ratios=("0.05",))
-    curves = synthetic_tables(study)["curves"]
-    spec = learning_curve_chart(curves, "D1 (code)", is_target=True).to_dict()
-    records = spec["data"]["values"]
-    for arm in ARMS:
-        expected = (
-            curves.filter(
-                pl.col("is_target"),
-                pl.col("schedule") == "d1_last",
-                pl.col("arm") == arm,
-                pl.col("step") == 1000,
-            )
-            .get_column("loss")
-            .to_list()
-        )
-        (record,) = [
-            r
-            for r in records
-            if r["schedule"] == "d1_last" and r["arm"] == arm and r["step"] == 1000
-        ]
-        assert record["loss_mean"] == pytest.approx(np.mean(expected))
-        _, low, high = t_interval(np.array(expected))
-        assert record["loss_low"] == pytest.approx(low) and record["loss_high"] == pytest.approx(
-            high
-        )
-        assert record["panel"] == f"D1 ratio 0.05 · lr {arm}"
-    assert "tokens seen" in str(spec) and "test loss (nats/token)" in str(spec)
-
-
-def test_learning_curve_chart_pools_other_domains_by_tokens() -> None:
-    study = synthetic_study(ratios=("0.05",), seeds=(0,))
-    curves = synthetic_tables(study)["curves"]
-    weights = {"web": 3000, "books": 1000}
-    spec = learning_curve_chart(curves, "D2", is_target=False).to_dict()
-    point = curves.filter(
-        ~pl.col("is_target"),
-        pl.col("schedule") == "shuffled",
-        pl.col("arm") == "constant",
-        pl.col("step") == 500,
-    )
-    losses = dict(zip(point["domain"], point["loss"], strict=True))
-    references = dict(zip(point["domain"], point["unigram_loss"], strict=True))
-    (record,) = [
-        r
-        for r in spec["data"]["values"]
-        if r["schedule"] == "shuffled" and r["arm"] == "constant" and r["step"] == 500
-    ]
-    pooled = np.average([losses["web"], losses["books"]], weights=[3000, 1000])
-    assert record["loss_mean"] == pytest.approx(pooled)
-    reference = np.average([references["web"], references["books"]], weights=[3000, 1000])
-    assert record["unigram_loss"] == pytest.approx(reference)
-    # Other weights move the pooled value: the weights are read, not assumed.
-    reweighted = curves.with_columns(
-        pl.col("domain")
-        .replace_strict(weights, default=500, return_dtype=pl.Int64)
-        .alias("n_tokens")
-    )
-    spec = learning_curve_chart(reweighted, "D2", is_target=False).to_dict()
-    (record,) = [
-        r
-        for r in spec["data"]["values"]
-        if r["schedule"] == "shuffled" and r["arm"] == "constant" and r["step"] == 500
-    ]
-    assert record["loss_mean"] == pytest.approx(pooled)  # the same 3:1 weights
-    equal = curves.drop("n_tokens")
-    spec = learning_curve_chart(equal, "D2", is_target=False).to_dict()
-    (record,) = [
-        r
-        for r in spec["data"]["values"]
-        if r["schedule"] == "shuffled" and r["arm"] == "constant" and r["step"] == 500
-    ]
-    assert record["loss_mean"] == pytest.approx(np.mean([losses["web"], losses["books"]]))
-
-
-def test_learning_curves_draw_a_dashed_unigram_reference() -> None:
-    study = synthetic_study()
-    curves = synthetic_tables(study)["curves"]
-    spec = learning_curve_chart(curves, "D1 (code)", is_target=True).to_dict()
-    (rule,) = [layer for layer in spec["spec"]["layer"] if mark_type(layer) == "rule"]
-    assert rule["mark"]["strokeDash"]  # dashed, unlike the loss lines
-    assert rule["encoding"]["y"]["field"] == "unigram_loss"
-    assert rule["encoding"]["y"]["aggregate"] == "mean"
-    assert rule["encoding"]["detail"]["field"] == "schedule"  # one per schedule, in grey
-    assert "color" not in rule["encoding"] and rule["mark"]["color"] == "#555"
-    assert "unigram reference" in str(spec["title"])
-    d1 = curves.filter(pl.col("is_target"))
-    expected = d1.group_by("ratio", "schedule", "arm", "step").agg(pl.col("unigram_loss").mean())
-    records = {(r["ratio"], r["schedule"], r["arm"], r["step"]): r for r in spec["data"]["values"]}
-    assert len(records) == expected.height
-    for ratio, schedule, arm, step, reference in expected.iter_rows():
-        record = records[(ratio, schedule, arm, step)]
-        assert record["unigram_loss"] == pytest.approx(reference)
-        if step == 1000:  # trained models end below the reference, as in a real study
-            assert record["loss_mean"] < reference - 1.0
-    panels = {r["panel"] for r in spec["data"]["values"]}
-    assert panels == {f"D1 ratio {r} · lr {a}" for r in study["ratios"] for a in ARMS}
-
-
-def barcode_blocks(spec: dict[str, Any]) -> dict[str, tuple[dict, dict]]:
-    """Strip title -> (D1-share strip, learning-rate layer under it) of the barcode chart."""
-    blocks = {}
-    for row in spec["vconcat"]:
-        for block in row["hconcat"]:
-            strip, line = block["vconcat"]
-            blocks[strip["title"]] = (strip, line)
-    return blocks
-
-
-def test_barcode_chart_draws_the_first_seed_of_every_cell() -> None:
-    study = synthetic_study()
-    tables = synthetic_tables(study)
-    barcodes = synthetic_barcodes(study)
-    blocks = barcode_blocks(barcode_chart(barcodes, tables["lr_profile"]).to_dict())
-    assert len(blocks) == len(study["ratios"]) * len(study["schedules"])
-    for strip, line in blocks.values():
-        assert {v["seed"] for v in strip["data"]["values"]} == {0}
-        assert {v["seed"] for v in line["data"]["values"]} == {0}
-        assert len(strip["data"]["values"]) == BINS
-    (last, _) = blocks["d1_last · D1 ratio 0.2"]
-    shares = [v["target_share"] for v in sorted(last["data"]["values"], key=lambda v: v["bin"])]
-    assert max(shares) == 1.0 and min(shares) == 0.0 and shares[-1] == 1.0
-
-
-def test_barcode_chart_draws_the_learning_rate_of_every_arm_under_each_strip() -> None:
-    study = synthetic_study()
-    profile = synthetic_tables(study)["lr_profile"]
-    spec = barcode_chart(synthetic_barcodes(study), profile).to_dict()
-    blocks = barcode_blocks(spec)
-    expected_titles = {f"{s} · D1 ratio {r}" for s in study["schedules"] for r in study["ratios"]}
-    assert set(blocks) == expected_titles
-    # Rows of blocks are schedules, columns ratios in numeric order.
-    assert [len(row["hconcat"]) for row in spec["vconcat"]] == [2, 2, 2]
-    for schedule in study["schedules"]:
-        for ratio in study["ratios"]:
-            strip, line = blocks[f"{schedule} · D1 ratio {ratio}"]
-            assert mark_type(strip) == "rect" and mark_type(line) == "line"
-            # One time axis: the same field and [0, 1] domain, the same width, so the learning
-            # rate sits directly under the D1 it meets.
-            for part in (strip, line):
-                assert part["encoding"]["x"]["field"] == "progress"
-                assert part["encoding"]["x"]["scale"]["domain"] == [0, 1]
-            assert strip["width"] == line["width"]
-            assert strip["encoding"]["x"]["axis"] is None  # nothing between strip and lines
-            assert strip["encoding"]["fill"]["field"] == "target_share"
-            assert line["encoding"]["y"]["field"] == "lr_fraction"
-            assert line["encoding"]["stroke"]["field"] == "arm"
-            drawn = pl.DataFrame(line["data"]["values"])
-            assert set(drawn["arm"]) == set(ARMS)
-            assert set(drawn["schedule"]) == {schedule} and set(drawn["ratio"]) == {ratio}
-            for arm in ARMS:
-                want = profile.filter(
-                    pl.col("schedule") == schedule,
-                    pl.col("ratio") == ratio,
-                    pl.col("arm") == arm,
-                    pl.col("seed") == 0,
-                ).sort("bin")
-                got = drawn.filter(pl.col("arm") == arm).sort("progress")
-                # Every stretch, then its last value again at 100%, where the strip ends.
-                assert got["progress"].to_list() == [*want["progress"], 1.0]
-                lr = want["lr_fraction"].to_list()
-                assert got["lr_fraction"].to_list() == pytest.approx([*lr, lr[-1]])
-    # The arms differ where they should: wsd_window cools down from d1_last's window on.
-    _, line = blocks["d1_last · D1 ratio 0.2"]
-    wsd = [v["lr_fraction"] for v in line["data"]["values"] if v["arm"] == "wsd_window"]
-    assert wsd[20] == pytest.approx(1.0) and wsd[-1] < 0.2
-    assert "learning rate" in str(spec["title"])
-    assert "resolve" not in spec  # shared fill and stroke scales: each legend drawn once
-
-
-def test_final_loss_chart_has_one_point_per_seed() -> None:
-    study = synthetic_study()
-    cells = synthetic_tables(study)["cells"]
-    spec = final_loss_chart(cells).to_dict()
-    assert len(spec["data"]["values"]) == cells.height
-    panels = {r["panel"] for r in spec["data"]["values"]}
-    assert panels == {f"D1 ratio {r} · lr {a}" for r in study["ratios"] for a in ARMS}
 
 
 def test_report_renders_from_collected_runs(tmp_path: Path) -> None:

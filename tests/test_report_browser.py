@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_report import ARMS, CHART_IDS, SCHEDULES, render
+from tests.report_study import ARMS, CHART_IDS, SCHEDULES, render
 
 RATIOS, PANELS = 2, 4  # of the synthetic study: D1 ratios, and ratios x arms
 

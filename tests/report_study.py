@@ -1,0 +1,286 @@
+"""The synthetic study the report tests render: builders, and helpers that read a page.
+
+It crosses 2 ratios x 3 schedules x 2 learning-rate arms x 3 seeds. Its domain orders,
+exposure and learning-rate profiles come from the real `curriculab.lr` functions; its losses
+decay exponentially from ln(vocab) to a floor well below each cell's unigram reference; the
+tables the report reads are made by the real `analyse`, `summarise` and `reference_table`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curriculab.analysis.aggregate import summarise
+from curriculab.analysis.references import DEFAULT_MARGIN, reference_table
+from curriculab.analysis.statistics import analyse
+from curriculab.lr import arm_description, exposure, lr_by_bin, lr_per_position
+from curriculab.report.html import render_report
+
+CHART_IDS = (
+    "chart-barcodes",
+    "chart-d1-curves",
+    "chart-d2-curves",
+    "chart-final-loss",
+    "chart-paired",
+    "chart-h2",
+)
+SCHEDULES = ("shuffled", "d1_last", "d1_first")
+# How much a schedule leaves D1 loss above the best final value (nats/token): a plausible shape.
+D1_PENALTY = {"shuffled": 0.10, "d1_last": 0.0, "d1_first": 0.25}
+# Unigram reference per domain (nats/token): what a model of token frequencies alone reaches.
+UNIGRAM = {"code": 5.2, "web": 5.8, "books": 5.9}
+TEST_TOKENS = {"code": 4000, "web": 3000, "books": 1000}  # test-split tokens: D2 pooling weights
+POSITIONS, BATCH, BINS = 2000, 4, 50  # sequences per stream, per step; barcode stretches
+
+
+@dataclass(frozen=True)
+class Arm:
+    """The learning-rate fields of a TrainConfig (`curriculab.lr.LRSettings`)."""
+
+    lr_schedule: str
+    decay_start: str = "fixed"
+    lr: float = 3e-3
+    warmup_fraction: float = 0.05
+    min_lr_fraction: float = 0.1
+    decay_fraction: float = 0.2
+
+
+ARMS = {"constant": Arm("constant"), "wsd_window": Arm("wsd", decay_start="window")}
+# The cooldown of wsd_window lowers every final loss a little (nats/token).
+ARM_BONUS = {"constant": 0.0, "wsd_window": 0.08}
+
+
+def synthetic_study(
+    ratios: tuple[str, ...] = ("0.05", "0.2"), seeds: tuple[int, ...] = (0, 1, 2)
+) -> dict[str, Any]:
+    """A study dict as the pipeline passes it, with two D2 domains to exercise pooling."""
+    return {
+        "name": "tiny <order> & mix",
+        "target_domain": "code",
+        "domains": ["code", "web", "books"],
+        "ratios": list(ratios),
+        "schedules": list(SCHEDULES),
+        "arms": {name: arm_description(arm) for name, arm in ARMS.items()},
+        "baseline": "shuffled",
+        "seeds": list(seeds),
+        "model_preset": "tiny",
+    }
+
+
+def _natural(ratio: str) -> float:
+    """D1's share of the stream at D1/D2 ratio `ratio`."""
+    return float(ratio) / (1 + float(ratio))
+
+
+def stream_order(ratio: str, schedule: str, seed: int) -> np.ndarray:
+    """(POSITIONS,) domain index per sequence: 0 = code (D1), 1 = web, 2 = books (3:1)."""
+    rng = np.random.default_rng([seed, int(1000 * float(ratio)), len(schedule)])
+    n_d1 = round(_natural(ratio) * POSITIONS)
+    d1 = np.zeros(POSITIONS, dtype=bool)
+    if schedule == "shuffled":
+        d1[rng.permutation(POSITIONS)[:n_d1]] = True
+    elif schedule == "d1_last":
+        d1[POSITIONS - n_d1 :] = True
+    else:
+        d1[:n_d1] = True
+    d2 = np.where(rng.random(POSITIONS) < 0.75, 1, 2)
+    return np.where(d1, 0, d2)
+
+
+def _window_start(ratio: str, schedule: str) -> float | None:
+    """Where the schedule's final D1 window starts (fraction of training); None without one."""
+    return 1 - _natural(ratio) if schedule == "d1_last" else None
+
+
+def synthetic_exposure(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(exposure, lr_profile) per cell, as collect_cells reads them from metrics.json."""
+    names = study["domains"]
+    exposure_rows, profile_rows = [], []
+    for ratio in study["ratios"]:
+        for schedule in study["schedules"]:
+            for arm in study["arms"]:
+                cfg = ARMS[arm]
+                lrs = lr_per_position(POSITIONS, BATCH, cfg, _window_start(ratio, schedule))
+                for seed in study["seeds"]:
+                    cell = {
+                        "ratio": ratio,
+                        "ratio_value": float(ratio),
+                        "schedule": schedule,
+                        "arm": arm,
+                        "seed": seed,
+                    }
+                    order = stream_order(ratio, schedule, seed)
+                    for name, stats in exposure(order, names, lrs, cfg.lr).items():
+                        exposure_rows.append({**cell, "domain": name, **stats})
+                    for i, value in enumerate(lr_by_bin(lrs, cfg.lr, BINS)):
+                        profile_rows.append(
+                            {**cell, "bin": i, "progress": i / BINS, "lr_fraction": value}
+                        )
+    return pl.DataFrame(exposure_rows), pl.DataFrame(profile_rows)
+
+
+def synthetic_tables(
+    study: dict[str, Any], stalled: tuple[str, str, str] | None = None
+) -> dict[str, pl.DataFrame]:
+    """cells, curves, exposure and lr_profile; losses decay exponentially from ln(vocab).
+
+    stalled: a (ratio, schedule, arm) group whose D1 loss ends only 0.04 nats/token below its
+    unigram reference: a model that learned token frequencies and little more.
+    """
+    rng = np.random.default_rng(0)
+    steps = np.arange(0, 11) * 100
+    target = study["target_domain"]
+    weights = {d: TEST_TOKENS.get(d, 1000) for d in study["domains"]}
+    cell_rows, curve_rows = [], []
+    for ratio in study["ratios"]:
+        for schedule in study["schedules"]:
+            for arm in study["arms"]:
+                for seed in study["seeds"]:
+                    cell = {
+                        "ratio": ratio,
+                        "ratio_value": float(ratio),
+                        "schedule": schedule,
+                        "arm": arm,
+                        "seed": seed,
+                    }
+                    final, reference = {}, {}
+                    for domain in study["domains"]:
+                        is_target = domain == target
+                        reference[domain] = UNIGRAM.get(domain, 5.5) + rng.normal(0, 0.01)
+                        floor = 3.0 + (D1_PENALTY[schedule] - float(ratio) if is_target else 0.5)
+                        floor += rng.normal(0, 0.02) - ARM_BONUS.get(arm, 0.0)
+                        if is_target and stalled == (ratio, schedule, arm):
+                            floor = reference[domain] - 0.04
+                        loss = floor + (math.log(8192) - floor) * np.exp(-steps / 250)
+                        final[domain] = float(loss[-1])
+                        curve_rows += [
+                            {
+                                **cell,
+                                "step": int(step),
+                                "tokens_seen": int(step) * 4096,
+                                "domain": domain,
+                                "loss": float(value),
+                                "bits_per_byte": float(value) / math.log(2) / 4,
+                                "is_target": is_target,
+                                "n_tokens": weights[domain],
+                                "unigram_loss": reference[domain],
+                            }
+                            for step, value in zip(steps, loss, strict=True)
+                        ]
+                    d2 = [d for d in study["domains"] if d != target]
+                    d2_weights = [weights[d] for d in d2]
+                    cell_rows.append(
+                        {
+                            **cell,
+                            "d1_test_loss": final[target],
+                            "d2_test_loss": float(
+                                np.average([final[d] for d in d2], weights=d2_weights)
+                            ),
+                            "d1_unigram_loss": reference[target],
+                            "d2_unigram_loss": float(
+                                np.average([reference[d] for d in d2], weights=d2_weights)
+                            ),
+                            **{f"test_loss_{d}": final[d] for d in study["domains"]},
+                            **{f"unigram_loss_{d}": reference[d] for d in study["domains"]},
+                            "tokens_seen": int(steps[-1]) * 4096,
+                            "wall_seconds": 30.0 + rng.random(),
+                            "tokens_per_second": 15000.0 + rng.random(),
+                        }
+                    )
+    exposure_table, lr_profile = synthetic_exposure(study)
+    return {
+        "cells": pl.DataFrame(cell_rows),
+        "curves": pl.DataFrame(curve_rows),
+        "exposure": exposure_table,
+        "lr_profile": lr_profile,
+    }
+
+
+def synthetic_barcodes(study: dict[str, Any]) -> pl.DataFrame:
+    """D1 share per stretch of training of every stream (no arm: the arms share a stream)."""
+    rows = []
+    for ratio in study["ratios"]:
+        for schedule in study["schedules"]:
+            for seed in study["seeds"]:
+                shares = (stream_order(ratio, schedule, seed) == 0).reshape(BINS, -1).mean(axis=1)
+                rows += [
+                    {
+                        "ratio": ratio,
+                        "ratio_value": float(ratio),
+                        "schedule": schedule,
+                        "seed": seed,
+                        "bin": i,
+                        "progress": i / BINS,
+                        "target_share": float(share),
+                    }
+                    for i, share in enumerate(shares)
+                ]
+    return pl.DataFrame(rows)
+
+
+def report_tables(collected: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict:
+    """The tables the aggregate step hands the report (workflow/scripts/aggregate.py)."""
+    barcodes = synthetic_barcodes(study)
+    tables = analyse(collected["cells"], collected["curves"], barcodes, study["baseline"])
+    return {
+        **collected,
+        **tables,
+        "summary": summarise(tables["cells"]),
+        "references": reference_table(tables["cells"], study["domains"], DEFAULT_MARGIN),
+        "barcodes": barcodes,
+    }
+
+
+def render(
+    tmp_path: Path,
+    study: dict[str, Any] | None = None,
+    stalled: tuple[str, str, str] | None = None,
+) -> tuple[Path, dict[str, pl.DataFrame]]:
+    """Render the synthetic report; returns its path and the tables it was given."""
+    study = study or synthetic_study()
+    tables = report_tables(synthetic_tables(study, stalled), study)
+    out = tmp_path / "reports" / "report.html"
+    render_report(tables, study, out)
+    return out, tables
+
+
+def body_of(page: str) -> str:
+    """The page from its <h1> on: past the inlined Vega bundle, which may hold any text."""
+    return page[page.rindex("<h1>") :]
+
+
+def section_tables(page: str) -> dict[str, list[list[str]]]:
+    """<h2> heading -> rows of the first table under it, as cell texts (tags stripped)."""
+    found = {}
+    for part in body_of(page).split("<h2>")[1:]:
+        heading, _, rest = part.partition("</h2>")
+        block = re.search(r"<table>(.*?)</table>", rest.split("<h2>")[0], re.S)
+        if block:
+            rows = re.findall(r"<tr>(.*?)</tr>", block.group(1), re.S)
+            found[html.unescape(heading)] = [
+                [
+                    html.unescape(re.sub(r"<[^>]+>", "", cell))
+                    for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)
+                ]
+                for row in rows
+            ]
+    return found
+
+
+def table_under(page: str, prefix: str) -> list[list[str]]:
+    """Rows of the table under the one heading that starts with `prefix` (header row first)."""
+    (rows,) = [rows for heading, rows in section_tables(page).items() if heading.startswith(prefix)]
+    return rows
+
+
+def mark_type(spec: dict[str, Any]) -> str:
+    mark = spec["mark"]
+    return mark if isinstance(mark, str) else mark["type"]
