@@ -38,6 +38,12 @@ CELLS = [
     for arm in STUDY.arms
     for seed in STUDY.seeds
 ]
+STREAMS = [
+    {"ratio": ratio, "schedule": schedule, "seed": seed}
+    for ratio in STUDY.ratio_labels
+    for schedule in STUDY.schedules
+    for seed in STUDY.seeds
+]
 RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
 
@@ -84,18 +90,10 @@ def get_cell_specs():
 
 def get_stream_summaries():
     """(ratio, schedule, seed, summary file) of every stream, in grid order."""
-    keys = sorted(
-        {(c["ratio"], c["schedule"], c["seed"]) for c in CELLS}, key=_grid_order
-    )
     return [
-        (r, s, seed, STREAM.format(ratio=r, schedule=s, seed=seed) + ".summary.json")
-        for r, s, seed in keys
+        (c["ratio"], c["schedule"], c["seed"], STREAM.format(**c) + ".summary.json")
+        for c in STREAMS
     ]
-
-
-def _grid_order(key):
-    ratio, schedule, seed = key
-    return STUDY.ratio_labels.index(ratio), list(STUDY.schedules).index(schedule), seed
 
 
 def get_study_summary():
