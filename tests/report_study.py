@@ -100,6 +100,17 @@ def _window_start(ratio: str, schedule: str) -> float | None:
     return 1 - _natural(ratio) if schedule == "d1_last" else None
 
 
+def _identity(ratio: str, schedule: str, arm: str, seed: int) -> dict[str, Any]:
+    """A cell's identity columns, as every table carries them."""
+    return {
+        "ratio": ratio,
+        "ratio_value": float(ratio),
+        "schedule": schedule,
+        "arm": arm,
+        "seed": seed,
+    }
+
+
 def synthetic_exposure(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(exposure, lr_profile) per cell, as collect_cells reads them from metrics.json."""
     names = study["domains"]
@@ -110,13 +121,7 @@ def synthetic_exposure(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFram
                 cfg = ARMS[arm]
                 lrs = lr_per_position(POSITIONS, BATCH, cfg, _window_start(ratio, schedule))
                 for seed in study["seeds"]:
-                    cell = {
-                        "ratio": ratio,
-                        "ratio_value": float(ratio),
-                        "schedule": schedule,
-                        "arm": arm,
-                        "seed": seed,
-                    }
+                    cell = _identity(ratio, schedule, arm, seed)
                     order = stream_order(ratio, schedule, seed)
                     for name, stats in exposure(order, names, lrs, cfg.lr).items():
                         exposure_rows.append({**cell, "domain": name, **stats})
@@ -144,13 +149,7 @@ def synthetic_tables(
         for schedule in study["schedules"]:
             for arm in study["arms"]:
                 for seed in study["seeds"]:
-                    cell = {
-                        "ratio": ratio,
-                        "ratio_value": float(ratio),
-                        "schedule": schedule,
-                        "arm": arm,
-                        "seed": seed,
-                    }
+                    cell = _identity(ratio, schedule, arm, seed)
                     final, reference = {}, {}
                     for domain in study["domains"]:
                         is_target = domain == target
