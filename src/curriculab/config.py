@@ -14,12 +14,14 @@ from typing import Any
 import jsonschema
 import yaml
 
-from curriculab.analysis.references import DEFAULT_MARGIN
 from curriculab.errors import CurriculabError
 from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.schedules import check_schedule
+
+# nats/token below the unigram reference that count as learning beyond token frequencies
+DEFAULT_MARGIN = 0.1
 
 
 class ConfigError(CurriculabError, ValueError):

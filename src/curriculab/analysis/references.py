@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-DEFAULT_MARGIN = 0.1  # nats/token below the unigram reference that counts as "learned beyond"
+from curriculab.config import DEFAULT_MARGIN
 
 
 def reference_table(
