@@ -51,7 +51,7 @@ def save_checkpoint(path: Path, model, optimizer, progress: Progress, fingerprin
     """Weights, optimizer, progress and RNG states, written atomically."""
     state = {
         "fingerprint": fingerprint,
-        "model": model.state_dict(),
+        "model": {name: _compact(t) for name, t in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "progress": asdict(progress),
         "rng_cpu": torch.get_rng_state(),
@@ -59,6 +59,14 @@ def save_checkpoint(path: Path, model, optimizer, progress: Progress, fingerprin
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def _compact(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor, copied if it is a view into a larger storage (a packed cell's weights are
+    rows of its pack's stack; torch.save would write the whole stack)."""
+    if tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size():
+        return tensor
+    return tensor.clone()
 
 
 def load_checkpoint(path: Path, model, optimizer, fingerprint: str, log: TextIO) -> Progress:

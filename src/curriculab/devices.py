@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 _HELD: list[int] = []  # lock file descriptors, kept open for the life of the process
+_CLAIMED: list[torch.device] = []  # the GPU this process holds (the cells of a pack share it)
 
 # Dense bf16 tensor-core peak, FLOP/s, by a substring of torch.cuda.get_device_name().
 PEAK_BF16 = {
@@ -40,13 +41,16 @@ def claim_device(choice: str) -> torch.device:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    if _CLAIMED:
+        return _CLAIMED[0]
     lock_dir = Path(os.environ.get("CURRICULAB_GPU_LOCKS", tempfile.gettempdir()))
     waited = False
     while True:
         for index in range(torch.cuda.device_count()):
             if _try_lock(lock_dir / f"curriculab-gpu-{gpu_identity(index)}.lock"):
                 torch.cuda.set_device(index)
-                return torch.device("cuda", index)
+                _CLAIMED.append(torch.device("cuda", index))
+                return _CLAIMED[0]
         if not waited:
             print("all GPUs are taken by other training jobs; waiting for one", file=sys.stderr)
             waited = True

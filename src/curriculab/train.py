@@ -107,16 +107,28 @@ class StreamBatches:
 
 @torch.no_grad()
 def mean_loss(
-    model: torch.nn.Module, blocks: np.ndarray, device: torch.device, batch_size: int = 32
+    model: torch.nn.Module,
+    blocks: np.ndarray,
+    device: torch.device,
+    batch_size: int = 32,
+    forward_size: int = 8,
 ) -> float:
-    """Mean next-token loss (nats/token) over equal-length blocks, in eval mode."""
+    """Mean next-token loss (nats/token) over equal-length blocks, in eval mode: the loss of
+    each `batch_size` blocks, weighted by their count. The logits of a batch are computed
+    `forward_size` blocks at a time (a block's logits do not depend on the others in its batch;
+    small forwards keep the activations in cache, ~10% faster on one CPU core) and the loss is
+    taken over the whole batch at once, exactly as one forward's loss would be."""
     was_training = model.training
     model.eval()
+    forward_size = forward_size if device.type == "cpu" else batch_size
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
         batch = torch.from_numpy(blocks[start : start + batch_size].astype(np.int64)).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = model(input_ids=batch, labels=batch).loss
+            logits = torch.cat([model(input_ids=part).logits for part in batch.split(forward_size)])
+            loss = model.loss_function(
+                logits=logits, labels=batch, vocab_size=model.config.vocab_size
+            )
         total += float(loss) * len(batch)
         count += len(batch)
     model.train(was_training)
@@ -224,15 +236,20 @@ def train_cell(
     threads: int = 1,
     log: TextIO = sys.stderr,
     window_start: float | None = None,
+    pack: dict[str, Any] | None = None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Train one cell; write model/ (safetensors), curve.parquet and metrics.json to out_dir.
 
     window_start: where the stream's final D1 window begins (its summary's `window_start`), for
     a WSD arm whose decay starts there (`decay_start: window`).
+    pack: the pack that trains the cell (curriculab.pack), recorded in metrics.json.
+    verify: check the shards' hashes first (a pack checks them once for all its cells).
     A checkpoint in out_dir/checkpoint.pt (every cfg.checkpoint_every steps) is resumed from
     when the run is started again with the same settings, and removed when the run is done.
     """
-    verify_inputs(inputs)
+    if verify:
+        verify_inputs(inputs)
     device = setup_runtime(threads, cfg.device)
     manifests = {name: read_json(path) for name, path in inputs.manifests.items()}
     shapes = next(iter(manifests.values()))  # every shard shares tokenizer and seq_len
@@ -293,23 +310,35 @@ def train_cell(
         if saving:
             save_checkpoint(checkpoint, model, optimizer, progress, fingerprint)
 
-    save_model(model, inputs.tokenizer, out_dir / "model")
+    final = final_test(model, inputs.test_shards, manifests, cfg.final_eval_blocks, device)
+    metrics = write_outputs(
+        model, progress, data, cfg, device, preset, seed, cell, threads, inputs.tokenizer,
+        out_dir, final, window_start, len(eval_sets),
+    )  # fmt: skip
+    metrics.update(resumed_at_step=resumed_at, wall_seconds=time.perf_counter() - started)
+    if pack is not None:
+        metrics["pack"] = pack
+    write_json(out_dir / "metrics.json", metrics)
+    checkpoint.unlink(missing_ok=True)
+    return metrics
+
+
+def write_outputs(
+    model, progress: Progress, data: StreamBatches, cfg: TrainConfig, device, preset: str,
+    seed: int, cell: str, threads: int, tokenizer: Path, out_dir: Path,
+    final: dict[str, dict[str, Any]], window_start: float | None, n_domains: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Save the model and the learning curve; the cell's metrics (not yet written)."""
+    save_model(model, tokenizer, out_dir / "model")
     with atomic_path(out_dir / "curve.parquet") as tmp:
         pl.DataFrame(progress.curve).write_parquet(tmp)
     metrics = run_metrics(model, progress, data, cfg, device, preset, seed, cell, threads)
-    metrics["final_curve_loss"] = {
-        r["domain"]: r["loss"] for r in progress.curve[-len(eval_sets) :]
-    }
-    metrics["final_test"] = final_test(
-        model, inputs.test_shards, manifests, cfg.final_eval_blocks, device
-    )
+    metrics["final_curve_loss"] = {r["domain"]: r["loss"] for r in progress.curve[-n_domains:]}
+    metrics["final_test"] = final
     lrs = lr_per_position(len(data.blocks), cfg.batch_size, cfg, window_start)
     metrics["window_start"] = window_start
     metrics["exposure"] = exposure(data.domains, data.names, lrs, cfg.lr)
     metrics["lr_by_bin"] = lr_by_bin(lrs, cfg.lr, BARCODE_BINS)
-    metrics.update(resumed_at_step=resumed_at, wall_seconds=time.perf_counter() - started)
-    write_json(out_dir / "metrics.json", metrics)
-    checkpoint.unlink(missing_ok=True)
     return metrics
 
 
@@ -368,6 +397,9 @@ def run_metrics(
 def save_model(model: torch.nn.Module, tokenizer_path: Path, model_dir: Path) -> None:
     """Save weights (safetensors) and tokenizer so `from_pretrained(model_dir)` loads both."""
     from transformers import PreTrainedTokenizerFast
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # no "Writing model shards" bars in the job's log
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(tokenizer_path), eos_token=END_OF_DOCUMENT, bos_token=END_OF_DOCUMENT
