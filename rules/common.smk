@@ -1,17 +1,23 @@
 # Config validation, the cell grid and the input functions shared by every rule file.
+import json
 import re
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
-from curriculab.config import ConfigError, load_study, load_yaml
+from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
-from curriculab.errors import one_line
+from curriculab.errors import job_log, one_line
+from curriculab.evaluate import evaluate_cell
+from curriculab.io import read_json
 from curriculab.lr import arm_description
+from curriculab.pack import plan_packs, recorded_pack
+from curriculab.streams.stream_file import write_stream
 from curriculab.job_resources import (
     blocks_from_manifests,
-    train_job_mem_mb,
-    train_job_runtime_min,
+    pack_mem_mb,
+    pack_runtime_min,
 )
 
 min_version("9.0")
@@ -62,17 +68,76 @@ SHARD_MANIFESTS = {
 }
 
 
-def get_train_runtime_min(wildcards, attempt):
-    """Training wall time (minutes): estimated from the cell's tokens, doubled on each retry."""
-    train_blocks = blocks_from_manifests(SHARD_MANIFESTS, "train")
-    test_blocks = blocks_from_manifests(SHARD_MANIFESTS, "test")
-    ratio = STUDY.ratio_value(wildcards.ratio)
-    return train_job_runtime_min(STUDY, ratio, train_blocks, test_blocks, attempt)
+RUN_OUTPUTS = ("model/model.safetensors", "curve.parquet", "metrics.json")
+CELL_BY_ID = {
+    RUN_DIR.format(**cell).removeprefix("results/runs/"): cell for cell in CELLS
+}
 
 
-def get_model_mem_mb(wildcards, attempt):
-    """Memory (MB) of a job that holds a model: estimated from the preset, more on retries."""
-    return train_job_mem_mb(STUDY, attempt)
+def finished_pack(cell_id):
+    """The recorded pack of a cell whose training outputs all exist, else None."""
+    run = Path("results/runs", cell_id)
+    if not all((run / name).exists() for name in RUN_OUTPUTS):
+        return None
+    return recorded_pack(run / "metrics.json")
+
+
+# Training jobs: packs of cells (curriculab.pack); finished cells keep the pack that made them.
+# New packs are cut from an order whose innermost loop is the ratio (the axis that sets a cell's
+# length), so that packs take about equally long and run side by side without a long tail.
+PACK_ORDER = [
+    RUN_DIR.format(ratio=ratio, schedule=schedule, arm=arm, seed=seed).removeprefix(
+        "results/runs/"
+    )
+    for seed in STUDY.seeds
+    for arm in STUDY.arms
+    for schedule in STUDY.schedules
+    for ratio in STUDY.ratio_labels
+]
+PACKS = plan_packs(PACK_ORDER, STUDY.resources.cells_per_job, finished_pack)
+
+
+def pack_files(pack, pattern):
+    """`pattern` (with cell wildcards) filled in for every cell of a pack, in pack order."""
+    return [pattern.format(**CELL_BY_ID[cell]) for cell in pack.cells]
+
+
+def pack_cells(pack):
+    """(ratio, schedule, arm, seed) of every cell of a pack, for the training script."""
+    return [dict(CELL_BY_ID[cell], id=cell) for cell in pack.cells]
+
+
+def pack_train_settings(pack):
+    """Training settings of the arms in a pack (only those: a new arm reruns no old pack)."""
+    arms = sorted({CELL_BY_ID[cell]["arm"] for cell in pack.cells})
+    return {arm: STUDY.train_settings[arm] for arm in arms}
+
+
+def get_pack_runtime_min(pack):
+    """Wall-time limit (minutes) of a pack's job: its cells' estimates summed, doubled on each
+    retry (a batched pack runs its cells side by side, so this is generous for it)."""
+
+    def runtime(wildcards, attempt):
+        train_blocks = blocks_from_manifests(SHARD_MANIFESTS, "train")
+        test_blocks = blocks_from_manifests(SHARD_MANIFESTS, "test")
+        return pack_runtime_min(
+            STUDY,
+            [STUDY.ratio_value(CELL_BY_ID[cell]["ratio"]) for cell in pack.cells],
+            train_blocks,
+            test_blocks,
+            attempt,
+        )
+
+    return runtime
+
+
+def get_pack_mem_mb(pack):
+    """Memory (MB) of a pack's job: one model at a time, or all of them when batched."""
+
+    def mem_mb(wildcards, attempt):
+        return pack_mem_mb(STUDY, len(pack.cells), attempt)
+
+    return mem_mb
 
 
 def get_cell_runs(name):
@@ -110,3 +175,40 @@ def get_study_summary():
         "seeds": list(STUDY.seeds),
         "model_preset": STUDY.model_preset,
     }
+
+
+# Quick jobs (well under a second of work) run inside Snakemake's process (`run:` blocks and
+# `force-use-threads` in the profiles): no interpreter, numpy or pyarrow is started for them.
+
+
+def stream_job(input, output, params, wildcards, log):
+    """Build the stream and its summary; the summary also goes to the log."""
+    with job_log(log[0]) as log_file:
+        summary = write_stream(
+            {d: read_json(m) for d, m in zip(params.domains, input.manifests)},
+            params.target,
+            params.ratio,
+            wildcards.schedule,
+            params.spec,
+            int(wildcards.seed),
+            budget_spec(params.budget, params.seq_len),
+            output.stream,
+            output.summary,
+        )
+        print(json.dumps(summary), file=log_file)
+
+
+def evaluate_job(input, output, params, log):
+    """Write the cell's eval.json; the result also goes to the log."""
+    with job_log(log[0]) as log_file:
+        result = evaluate_cell(
+            input.metrics,
+            input.stream,
+            dict(zip(params.domains, input.train_shards)),
+            dict(zip(params.domains, input.tests)),
+            dict(zip(params.domains, input.manifests)),
+            params.eval_blocks,
+            params.final_eval_blocks,
+            output.evaluation,
+        )
+        print(json.dumps(result, indent=2), file=log_file)

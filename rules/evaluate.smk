@@ -1,5 +1,6 @@
 # Evaluation of each cell: its final test losses (measured by the training job on the weights
-# it holds) beside a unigram model of the tokens the cell trained on. Torch-free and quick.
+# it holds) beside a unigram model of the tokens the cell trained on. Torch-free and quick: it
+# runs inside Snakemake's own process (`run:`), so no interpreter is started for it.
 
 
 rule evaluate:
@@ -15,8 +16,6 @@ rule evaluate:
         "logs/evaluate/{ratio}/{schedule}/{arm}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate/{ratio}/{schedule}/{arm}/seed{seed}.tsv"
-    conda:
-        "../envs/curriculab.yaml"
     resources:
         cpus_per_task=1,
         mem_mb=2000,
@@ -25,5 +24,5 @@ rule evaluate:
         domains=DOMAINS,
         eval_blocks=STUDY.train.eval_blocks,
         final_eval_blocks=STUDY.train.final_eval_blocks,
-    script:
-        "../workflow/scripts/evaluate.py"
+    run:
+        evaluate_job(input, output, params, log)

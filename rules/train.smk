@@ -1,37 +1,47 @@
-# One training run per cell (ratio, schedule, learning-rate arm, seed); the model is saved in
-# Hugging Face layout (safetensors). The cells of every arm read the same stream.
+# Training: one job per pack of cells (rules/common.smk: PACKS), each cell with its own outputs
+# in its run directory; the model is saved in Hugging Face layout (safetensors). The cells of
+# every arm read the same stream. A pack is a resource decision (how many cells one process
+# trains), never a change to what a cell computes.
 
+for pack in PACKS:
 
-rule train:
-    input:
-        stream=f"{STREAM}.arrow",
-        summary=f"{STREAM}.summary.json",
-        tokenizer="results/tokenizer/tokenizer.json",
-        train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
-        test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
-        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
-    output:
-        model=directory(f"{RUN_DIR}/model"),
-        curve=f"{RUN_DIR}/curve.parquet",
-        metrics=f"{RUN_DIR}/metrics.json",
-    log:
-        "logs/train/{ratio}/{schedule}/{arm}/seed{seed}.log",
-    benchmark:
-        "benchmarks/train/{ratio}/{schedule}/{arm}/seed{seed}.tsv"
-    conda:
-        "../envs/curriculab.yaml"
-    threads: STUDY.resources.cpus
-    resources:
-        # Locally, `--resources gpu=N` starts no more GPU jobs than there are GPUs;
-        # on SLURM, gpu and gpu_model become `--gpus=[MODEL:]N`.
-        gpu=STUDY.resources.gpus,
-        gpu_model=STUDY.resources.gpu_model,
-        cpus_per_task=STUDY.resources.cpus,
-        mem_mb=get_model_mem_mb,
-        runtime=get_train_runtime_min,
-    params:
-        domains=DOMAINS,
-        preset=STUDY.model_preset,
-        train=lambda wc: STUDY.train_settings[wc.arm],
-    script:
-        "../workflow/scripts/train.py"
+    rule:
+        name:
+            f"train_{pack.name}"
+        input:
+            streams=pack_files(pack, f"{STREAM}.arrow"),
+            summaries=pack_files(pack, f"{STREAM}.summary.json"),
+            tokenizer="results/tokenizer/tokenizer.json",
+            train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
+            test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
+            manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        output:
+            models=[directory(path) for path in pack_files(pack, f"{RUN_DIR}/model")],
+            curves=pack_files(pack, f"{RUN_DIR}/curve.parquet"),
+            metrics=pack_files(pack, f"{RUN_DIR}/metrics.json"),
+        log:
+            job=f"logs/train/packs/{pack.name}.log",
+            cells=pack_files(pack, "logs/train/{ratio}/{schedule}/{arm}/seed{seed}.log"),
+        benchmark:
+            f"benchmarks/train/packs/{pack.name}.tsv"
+        conda:
+            "../envs/curriculab.yaml"
+        threads: STUDY.resources.cpus
+        resources:
+            # Locally, `--resources gpu=N` starts no more GPU jobs than there are GPUs;
+            # on SLURM, gpu and gpu_model become `--gpus=[MODEL:]N`.
+            gpu=STUDY.resources.gpus,
+            gpu_model=STUDY.resources.gpu_model,
+            cpus_per_task=STUDY.resources.cpus,
+            mem_mb=get_pack_mem_mb(pack),
+            runtime=get_pack_runtime_min(pack),
+            # serial or batched (resources.train.packing): how, not what; no rerun on change
+            packing=STUDY.resources.packing,
+        params:
+            cells=pack_cells(pack),
+            pack=pack.name,
+            domains=DOMAINS,
+            preset=STUDY.model_preset,
+            train=pack_train_settings(pack),
+        script:
+            "../workflow/scripts/train.py"

@@ -4,13 +4,18 @@ Every error raised because of the study's config or data derives from `Curricula
 message names the key, file or value at fault and what is expected. Each of
 `workflow/scripts/*.py` starts with `log_to(snakemake.log[0])`, so a job that fails on one ends
 its log with the line `curriculab: <message>` (Snakemake prints the log, `show-failed-logs`) and
-exits with status 1. Any other exception (a bug) keeps its traceback.
+exits with status 1. Any other exception (a bug) keeps its traceback. Quick jobs that run
+inside Snakemake's process (`run:` blocks: streams, evaluation) write their log through
+`job_log`, which ends it with the same line.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
+from typing import TextIO
 
 
 class CurriculabError(Exception):
@@ -36,3 +41,16 @@ def log_to(log_path: str) -> None:
     the job with one line there if a CurriculabError escapes."""
     sys.stderr = open(log_path, "w", buffering=1)  # noqa: SIM115 (open for the life of the job)
     sys.excepthook = _excepthook
+
+
+@contextmanager
+def job_log(log_path: str) -> Iterator[TextIO]:
+    """The log of a quick job that runs inside Snakemake's own process (a `run:` block, no
+    interpreter to start): yields the open log; a CurriculabError ends it with the line
+    `curriculab: <message>` and is raised on to Snakemake, which stops the job."""
+    with open(log_path, "w", buffering=1) as log:
+        try:
+            yield log
+        except CurriculabError as error:
+            print(one_line(error), file=log)
+            raise

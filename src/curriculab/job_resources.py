@@ -43,7 +43,10 @@ class TrainResources:
     gpu_model: str | None = None  # GPU type as the cluster names it (sbatch --gpus=MODEL:N)
     cpus: int = 1  # cores per job: torch threads on the CPU, the batch loader on a GPU
     mem_mb: int | None = None  # memory per job; None: estimated from preset and batch
-    runtime_min: int | None = None  # wall-time limit per job; None: estimated from tokens
+    runtime_min: int | None = None  # wall-time limit per cell; None: estimated from tokens
+    cells_per_job: int = 1  # cells one training job trains (a pack; curriculab.pack)
+    packing: str = "auto"  # serial: one cell after another; batched: all cells in each step;
+    # auto: batched when the job trains on CUDA, serial on the CPU (bench/README.md)
 
 
 def parameter_count(preset: str, vocab_size: int) -> int:
@@ -179,3 +182,30 @@ def train_job_mem_mb(study: Study, attempt: int = 1) -> int:
         on_gpu=res.gpus > 0,
         attempt=attempt,
     )
+
+
+def pack_runtime_min(
+    study: Study,
+    ratios: list[float],
+    train_blocks: dict[str, int] | None,
+    test_blocks: dict[str, int] | None = None,
+    attempt: int = 1,
+) -> int:
+    """Wall-time limit of a pack's training job, in minutes: its cells' limits without their
+    start-up, summed, plus one start-up (a batched pack is faster than this: its cells share
+    each step's fixed costs)."""
+    if study.resources.runtime_min is not None:
+        return study.resources.runtime_min * len(ratios) * 2 ** (attempt - 1)
+    per_cell = [train_job_runtime_min(study, r, train_blocks, test_blocks) for r in ratios]
+    minutes = STARTUP_MIN + sum(m - STARTUP_MIN for m in per_cell)
+    return max(MIN_RUNTIME_MIN, minutes) * 2 ** (attempt - 1)
+
+
+def pack_mem_mb(study: Study, cells: int, attempt: int = 1) -> int:
+    """Memory of a pack's training job, in MB: one cell's on `packing: serial` (one model at a
+    time), every cell's state and activations on `packing: batched`."""
+    one = train_job_mem_mb(study, attempt)
+    if study.resources.packing == "serial" or study.resources.mem_mb is not None:
+        return one
+    base = BASE_MEM_MB * (1 + 0.5 * (attempt - 1))
+    return 512 * math.ceil((base + cells * (one - base)) / 512)

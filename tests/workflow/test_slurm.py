@@ -76,7 +76,7 @@ def slurm_run(tmp_path_factory) -> SlurmRun:
     workdir = tmp_path_factory.mktemp("slurm_study")
     config = copy.deepcopy(TINY_CONFIG)
     config["train"]["device"] = "auto"
-    config["resources"] = {"train": {"gpus": 1}}
+    config["resources"] = {"train": {"gpus": 1, "cells_per_job": CELLS_PER_JOB}}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     with SingleNodeSlurm() as cluster:
         started = time.monotonic()
@@ -102,6 +102,17 @@ def _cells() -> int:
     return len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
 
 
+CELLS_PER_JOB = 5  # 12 cells: packs of 5, 5 and 2
+
+
+def _packs() -> int:
+    return -(-_cells() // CELLS_PER_JOB)
+
+
+def _is_pack(job: dict[str, str]) -> bool:
+    return job.get("Comment", "").startswith("rule_train_p")
+
+
 def test_tiny_study_runs_through_slurm_to_the_report(slurm_run: SlurmRun) -> None:
     assert slurm_run.done.returncode == 0, slurm_run.done.stderr[-4000:]
     workdir = slurm_run.workdir
@@ -120,17 +131,18 @@ def test_every_slurm_job_completed_and_short_rules_were_grouped(slurm_run: Slurm
         (job["JobId"], job["JobState"], job.get("Comment")) for job in jobs
     ]
     comments = sorted(job.get("Comment", "") for job in jobs)
-    # One job for the data stages, one per cell (stream, train, evaluate), one for the report.
-    assert comments.count("rule_cell_evaluate_stream_train") == _cells(), comments
-    assert comments.count("rule_data_download_prepare_shards_tokenizer") == 1, comments
-    assert comments.count("rule_analysis_aggregate_report") == 1, comments
-    assert len(jobs) == _cells() + 2
+    # One job for the data stages and streams, one per pack of cells, one for the evaluations
+    # and the report.
+    assert sum(map(_is_pack, jobs)) == _packs(), comments
+    assert comments.count("rule_data_download_prepare_shards_stream_tokenizer") == 1, comments
+    assert comments.count("rule_analysis_aggregate_evaluate_report") == 1, comments
+    assert len(jobs) == _packs() + 2
 
 
 def test_training_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_run: SlurmRun) -> None:
     cell_jobs = set()
     for job in slurm_run.jobs:
-        wants_gpu = job["Comment"] == "rule_cell_evaluate_stream_train"
+        wants_gpu = _is_pack(job)
         assert (job.get("TresPerJob") == "gres:gpu:1") == wants_gpu, job
         if wants_gpu:
             cell_jobs.add(job["JobId"])
@@ -151,11 +163,13 @@ def test_requested_time_and_memory_cover_what_the_jobs_used(slurm_run: SlurmRun)
         limit_h, limit_m, limit_s = (int(x) for x in job["TimeLimit"].split("-")[-1].split(":"))
         assert hours * 3600 + minutes * 60 + seconds < limit_h * 3600 + limit_m * 60 + limit_s
     study = load_study(yaml.safe_load((slurm_run.workdir / "config.yaml").read_text()), SCHEMA)
-    from curriculab.job_resources import train_job_mem_mb
+    from curriculab.job_resources import pack_mem_mb
 
-    for benchmark in (slurm_run.workdir / "benchmarks" / "train").rglob("*.tsv"):
+    benchmarks = list((slurm_run.workdir / "benchmarks" / "train").rglob("*.tsv"))
+    assert len(benchmarks) == _packs()
+    for benchmark in benchmarks:
         max_rss_mb = float(benchmark.read_text().splitlines()[1].split("\t")[2])
-        assert max_rss_mb < train_job_mem_mb(study), benchmark
+        assert max_rss_mb < pack_mem_mb(study, CELLS_PER_JOB), benchmark
 
 
 def test_the_fixture_stopped_every_daemon_it_started(slurm_run: SlurmRun) -> None:
