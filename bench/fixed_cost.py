@@ -1,7 +1,8 @@
 """Where a finished study's time went, from its Snakemake benchmark files and metrics.json.
 
 The fixed cost of a cell is the wall time of the jobs that made it (its share of training,
-evaluation and stream jobs) minus its training steps (`train_seconds` in metrics.json). A
+evaluation and stream jobs) minus its training steps (`train_seconds` in metrics.json, less
+the seconds of a shared prefix it inherited from the cell it branched off). A
 stream is shared by the cells of every learning-rate arm, a pack's job by the pack's cells;
 the averages below divide each job by the cells it served.
 
@@ -33,14 +34,18 @@ def breakdown(study: Path) -> dict[str, float]:
     ]
     jobs = job_seconds(study / "benchmarks")
     cells = len(metrics)
-    steps = sum(m["train_seconds"] for m in metrics)
+    # a cell branched off another inherits the shared prefix's seconds (curriculab.branch)
+    inherited = sum(m.get("branched_from", {}).get("train_seconds", 0.0) for m in metrics)
+    steps = sum(m["train_seconds"] for m in metrics) - inherited
     per_cell_jobs = sum(sum(jobs.get(rule, [])) for rule in ("train", "evaluate", "streams"))
-    inside = sum(m["wall_seconds"] - m["train_seconds"] for m in metrics)
+    inside = sum(m["wall_seconds"] - m["train_seconds"] for m in metrics) + inherited
     return {
         "cells": cells,
         "train_jobs": len(jobs.get("train", [])),
         "train_job_seconds": sum(jobs.get("train", [])),
         "training_steps_seconds": steps,
+        "cells_branched": sum("branched_from" in m for m in metrics),
+        "shared_prefix_seconds_saved": inherited,
         "train_loop_not_steps_seconds": inside,
         "train_jobs_outside_loop_seconds": sum(jobs.get("train", [])) - steps - inside,
         "evaluate_job_seconds": sum(jobs.get("evaluate", [])),
@@ -50,7 +55,11 @@ def breakdown(study: Path) -> dict[str, float]:
         ),
         "report_job_seconds": sum(sum(v) for k, v in jobs.items() if k in ("aggregate", "report")),
         "fixed_cost_per_cell_seconds": (per_cell_jobs - steps) / max(cells, 1),
-        "tokens_per_second_per_job": sum(m["tokens_seen"] for m in metrics) / max(steps, 1e-9),
+        "trained_tokens_per_second_per_job": sum(
+            m["tokens_seen"] - m.get("branched_from", {}).get("step", 0) * m["batch_tokens"]
+            for m in metrics
+        )
+        / max(steps, 1e-9),
     }
 
 

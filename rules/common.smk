@@ -83,16 +83,18 @@ def finished_pack(cell_id):
 
 
 # Training jobs: packs of cells (curriculab.pack); finished cells keep the pack that made them.
-# New packs are cut from an order whose innermost loop is the ratio (the axis that sets a cell's
-# length), so that packs take about equally long and run side by side without a long tail.
+# New packs are cut from an order whose innermost loops are the learning-rate arm (the arms of
+# one stream train identically until their learning rates part, and a pack computes that shared
+# prefix once: curriculab.branch) and then the ratio (which sets a cell's length, so that packs
+# take about equally long and run side by side without a long tail).
 PACK_ORDER = [
     RUN_DIR.format(ratio=ratio, schedule=schedule, arm=arm, seed=seed).removeprefix(
         "results/runs/"
     )
     for seed in STUDY.seeds
-    for arm in STUDY.arms
     for schedule in STUDY.schedules
     for ratio in STUDY.ratio_labels
+    for arm in STUDY.arms
 ]
 PACKS = plan_packs(PACK_ORDER, STUDY.resources.cells_per_job, finished_pack)
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 from safetensors.torch import load_file
 
+from curriculab.branch import Candidate, branch_step, plan_branches
 from curriculab.config import train_config
 from curriculab.io import read_json
 from curriculab.packed import CellJob, train_pack
@@ -130,3 +132,43 @@ def test_batched_weights_equal_unbatched_weights(cells, alone, batched) -> None:
         assert mine.keys() == theirs.keys()
         gap = max(float((mine[n] - theirs[n]).abs().max()) for n in mine)
         assert gap <= WEIGHT_TOLERANCE, (job.cell, gap)
+
+
+def test_cells_sharing_a_prefix_compute_it_once_and_equal_training_from_scratch(
+    tiny_data, tmp_path
+) -> None:
+    """Two learning-rate arms on one stream train the same floats until the WSD cooldown: the
+    second branches off the first there and still ends bitwise where training alone ends."""
+    constant = replace(CFG, lr_schedule="constant")
+    wsd = replace(CFG, lr_schedule="wsd", decay_fraction=0.4)
+    first = _job(tmp_path, tiny_data, "constant", "late", 0.3, 0, constant)
+    second = replace(first, cell="wsd", cfg=wsd, out_dir=tmp_path / "wsd")
+    second = replace(second, log=tmp_path / "wsd.log")
+    packed = _packed([first, second], tmp_path / "packed", "serial")
+    assert "branched_from" not in packed[0]
+    branch = packed[1]["branched_from"]
+    assert branch["cell"] == "constant" and 0 < branch["step"] < packed[1]["steps"]
+    for job, together in zip((first, second), packed, strict=True):
+        out = tmp_path / "alone" / job.cell
+        one = train_cell(job.inputs, "micro", job.cfg, job.seed, job.cell, out, 1,
+                         job.log.open("w"), job.window_start)  # fmt: skip
+        assert together["final_test"] == one["final_test"]
+        assert pl.read_parquet(tmp_path / "packed" / job.cell / "curve.parquet").equals(
+            pl.read_parquet(tmp_path / "alone" / job.cell / "curve.parquet")
+        )
+        mine, theirs = (_weights(tmp_path / d / job.cell) for d in ("packed", "alone"))
+        assert all(torch.equal(mine[n], theirs[n]) for n in mine)
+
+
+def test_only_cells_with_the_same_stream_seed_and_settings_branch() -> None:
+    constant, wsd = replace(CFG, lr_schedule="constant"), replace(CFG, lr_schedule="wsd")
+    base = Candidate("s.arrow", 0, constant, None, 800)
+    steps = 100  # 800 sequences / batch 8
+    assert branch_step(base, replace(base, cfg=wsd)) == steps - round(wsd.decay_fraction * steps)
+    assert branch_step(base, replace(base, seed=1, cfg=wsd)) == 0
+    assert branch_step(base, replace(base, stream="t.arrow", cfg=wsd)) == 0
+    assert branch_step(base, replace(base, cfg=replace(wsd, weight_decay=0.5))) == 0
+    assert branch_step(base, replace(base, cfg=replace(constant, lr=1.0))) == 0  # warmup differs
+    assert branch_step(base, base) == steps - 1  # identical: all but the last step shared
+    cells = [base, replace(base, seed=1), replace(base, cfg=wsd), replace(base, seed=1, cfg=wsd)]
+    assert plan_branches(cells) == {2: (0, 80), 3: (1, 80)}

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
+from curriculab.branch import Branching, Candidate, Snapshot, plan_branches
 from curriculab.checkpoint import (
     Progress,
     TrainingError,
@@ -44,6 +45,7 @@ from curriculab.evaluate import bits_per_byte, spread_subset
 from curriculab.io import read_json, write_json
 from curriculab.lr import lr_at
 from curriculab.model import build_model
+from curriculab.streams.stream_file import read_stream
 from curriculab.train import (
     CellInputs,
     StreamBatches,
@@ -74,6 +76,12 @@ class CellJob:
     window_start: float | None = None
 
 
+def _candidate(job: CellJob) -> Candidate:
+    """What decides whether the job shares a prefix with another (curriculab.branch)."""
+    _, _, blocks = read_stream(job.inputs.stream)
+    return Candidate(str(job.inputs.stream), job.seed, job.cfg, job.window_start, len(blocks))
+
+
 def train_pack(
     jobs: list[CellJob],
     preset: str,
@@ -97,13 +105,22 @@ def train_pack(
         job.log.parent.mkdir(parents=True, exist_ok=True)
     if packing == "batched":
         return train_batched(jobs, preset, record, threads, log)
+    branches = plan_branches([_candidate(job) for job in jobs])
+    keep: dict[int, dict[int, Snapshot | None]] = {}
+    for root, step in branches.values():
+        keep.setdefault(root, {})[step] = None
     results, started = [], time.perf_counter()
     for index, job in enumerate(jobs):
+        start = None
+        if index in branches:
+            root, step = branches[index]
+            start = keep[root][step]
         with job.log.open("w", buffering=1) as cell_log:
             results.append(
                 train_cell(
                     job.inputs, preset, job.cfg, job.seed, job.cell, job.out_dir, threads,
                     cell_log, job.window_start, pack=record, verify=False,
+                    branching=Branching(start=start, keep=keep.get(index, {})),
                 )
             )  # fmt: skip
         elapsed = time.perf_counter() - started

@@ -15,6 +15,7 @@ Read it top to bottom:
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import platform
@@ -29,6 +30,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from curriculab.branch import Branching, Snapshot
 from curriculab.checkpoint import (
     Progress,
     TrainingError,
@@ -41,6 +43,7 @@ from curriculab.data.shards import read_blocks, verify_shard, verify_tokenizer
 from curriculab.data.tokenizer import END_OF_DOCUMENT
 from curriculab.devices import claim_device, peak_bf16_flops
 from curriculab.evaluate import bits_per_byte, spread_subset
+from curriculab.heldout import eval_steps, final_test, mean_loss
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.lr import exposure, lr_at, lr_by_bin, lr_per_position
 from curriculab.model import build_model, count_parameters, flops_per_token
@@ -60,19 +63,6 @@ class CellInputs:
 
 
 # --- schedules of the run -------------------------------------------------------------------
-
-
-def eval_steps(total_steps: int, eval_points: int, spacing: str = "linear") -> list[int]:
-    """Steps after which to evaluate: 0 (the initial model), `eval_points` more, and the end.
-
-    Log spacing resolves the fast early drop and still reaches the end; linear spacing gives
-    even coverage, which suits schedules that change late (a D1 window at the end).
-    """
-    if spacing == "log":
-        spaced = np.geomspace(1, max(total_steps, 1), eval_points)
-    else:
-        spaced = np.linspace(0, total_steps, eval_points + 1)
-    return sorted({0, total_steps, *np.round(spaced).astype(int).tolist()})
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -103,60 +93,6 @@ class StreamBatches:
         if self.device.type == "cuda":
             return tokens.pin_memory().to(self.device, non_blocking=True)
         return tokens
-
-
-@torch.no_grad()
-def mean_loss(
-    model: torch.nn.Module,
-    blocks: np.ndarray,
-    device: torch.device,
-    batch_size: int = 32,
-    forward_size: int = 8,
-) -> float:
-    """Mean next-token loss (nats/token) over equal-length blocks, in eval mode: the loss of
-    each `batch_size` blocks, weighted by their count. The logits of a batch are computed
-    `forward_size` blocks at a time (a block's logits do not depend on the others in its batch;
-    small forwards keep the activations in cache, ~10% faster on one CPU core) and the loss is
-    taken over the whole batch at once, exactly as one forward's loss would be."""
-    was_training = model.training
-    model.eval()
-    forward_size = forward_size if device.type == "cpu" else batch_size
-    total, count = 0.0, 0
-    for start in range(0, len(blocks), batch_size):
-        batch = torch.from_numpy(blocks[start : start + batch_size].astype(np.int64)).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = torch.cat([model(input_ids=part).logits for part in batch.split(forward_size)])
-            loss = model.loss_function(
-                logits=logits, labels=batch, vocab_size=model.config.vocab_size
-            )
-        total += float(loss) * len(batch)
-        count += len(batch)
-    model.train(was_training)
-    return total / count
-
-
-def final_test(
-    model: torch.nn.Module,
-    test_shards: dict[str, Path],
-    manifests: dict[str, dict[str, Any]],
-    max_blocks: int | None,
-    device: torch.device,
-) -> dict[str, dict[str, Any]]:
-    """Final test loss (nats/token) and bits per byte of every domain, on `max_blocks` blocks
-    spread evenly over its test shard (all of them when None)."""
-    results = {}
-    for name in sorted(test_shards):
-        blocks = read_blocks(test_shards[name])
-        chosen = blocks[spread_subset(len(blocks), max_blocks)]
-        loss = mean_loss(model, chosen, device)
-        bytes_per_token = manifests[name]["splits"]["test"]["bytes_per_token"]
-        results[name] = {
-            "loss": loss,
-            "bits_per_byte": bits_per_byte(loss, bytes_per_token),
-            "n_blocks": len(chosen),
-            "n_tokens": int(chosen.size),
-        }
-    return results
 
 
 # --- runtime --------------------------------------------------------------------------------
@@ -238,6 +174,7 @@ def train_cell(
     window_start: float | None = None,
     pack: dict[str, Any] | None = None,
     verify: bool = True,
+    branching: Branching | None = None,
 ) -> dict[str, Any]:
     """Train one cell; write model/ (safetensors), curve.parquet and metrics.json to out_dir.
 
@@ -245,6 +182,8 @@ def train_cell(
     a WSD arm whose decay starts there (`decay_start: window`).
     pack: the pack that trains the cell (curriculab.pack), recorded in metrics.json.
     verify: check the shards' hashes first (a pack checks them once for all its cells).
+    branching: start from another cell's snapshot and/or keep snapshots for cells that branch
+    off this one (curriculab.branch); the results are those of training from scratch.
     A checkpoint in out_dir/checkpoint.pt (every cfg.checkpoint_every steps) is resumed from
     when the run is started again with the same settings, and removed when the run is done.
     """
@@ -258,6 +197,16 @@ def train_cell(
     checkpoint = out_dir / "checkpoint.pt"
     fingerprint = run_fingerprint(inputs.stream, preset, cfg, seed, window_start)
     progress = load_checkpoint(checkpoint, model, optimizer, fingerprint, log)
+    branching, branched_from = branching or Branching(), None
+    if branching.start is not None and progress.step == 0:  # (its own checkpoint wins)
+        start = branching.start
+        model.load_state_dict(start.model)
+        optimizer.load_state_dict(start.optimizer)
+        progress = copy.deepcopy(start.progress)
+        branched_from = {  # train_seconds: the shared prefix's, spent by the other cell
+            "cell": start.cell, "step": start.step, "train_seconds": progress.train_seconds
+        }  # fmt: skip
+        print(f"branched off {start.cell} at step {start.step} (identical so far)", file=log)
     forward = torch.compile(model) if wants_compile(cfg, device) else model
     data = StreamBatches(inputs, cfg.batch_size, device)
     accumulation = max(1, cfg.batch_size // (cfg.micro_batch_size or cfg.batch_size))
@@ -287,6 +236,8 @@ def train_cell(
     first_bad = torch.full((), -1, device=device)  # first step with a non-finite loss
     started, resumed_at = time.perf_counter(), progress.step
     for step in range(progress.step, data.steps):
+        if step in branching.keep:
+            branching.keep[step] = Snapshot.take(step, cell, model, optimizer, progress)
         tick = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, data.steps, cfg, window_start)
@@ -318,6 +269,8 @@ def train_cell(
     metrics.update(resumed_at_step=resumed_at, wall_seconds=time.perf_counter() - started)
     if pack is not None:
         metrics["pack"] = pack
+    if branched_from is not None:
+        metrics["branched_from"] = branched_from
     write_json(out_dir / "metrics.json", metrics)
     checkpoint.unlink(missing_ok=True)
     return metrics
