@@ -44,7 +44,7 @@ class TrainResources:
     cpus: int = 1  # cores per job: torch threads on the CPU, the batch loader on a GPU
     mem_mb: int | None = None  # memory per job; None: estimated from preset and batch
     runtime_min: int | None = None  # wall-time limit per cell; None: estimated from tokens
-    cells_per_job: int = 1  # cells one training job trains (a pack; curriculab.pack)
+    cells_per_job: int = 8  # cells one training job trains (a pack; curriculab.pack)
     packing: str = "auto"  # serial: one cell after another; batched: all cells in each step;
     # auto: batched when the job trains on CUDA, serial on the CPU (bench/README.md)
 

@@ -32,23 +32,43 @@ def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _jobs_planned(workdir: Path) -> dict[str, int]:
-    """Job counts per rule from a dry run ({} when nothing is to be done)."""
-    done = _run(workdir, "--cores", "2", "--dry-run", "--quiet", "rules")
+    """Job counts per rule from a dry run ({} when nothing is to be done); the training jobs
+    (one rule per pack, `train_<pack>`) are counted together as "train", and "cells" is the
+    number of cells they would train (their metrics.json outputs)."""
+    done = _run(workdir, "--cores", "2", "--dry-run")
     assert done.returncode == 0, done.stderr
-    return {
-        m[1]: int(m[2])
-        for m in re.finditer(r"^(\w+)\s+(\d+)$", done.stdout, re.M)
-        if m[1] != "total"
-    }
+    stats = done.stdout[done.stdout.find("Job stats:") :]
+    planned: dict[str, int] = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M):
+        if m[1] != "total":
+            rule = "train" if m[1].startswith("train_p") else m[1]
+            planned[rule] = planned.get(rule, 0) + int(m[2])
+    cells = set(re.findall(r"results/runs/([^,\s]+)/metrics\.json", _train_outputs(done.stdout)))
+    return planned | ({"cells": len(cells)} if cells else {})
 
 
-# The tiny study under two learning-rate arms: cosine, and WSD with its decay at the D1 window.
+def _train_outputs(printout: str) -> str:
+    """The output lines of the training jobs in a dry run's printout."""
+    blocks = re.split(r"\n(?=\[.*\]\n(?:local)?rule )", printout)
+    return "\n".join(
+        line
+        for block in blocks
+        if re.search(r"^(?:local)?rule train_p", block, re.M)
+        for line in block.splitlines()
+        if line.strip().startswith("output:")
+    )
+
+
+# The tiny study under two learning-rate arms: cosine, and WSD with its decay at the D1 window;
+# training in packs of 6 cells (24 cells: 4 training jobs).
+CELLS_PER_JOB = 6
 STUDY_CONFIG = {
     **TINY_CONFIG,
     "grid": {
         **TINY_CONFIG["grid"],
         "lr_arms": {"cosine": {}, "wsd_window": {"lr_schedule": "wsd", "decay_start": "window"}},
     },
+    "resources": {"train": {"cells_per_job": CELLS_PER_JOB}},
 }
 
 
@@ -137,7 +157,8 @@ def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
     new_cells = new_streams * len(config["grid"]["lr_arms"])
     assert planned == {
         "stream": new_streams,
-        "train": new_cells,
+        "train": -(-new_cells // CELLS_PER_JOB),  # new packs of the new cells only
+        "cells": new_cells,
         "evaluate": new_cells,
         "aggregate": 1,
         "report": 1,
@@ -157,7 +178,8 @@ def test_a_new_learning_rate_arm_trains_only_its_cells(study: Path) -> None:
     grid = config["grid"]
     new_cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
     assert planned == {
-        "train": new_cells,
+        "train": -(-new_cells // CELLS_PER_JOB),
+        "cells": new_cells,
         "evaluate": new_cells,
         "aggregate": 1,
         "report": 1,
@@ -233,8 +255,10 @@ def test_jobs_declare_what_they_ask_of_the_scheduler(study: Path, tmp_path: Path
     shutil.copytree(study / "results" / "shards", tmp_path / "results" / "shards")
     shutil.copytree(study / "results" / "tokenizer", tmp_path / "results" / "tokenizer")
     planned = _dry_run_resources(tmp_path)
-    assert len(planned["train"]) == len(planned["evaluate"]) == _cells(config)
-    for job in planned["train"]:
+    packs = [job for rule, jobs in planned.items() if rule.startswith("train_p") for job in jobs]
+    assert len(planned["evaluate"]) == _cells(config)
+    assert len(packs) == -(-_cells(config) // 8)  # the default: 8 cells per training job
+    for job in packs:
         assert (job["gpu"], job["gpu_model"], job["cpus_per_task"]) == ("1", "a100", "2")
         assert int(job["runtime"]) >= 10 and int(job["mem_mb"]) >= 2048
     for rule in ("stream", "evaluate", "aggregate", "report"):
