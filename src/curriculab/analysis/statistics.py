@@ -146,7 +146,9 @@ def default_targets(curves: pl.DataFrame, baseline: str) -> dict[tuple[str, str]
     report). Per arm, because the learning-rate schedule alone moves the loss at mid-training."""
     d1 = curves.filter(pl.col("is_target") & (pl.col("schedule") == baseline))
     targets = {}
-    for (ratio, arm), group in d1.group_by(["ratio", "arm"]):
+    for (ratio, arm), group in d1.sort(["ratio", "arm", "seed", "step"]).group_by(
+        ["ratio", "arm"], maintain_order=True
+    ):
         steps = group["step"].unique().sort().to_numpy()
         half = steps[np.argmin(np.abs(steps - steps.max() / 2))]
         targets[(ratio, arm)] = float(group.filter(pl.col("step") == half)["loss"].mean())
@@ -170,7 +172,7 @@ def summarise_paired(differences: pl.DataFrame, metric: str) -> pl.DataFrame:
     """Per (ratio, schedule, arm): n, mean paired difference and its 95% t-interval."""
     keys = ["ratio", "ratio_value", "schedule", "arm"]
     rows = []
-    for key, group in differences.group_by(keys):
+    for key, group in differences.sort([*keys, "seed"]).group_by(keys, maintain_order=True):
         mean, low, high = t_interval(group["difference"].to_numpy())
         rows.append(
             {
@@ -192,13 +194,14 @@ def end_bias(barcodes: pl.DataFrame) -> dict[str, float]:
         barcodes.with_columns(
             (pl.col("progress") + 0.5 / (pl.col("bin").max().over(STREAM) + 1)).alias("mid")
         )
-        .group_by(STREAM)
+        .sort([*STREAM, "bin"])
+        .group_by(STREAM, maintain_order=True)
         .agg(
             ((pl.col("mid") * pl.col("target_share")).sum() / pl.col("target_share").sum()).alias(
                 "centre"
             )
         )
-        .group_by("schedule")
+        .group_by("schedule", maintain_order=True)
         .agg(pl.col("centre").mean())
     )
     return dict(zip(centre["schedule"], centre["centre"], strict=True))
@@ -244,8 +247,11 @@ def _summary(values: pl.Expr) -> list[pl.Expr]:
 
 def h1_summaries(differences: pl.DataFrame) -> pl.DataFrame:
     """H1 per (schedule, arm, ratio): mean, sd and n of the paired D1 loss differences."""
-    return differences.group_by(["schedule", "arm", "ratio", "ratio_value"]).agg(
-        pl.lit("H1").alias("hypothesis"), *_summary(pl.col("difference"))
+    keys = ["schedule", "arm", "ratio", "ratio_value"]
+    return (
+        differences.sort([*keys, "seed"])
+        .group_by(keys, maintain_order=True)
+        .agg(pl.lit("H1").alias("hypothesis"), *_summary(pl.col("difference")))
     )
 
 
@@ -253,8 +259,15 @@ def seed_slopes(differences: pl.DataFrame) -> pl.DataFrame:
     """Per (schedule, arm, seed): OLS slope of the benefit (baseline minus schedule, nats/token)
     against ln(ratio) over that seed's ratios; null with fewer than two distinct ratios."""
     x = pl.col("ratio_value").log()
-    return differences.group_by(["schedule", "arm", "seed"]).agg(
-        pl.when(x.n_unique() >= 2).then(pl.cov(x, -pl.col("difference")) / x.var()).alias("slope")
+    keys = ["schedule", "arm", "seed"]
+    return (
+        differences.sort([*keys, "ratio_value"])
+        .group_by(keys, maintain_order=True)
+        .agg(
+            pl.when(x.n_unique() >= 2)
+            .then(pl.cov(x, -pl.col("difference")) / x.var())
+            .alias("slope")
+        )
     )
 
 
@@ -262,7 +275,7 @@ def h2_summaries(differences: pl.DataFrame) -> pl.DataFrame:
     """H2 per (schedule, arm): mean, sd and n (seeds) of the per-seed slopes."""
     return (
         seed_slopes(differences)
-        .group_by(["schedule", "arm"])
+        .group_by(["schedule", "arm"], maintain_order=True)
         .agg(
             pl.lit("H2").alias("hypothesis"),
             pl.lit("all").alias("ratio"),
