@@ -203,9 +203,12 @@ def pack_runtime_min(
 
 def pack_mem_mb(study: Study, cells: int, attempt: int = 1) -> int:
     """Memory of a pack's training job, in MB: one cell's on `packing: serial` (one model at a
-    time), every cell's state and activations on `packing: batched`."""
+    time; a shared-prefix snapshot adds at most one more), every cell's state and activations
+    when batched (`batched`, or `auto` on a GPU job)."""
     one = train_job_mem_mb(study, attempt)
-    if study.resources.packing == "serial" or study.resources.mem_mb is not None:
+    res = study.resources
+    batched = res.packing == "batched" or (res.packing == "auto" and res.gpus > 0)
+    if not batched or res.mem_mb is not None:
         return one
     base = BASE_MEM_MB * (1 + 0.5 * (attempt - 1))
     return 512 * math.ceil((base + cells * (one - base)) / 512)
