@@ -25,29 +25,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_train import TRAIN, machine, make_data
+from bench_train import TRAIN, machine, make_data, matmul_flops
 
 from curriculab.checkpoint import Progress
 from curriculab.config import train_config
 from curriculab.model import build_model, flops_per_token
 from curriculab.packed import CellJob, PackModel, _batched_step, _Cell
 from curriculab.train import StreamBatches, make_optimizer, setup_runtime, train_step
-
-
-def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """Best FLOP/s of an n x n fp32 (bf16 on CUDA) matmul: the bound for this device/threads."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        (a @ b).sum().item()
-        best = max(best, 2 * n**3 / (time.perf_counter() - start))
-    return best
 
 
 def cells(inputs, preset, p, args, cfg, device) -> list[_Cell]:

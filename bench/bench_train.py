@@ -5,7 +5,9 @@ number of optimiser steps, in one process, alternating (ours, Trainer, ours, Tra
 the machine's state affects both alike. The Trainer gets its best options for the device:
 bf16, torch_compile and fused AdamW on CUDA; plain AdamW on the CPU, where those do not apply.
 Throughput counts every trained token over the wall time of the steps (the Trainer's own
-`train_runtime`; for ours, the loop including batch assembly).
+`train_runtime`; for ours, the loop including batch assembly). Both are also stated against
+the bound: the FLOP/s of one large matmul on the same threads, measured in the same run
+(tokens/s x training FLOPs per token / bound).
 
     python bench/bench_train.py --preset tiny --steps 60 --batch-size 16 --repeats 3
 """
@@ -32,7 +34,7 @@ from curriculab.config import train_config
 from curriculab.data.shards import write_blocks
 from curriculab.io import write_arrow
 from curriculab.lr import lr_at
-from curriculab.model import build_model, count_parameters
+from curriculab.model import build_model, count_parameters, flops_per_token
 from curriculab.streams.build import Order
 from curriculab.streams.stream_file import stream_table
 from curriculab.train import CellInputs, StreamBatches, make_optimizer, setup_runtime
@@ -124,6 +126,19 @@ def run_trainer(inputs: CellInputs, args, cfg, device, out: Path) -> float:
     return args.steps * cfg.batch_size * args.seq_len / result.metrics["train_runtime"]
 
 
+def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Best FLOP/s of an n x n fp32 (bf16 on CUDA) matmul: the bound for this device/threads."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        (a @ b).sum().item()
+        best = max(best, 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
 def machine() -> dict[str, object]:
     """Where the figures were measured."""
     info: dict[str, object] = {
@@ -165,7 +180,9 @@ def main() -> None:
         for _ in range(args.repeats):
             ours.append(run_ours(inputs, args, cfg, device))
             theirs.append(run_trainer(inputs, args, cfg, device, Path(tmp) / "trainer"))
-    n_params = count_parameters(build_model(args.preset, args.vocab, args.seq_len, seed=0))
+    model = build_model(args.preset, args.vocab, args.seq_len, seed=0)
+    n_params, per_token = count_parameters(model), flops_per_token(model, args.seq_len)
+    bound = matmul_flops(device)
     result = {
         "benchmark": "our loop vs transformers.Trainer (tokens/s, same model/data/batch/steps)",
         "command": " ".join([sys.executable, *sys.argv]),
@@ -180,10 +197,15 @@ def main() -> None:
         "ours_tokens_per_s": ours,
         "trainer_tokens_per_s": theirs,
         "ratio_median": statistics.median(ours) / statistics.median(theirs),
+        "flops_per_token": per_token,
+        "matmul_flops": bound,
+        "ours_of_bound": statistics.median(ours) * per_token / bound,
+        "trainer_of_bound": statistics.median(theirs) * per_token / bound,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("preset", "n_params", "device", "ratio_median")}))
+    keys = ("preset", "n_params", "device", "ratio_median", "ours_of_bound", "trainer_of_bound")
+    print(json.dumps({k: result[k] for k in keys}))
     print(f"ours    {statistics.median(ours):12,.0f} tokens/s  {ours}")
     print(f"Trainer {statistics.median(theirs):12,.0f} tokens/s  {theirs}")
 
