@@ -19,6 +19,13 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 
+# Quick jobs (milliseconds of work) run in the Snakemake process itself, also on a cluster.
+localrules:
+    all,
+    stream,
+    evaluate,
+
+
 rule all:
     default_target: True
     input:

@@ -3,7 +3,7 @@
 Two cells of a pack train the very same floats until their learning rates first differ when
 they read the same stream (same ratio, schedule and seed, hence the same initial weights and
 batches) under settings that differ only in the learning-rate schedule: learning-rate arms,
-e.g. `constant` and `wsd_window`, share warmup and peak until the WSD cooldown starts (70-95% of
+e.g. `constant` and `wsd_window`, share warmup and peak until the WSD cooldown starts (69-95% of
 training in the default study). The later cell then starts from a snapshot of the earlier one
 at that step (weights, AdamW state, progress and the learning curve so far), exactly as a
 resumed checkpoint does, and trains only the rest: its results are bitwise those of training it

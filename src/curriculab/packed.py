@@ -107,14 +107,19 @@ def train_pack(
         return train_batched(jobs, preset, record, threads, log)
     branches = plan_branches([_candidate(job) for job in jobs])
     keep: dict[int, dict[int, Snapshot | None]] = {}
+    users: dict[tuple[int, int], int] = {}  # snapshots are freed after their last user
     for root, step in branches.values():
         keep.setdefault(root, {})[step] = None
+        users[root, step] = users.get((root, step), 0) + 1
     results, started = [], time.perf_counter()
     for index, job in enumerate(jobs):
         start = None
         if index in branches:
             root, step = branches[index]
             start = keep[root][step]
+            users[root, step] -= 1
+            if not users[root, step]:
+                keep[root][step] = None
         with job.log.open("w", buffering=1) as cell_log:
             results.append(
                 train_cell(

@@ -131,11 +131,11 @@ def test_every_slurm_job_completed_and_short_rules_were_grouped(slurm_run: Slurm
         (job["JobId"], job["JobState"], job.get("Comment")) for job in jobs
     ]
     comments = sorted(job.get("Comment", "") for job in jobs)
-    # One job for the data stages and streams, one per pack of cells, one for the evaluations
-    # and the report.
+    # One job for the data stages, one per pack of cells, one for the report; streams and
+    # evaluations are local rules (no SLURM job).
     assert sum(map(_is_pack, jobs)) == _packs(), comments
-    assert comments.count("rule_data_download_prepare_shards_stream_tokenizer") == 1, comments
-    assert comments.count("rule_analysis_aggregate_evaluate_report") == 1, comments
+    assert comments.count("rule_data_download_prepare_shards_tokenizer") == 1, comments
+    assert comments.count("rule_analysis_aggregate_report") == 1, comments
     assert len(jobs) == _packs() + 2
 
 
