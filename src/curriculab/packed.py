@@ -49,9 +49,11 @@ from curriculab.streams.stream_file import read_stream
 from curriculab.train import (
     CellInputs,
     StreamBatches,
+    due_after,
     eval_steps,
     log_progress,
     make_optimizer,
+    raise_if_bad,
     setup_runtime,
     train_cell,
     verify_inputs,
@@ -353,13 +355,9 @@ def _after_step(cell: _Cell, step: int, loss: torch.Tensor, tokens: int, seconds
     cell.first_bad = torch.where((cell.first_bad < 0) & ~torch.isfinite(loss), step, cell.first_bad)
     progress.step, progress.tokens_seen = step + 1, progress.tokens_seen + tokens
     progress.train_seconds += seconds
-    last = step + 1 == cell.data.steps
-    saving = bool(cfg.checkpoint_every) and (step + 1) % cfg.checkpoint_every == 0 and not last
-    logging = (step + 1) % cfg.log_every_steps == 0 or last
-    if (logging or saving or step + 1 in cell.evaluate_at) and cell.first_bad.item() >= 0:
-        raise TrainingError(
-            f"cell {cell.job.cell}: non-finite loss at step {cell.first_bad.item()}"
-        )
+    saving, logging = due_after(step, cell.data.steps, cfg)
+    if logging or saving or step + 1 in cell.evaluate_at:
+        raise_if_bad(cell.first_bad, cell.job.cell)
     if logging:
         log_progress(progress, cell.data.steps, loss.item(), cell.optimizer, cell.log)
     if saving:

@@ -162,6 +162,19 @@ def train_step(
     return total
 
 
+def due_after(step: int, total_steps: int, cfg: TrainConfig) -> tuple[bool, bool]:
+    """(save a checkpoint, write a progress line) after optimiser step `step`."""
+    last = step + 1 == total_steps
+    saving = bool(cfg.checkpoint_every) and (step + 1) % cfg.checkpoint_every == 0 and not last
+    return saving, (step + 1) % cfg.log_every_steps == 0 or last
+
+
+def raise_if_bad(first_bad: torch.Tensor, cell: str) -> None:
+    """Stop the run if a step so far had a non-finite loss (waits for the device)."""
+    if first_bad.item() >= 0:
+        raise TrainingError(f"cell {cell}: non-finite loss at step {first_bad.item()}")
+
+
 def train_cell(
     inputs: CellInputs,
     preset: str,
@@ -245,12 +258,9 @@ def train_cell(
         loss = train_step(forward, optimizer, tokens, accumulation, cfg, device)
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
         progress.step, progress.tokens_seen = step + 1, progress.tokens_seen + tokens.numel()
-        last = step + 1 == data.steps
-        saving = bool(cfg.checkpoint_every) and (step + 1) % cfg.checkpoint_every == 0 and not last
-        logging = (step + 1) % cfg.log_every_steps == 0 or last
+        saving, logging = due_after(step, data.steps, cfg)
         if logging or saving or step + 1 in evaluate_at:  # the host waits for the device here
-            if first_bad.item() >= 0:
-                raise TrainingError(f"cell {cell}: non-finite loss at step {first_bad.item()}")
+            raise_if_bad(first_bad, cell)
             if device.type == "cuda":
                 torch.cuda.synchronize()
         progress.train_seconds += time.perf_counter() - tick
