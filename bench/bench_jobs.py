@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -78,10 +77,11 @@ def main() -> None:
         walls["serial"].append(job(args, "serial", args.cells))
         walls["batched"].append(job(args, "batched", args.cells))
     tokens = args.cells * args.steps * 8 * 128
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_train import provenance
+
     result = {
-        "benchmark": "a pack of cells in one job vs one job per cell, end to end",
-        "command": " ".join([sys.executable, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance("a pack of cells in one job vs one job per cell, end to end"),
         "preset": args.preset,
         "cells": args.cells,
         "steps": args.steps,

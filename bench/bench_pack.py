@@ -22,11 +22,10 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_train import TRAIN, machine, make_data, matmul_flops
+from bench_train import TRAIN, make_data, matmul_flops, provenance
 
 from curriculab.checkpoint import Progress
 from curriculab.config import train_config
@@ -116,10 +115,7 @@ def main() -> None:
                       f"x{row['speedup']:.2f}  of bound {row['unpacked_of_bound']:.1%} -> "
                       f"{row['packed_of_bound']:.1%}", flush=True)  # fmt: skip
     result = {
-        "benchmark": "packed vs unpacked training (summed tokens/s) and the matmul bound",
-        "command": " ".join([sys.executable, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance("packed vs unpacked training (summed tokens/s) and the matmul bound"),
         "device": str(device),
         "threads": args.threads,
         "matmul_flops": bound,

@@ -139,6 +139,16 @@ def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> floa
     return best
 
 
+def provenance(benchmark: str) -> dict[str, object]:
+    """What a result file opens with: what was measured, the exact command, when, and where."""
+    return {
+        "benchmark": benchmark,
+        "command": " ".join([sys.executable, *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+
+
 def machine() -> dict[str, object]:
     """Where the figures were measured."""
     info: dict[str, object] = {
@@ -184,10 +194,7 @@ def main() -> None:
     n_params, per_token = count_parameters(model), flops_per_token(model, args.seq_len)
     bound = matmul_flops(device)
     result = {
-        "benchmark": "our loop vs transformers.Trainer (tokens/s, same model/data/batch/steps)",
-        "command": " ".join([sys.executable, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance("our loop vs transformers.Trainer (tokens/s, same model/data/batch/steps)"),
         "device": str(device),
         "threads": args.threads,
         "preset": args.preset,
