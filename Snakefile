@@ -16,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/streams.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/harness.smk"
 include: "rules/report.smk"
 
 
@@ -24,6 +25,7 @@ localrules:
     all,
     stream,
     evaluate,
+    harness_task,
 
 
 rule all:

@@ -10,6 +10,7 @@ from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
 from curriculab.errors import job_log, one_line
 from curriculab.evaluate import evaluate_cell
+from curriculab.harness import heldout_task, write_heldout_task
 from curriculab.io import read_json
 from curriculab.lr import arm_description
 from curriculab.pack import plan_packs, recorded_pack
@@ -214,3 +215,30 @@ def evaluate_job(input, output, params, log):
             output.evaluation,
         )
         print(json.dumps(result, indent=2), file=log_file)
+
+
+def harness_task_job(input, output, wildcards, log):
+    """Write a domain's held-out documents and the harness task that reads them."""
+    with job_log(log[0]) as log_file:
+        n_docs = write_heldout_task(
+            wildcards.domain,
+            Path(input.docs),
+            Path(input.base),
+            Path(output.data),
+            Path(output.task),
+        )
+        print(
+            f"{output.task}: {n_docs} test documents of {wildcards.domain}",
+            file=log_file,
+        )
+
+
+def get_harness_tasks():
+    """Task files of the shipped held-out tasks the study asks for (none without `harness`)."""
+    domains = STUDY.harness.heldout_domains if STUDY.harness else ()
+    return [f"results/harness/tasks/{heldout_task(domain)}.yaml" for domain in domains]
+
+
+def get_harness_spec(key):
+    """One setting of the study's `harness:` key (None without it)."""
+    return getattr(STUDY.harness, key) if STUDY.harness else None

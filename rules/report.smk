@@ -12,6 +12,8 @@ TABLES = [
     "exposure",
     "lr_profile",
 ]
+# With the study key `harness`: every cell's harness scores, and their summary over seeds.
+HARNESS_TABLES = ["harness", "harness_summary"] if STUDY.harness else []
 
 
 rule aggregate:
@@ -20,8 +22,10 @@ rule aggregate:
         metrics=get_cell_runs("metrics.json"),
         curves=get_cell_runs("curve.parquet"),
         summaries=[summary for *_, summary in get_stream_summaries()],
+        harness=get_cell_runs("harness.json") if STUDY.harness else [],
     output:
-        **{name: f"results/tables/{name}.parquet" for name in TABLES},
+        **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
+        **{f"{name}_csv": f"results/tables/{name}.csv" for name in HARNESS_TABLES},
         cells_csv=report(
             "results/tables/cells.csv",
             caption="../workflow/report/cells.rst",
@@ -77,7 +81,7 @@ rule aggregate:
 
 rule report:
     input:
-        **{name: f"results/tables/{name}.parquet" for name in TABLES},
+        **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
         report=report(

@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from curriculab.errors import CurriculabError
+from curriculab.harness import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
 from curriculab.streams.build import BudgetSpec
@@ -85,6 +86,7 @@ class Study:
     model_preset: str
     train: TrainConfig
     resources: TrainResources  # what training and evaluation jobs ask of the scheduler
+    harness: HarnessSpec | None = None  # lm-evaluation-harness tasks on every cell; None: none
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -280,7 +282,15 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         model_preset=config["model"]["preset"],
         train=train,
         resources=train_resources(config.get("resources", {}).get("train", {}), config["train"]),
+        harness=_harness(config.get("harness"), tuple(config["domains"])),
     )
+
+
+def _harness(raw: dict[str, Any] | None, domains: tuple[str, ...]) -> HarnessSpec | None:
+    try:
+        return harness_spec(raw, domains)
+    except CurriculabError as error:
+        raise ConfigError(str(error)) from None
 
 
 def train_resources(raw: dict[str, Any], train: dict[str, Any]) -> TrainResources:

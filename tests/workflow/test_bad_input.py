@@ -61,6 +61,13 @@ CONFIG_CASES = [
     ("zero eval points", "train.eval_points", 0, "'train.eval_points'"),
     ("zero checkpoint steps", "train.checkpoint_every", 0, "'train.checkpoint_every'"),
     ("negative ratio", "grid.ratios", [0.1, -0.2], "'grid.ratios[1]'"),
+    (
+        "harness task of no domain",
+        "harness",
+        {"tasks": ["curriculab_heldout_x"]},
+        "'harness.tasks'",
+    ),
+    ("harness without tasks", "harness", {"limit": 5}, "'harness'"),
     ("duplicate seeds", "grid.seeds", [0, 0], "'grid.seeds'"),
     ("equal ratios", "grid.ratios", [0.1, 0.10000000000000001], "'grid.ratios'"),
     (

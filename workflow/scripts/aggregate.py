@@ -33,5 +33,10 @@ tables = {
     "barcodes": barcodes,
     "stream_domains": stream_domains,
 }
+if snakemake.input.harness:  # study key `harness`: lm-evaluation-harness scores
+    from curriculab.analysis.harness import collect_harness, harness_summary
+
+    tables["harness"] = collect_harness(runs)
+    tables["harness_summary"] = harness_summary(tables["harness"], params.baseline)
 for path in write_tables(tables, Path(snakemake.output.cells).parent):
     print(f"wrote {path}", file=sys.stderr)
