@@ -9,9 +9,11 @@ tables the report reads are made by the real `analyse`, `summarise` and `referen
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from curriculab.analysis.aggregate import summarise
 from curriculab.analysis.references import DEFAULT_MARGIN, reference_table
 from curriculab.analysis.statistics import analyse
 from curriculab.lr import arm_description, exposure, lr_by_bin, lr_per_position
+from curriculab.report.data import data_table
 from curriculab.report.html import render_report
 
 CHART_IDS = (
@@ -238,14 +241,55 @@ def report_tables(collected: dict[str, pl.DataFrame], study: dict[str, Any]) -> 
     }
 
 
+# Documents and tokens per domain and split, as a shard manifest counts them: token counts of
+# every size, so the data table shows each way a count is written (950, 25.8k, 270k, 1.23M).
+MANIFEST_SPLITS = {
+    "code": {"train": (812, 1_234_567, 2411), "test": (97, 269_952, 527)},
+    "web": {"train": (3105, 8_765_432, 17_120), "test": (40, 25_800, 50)},
+    "books": {"train": (12, 950_000, 1855), "test": (1, 950, 1)},
+}
+
+
+def synthetic_data(study: dict[str, Any], root: Path) -> pl.DataFrame:
+    """The report's data table, made by the real `data_table` from manifests written to root."""
+    manifests = []
+    for domain in study["domains"]:
+        splits = {
+            split: {"n_docs": docs, "n_tokens": n_tokens, "n_blocks": blocks}
+            for split, (docs, n_tokens, blocks) in MANIFEST_SPLITS[domain].items()
+        }
+        manifests.append(root / domain / "manifest.json")
+        manifests[-1].parent.mkdir(parents=True, exist_ok=True)
+        manifests[-1].write_text(json.dumps({"splits": splits}), encoding="utf-8")
+    stream_domains = pl.DataFrame(
+        [
+            {
+                "ratio": ratio,
+                "ratio_value": float(ratio),
+                "seed": seed,
+                "domain": domain,
+                "unique_blocks": round(float(ratio) * 2000) if domain == "code" else 1500,
+            }
+            for ratio in study["ratios"]
+            for seed in study["seeds"]
+            for domain in study["domains"]
+        ]
+    )
+    return data_table(study["domains"], manifests, stream_domains)
+
+
 def render(
     tmp_path: Path,
     study: dict[str, Any] | None = None,
     stalled: tuple[str, str, str] | None = None,
+    **extra: pl.DataFrame,
 ) -> tuple[Path, dict[str, pl.DataFrame]]:
-    """Render the synthetic report; returns its path and the tables it was given."""
+    """Render the synthetic report, with its data section and any `extra` optional tables
+    (harness_summary=...); returns its path and the tables it was given."""
     study = study or synthetic_study()
     tables = report_tables(synthetic_tables(study, stalled), study)
+    tables["data"] = synthetic_data(study, tmp_path / "shards")
+    tables.update(extra)
     out = tmp_path / "reports" / "report.html"
     render_report(tables, study, out)
     return out, tables
@@ -257,11 +301,12 @@ def body_of(page: str) -> str:
 
 
 def section_tables(page: str) -> dict[str, list[list[str]]]:
-    """<h2> heading -> rows of the first table under it, as cell texts (tags stripped)."""
+    """<h2> or <h3> heading -> rows of the first table under it (before the next heading), as
+    cell texts (tags stripped)."""
     found = {}
-    for part in body_of(page).split("<h2>")[1:]:
-        heading, _, rest = part.partition("</h2>")
-        block = re.search(r"<table>(.*?)</table>", rest.split("<h2>")[0], re.S)
+    for part in re.split(r"<h[23]\b[^>]*>", body_of(page))[1:]:
+        heading, rest = re.split(r"</h[23]>", part, maxsplit=1)
+        block = re.search(r"<table>(.*?)</table>", rest, re.S)
         if block:
             rows = re.findall(r"<tr>(.*?)</tr>", block.group(1), re.S)
             found[html.unescape(heading)] = [
@@ -283,3 +328,56 @@ def table_under(page: str, prefix: str) -> list[list[str]]:
 def mark_type(spec: dict[str, Any]) -> str:
     mark = spec["mark"]
     return mark if isinstance(mark, str) else mark["type"]
+
+
+class PageOutline(HTMLParser):
+    """The parts of a rendered page that link to each other: every element id, the <h2>
+    sections (id, heading), the contents' links, and each chart <div> with the text of the
+    caption its aria-describedby names."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.sections: list[tuple[str | None, str]] = []
+        self.contents: list[str] = []  # href of every link in <nav class="toc">
+        self.charts: dict[str, str | None] = {}  # chart div id -> aria-describedby
+        self.captions: dict[str, str] = {}  # <p class="caption"> id -> its text
+        self._in: list[str] = []  # open elements that collect text: "h2", "caption", "nav"
+        self._text: list[str] = []
+        self._h2_id: str | None = None
+        self._caption_id = ""
+        self.feed(body_of(page))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if named.get("id"):
+            self.ids.append(str(named["id"]))
+        if tag == "h2":
+            self._in.append("h2")
+            self._h2_id, self._text = named.get("id"), []
+        elif tag == "p" and named.get("class") == "caption":
+            self._in.append("caption")
+            self._caption_id, self._text = str(named.get("id")), []
+        elif tag == "nav" and named.get("class") == "toc":
+            self._in.append("nav")
+        elif tag == "a" and "nav" in self._in:
+            self.contents.append(str(named.get("href")))
+        elif tag == "div" and named.get("class") == "chart":
+            self.charts[str(named["id"])] = named.get("aria-describedby")
+
+    def handle_data(self, data: str) -> None:
+        self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h2" and self._in[-1:] == ["h2"]:
+            self.sections.append((self._h2_id, "".join(self._text)))
+        elif tag == "p" and self._in[-1:] == ["caption"]:
+            self.captions[self._caption_id] = "".join(self._text).strip()
+        elif not (tag == "nav" and self._in[-1:] == ["nav"]):
+            return
+        self._in.pop()
+
+
+def visible_text(page: str) -> str:
+    """The page from its <h1> on without <script> elements: the HTML a reader sees."""
+    return re.sub(r"<script\b.*?</script>", "", body_of(page), flags=re.S)

@@ -1,5 +1,6 @@
 """Tests for the HTML report page: self-contained, escaped, every section, schedule and arm
-present; verdicts per arm with Holm; the learned-beyond-unigram warning; exposure.
+present; numbers written for people; contents and chart captions; verdicts per arm with Holm;
+the learned-beyond-unigram warning; exposure.
 
 The synthetic study is built in `tests/report_study.py`.
 """
@@ -17,20 +18,25 @@ import pytest
 import vl_convert
 
 from curriculab.analysis.aggregate import collect_cells
+from curriculab.analysis.harness import SCHEMA as HARNESS_SCHEMA
+from curriculab.analysis.harness import harness_summary
 from curriculab.analysis.references import DEFAULT_MARGIN
 from curriculab.report.html import render_report
 from tests.report_study import (
     ARMS,
     CHART_IDS,
     SCHEDULES,
+    PageOutline,
     body_of,
     render,
     report_tables,
     synthetic_study,
     synthetic_tables,
     table_under,
+    visible_text,
 )
 from tests.test_aggregate import TARGET, make_runs
+from tests.test_report_fmt import parse_duration, parse_tokens
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +105,10 @@ def test_summary_table_has_mean_std_and_unigram_per_arm(rendered: tuple[str, dic
             row["schedule"],
             row["arm"],
             str(row["n_seeds"]),
-            f"{row['d1_test_loss_mean']:.4f} ± {row['d1_test_loss_std']:.4f}",
-            f"{row['d1_unigram_loss_mean']:.4f}",
-            f"{row['d2_test_loss_mean']:.4f} ± {row['d2_test_loss_std']:.4f}",
-            f"{row['d2_unigram_loss_mean']:.4f}",
+            f"{row['d1_test_loss_mean']:.3f} ± {row['d1_test_loss_std']:.3f}",
+            f"{row['d1_unigram_loss_mean']:.3f}",
+            f"{row['d2_test_loss_mean']:.3f} ± {row['d2_test_loss_std']:.3f}",
+            f"{row['d2_unigram_loss_mean']:.3f}",
         ]
         for row in tables["summary"].iter_rows(named=True)
     ]
@@ -114,7 +120,102 @@ def test_single_seed_std_is_shown_as_unknown(tmp_path: Path) -> None:
     out, tables = render(tmp_path, synthetic_study(seeds=(7,)))
     page = out.read_text(encoding="utf-8")
     mean = tables["summary"].row(0, named=True)["d1_test_loss_mean"]
-    assert f"{mean:.4f} ± n/a" in page
+    assert f"{mean:.3f} ± n/a" in page
+
+
+def unreadable_numbers(page: str) -> list[str]:
+    """Numbers nobody should have to read: a whole number printed as a float ("269952.0")
+    anywhere a reader sees, and a run of six or more bare digits in a table cell."""
+    text = visible_text(page)
+    cells = re.findall(r"<td\b[^>]*>(.*?)</td>", text, re.S)
+    return re.findall(r"\d{4,}\.0\b", text) + [cell for cell in cells if re.search(r"\d{6}", cell)]
+
+
+def test_numbers_are_written_for_people(rendered: tuple[str, dict]) -> None:
+    page, tables = rendered
+    assert unreadable_numbers(page) == []
+    # The check can fail: what the report used to print is caught.
+    assert unreadable_numbers(page.replace(">270k<", ">269952<", 1)) == ["269952"]
+    # A float-printed count in a cell is caught twice: as a float and as six bare digits.
+    assert unreadable_numbers(page.replace(">4.1M<", ">4096000.0<", 1)) == ["4096000.0"] * 2
+    # Token counts of every size (the manifests of report_study), and the tokens and time the
+    # study spent, each within the rounding its rule states.
+    data = table_under(page, "Data")
+    assert [row[3] for row in data[1:7]] == ["1.23M", "270k", "8.77M", "25.8k", "950k", "950"]
+    cells = tables["cells"]
+    (_, n_tokens, seconds), *_ = table_under(page, "Cost")[1:]
+    assert parse_tokens(n_tokens) == pytest.approx(cells["tokens_seen"].sum(), rel=0.005)
+    assert parse_duration(seconds) == pytest.approx(cells["wall_seconds"].sum(), abs=0.5)
+    assert re.fullmatch(r"\d+ min \d+ s", seconds)
+    speed = table_under(page, "Speed of learning")
+    to_target = cells.group_by("ratio", "schedule", "arm").agg(pl.col("d1_tokens_to_target").mean())
+    expected = {tuple(row[:3]): row[3] for row in to_target.iter_rows()}
+    for row in speed[1:]:
+        assert parse_tokens(row[5]) == pytest.approx(expected[tuple(row[:3])], rel=0.005)
+    assert not re.search(r">(?:nan|None|inf)<", visible_text(page))
+
+
+def test_contents_link_every_section_in_page_order(rendered: tuple[str, dict]) -> None:
+    page, _ = rendered
+    outline = PageOutline(page)
+    ids = [section_id for section_id, _ in outline.sections]
+    assert None not in ids  # every <h2> has an id
+    assert len(outline.ids) == len(set(outline.ids))  # and ids are unique
+    assert outline.contents == [f"#{section_id}" for section_id in ids]
+    assert all(link[1:] in outline.ids for link in outline.contents)
+    for section_id, heading in outline.sections:
+        assert f'<a href="#{section_id}">{html.escape(heading)}</a>' in page
+    assert {"study", "verdicts", "data", "d1-curves", "cost", "provenance"} <= set(ids)
+
+
+def test_an_optional_section_joins_the_contents_only_when_its_table_exists(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {"ratio": "0.05", "ratio_value": 0.05, "schedule": schedule, "arm": "constant",
+         "seed": seed, "task": "curriculab_heldout_d1", "metric": metric,
+         "value": value * (1 + 0.01 * seed) + (0.5 if schedule == "d1_last" else 0.0),
+         "stderr": None, "n_docs": 120}
+        for schedule in ("shuffled", "d1_last")
+        for seed in (0, 1, 2)
+        for metric, value in (("bits_per_byte", 2.345678), ("word_perplexity", 245080.99))
+    ]  # fmt: skip
+    harness = harness_summary(pl.DataFrame(rows, schema=HARNESS_SCHEMA), "shuffled")
+    out, _ = render(tmp_path / "with", harness_summary=harness)
+    page = out.read_text(encoding="utf-8")
+    outline = PageOutline(page)
+    assert ("harness", "Harness tasks (lm-evaluation-harness)") in outline.sections
+    assert "#harness" in outline.contents
+    bpb = table_under(page, "curriculab_heldout_d1: bits_per_byte")
+    assert bpb[0][:4] == ["D1 ratio", "arm", "schedule", "seeds"]
+    by_schedule = {row[2]: row for row in bpb[1:]}
+    assert by_schedule["shuffled"][3] == "3" and by_schedule["shuffled"][5] == "baseline"
+    assert by_schedule["shuffled"][4].startswith(f"{2.345678 * 1.01:.3f} [")
+    assert by_schedule["d1_last"][5] == "+0.500 [+0.500, +0.500]"  # the same change every seed
+    words = table_under(page, "curriculab_heldout_d1: word_perplexity")
+    assert re.fullmatch(r"\d{3},\d{3} \[\d{3},\d{3}, \d{3},\d{3}\]", words[1][4]), words[1]
+    # Absent (data and harness) or empty: no section and no link, and the page still renders.
+    study = synthetic_study()
+    tables = report_tables(synthetic_tables(study), study)
+    for name, extra in (("without", {}), ("empty", {"harness_summary": harness.clear()})):
+        out = tmp_path / name / "report.html"
+        render_report({**tables, **extra}, study, out)
+        outline = PageOutline(out.read_text(encoding="utf-8"))
+        ids = [section_id for section_id, _ in outline.sections]
+        assert "harness" not in ids and "#harness" not in outline.contents
+        assert outline.contents == [f"#{section_id}" for section_id in ids]
+    assert "data" not in ids
+
+
+def test_every_chart_has_a_caption(rendered: tuple[str, dict]) -> None:
+    page, _ = rendered
+    outline = PageOutline(page)
+    assert set(outline.charts) == set(CHART_IDS)
+    for chart_id, caption_id in outline.charts.items():
+        assert caption_id in outline.captions, chart_id
+        caption = outline.captions[caption_id]
+        assert 30 < len(caption) < 200 and "\n" not in caption, caption  # one line
+    assert len(set(outline.captions.values())) == len(CHART_IDS)  # each says its own thing
 
 
 def test_text_is_escaped(tmp_path: Path) -> None:
@@ -177,8 +278,13 @@ def test_report_states_verdicts_data_cost_and_provenance(tmp_path: Path) -> None
     page = out.read_text(encoding="utf-8")
     for verdict in tables["verdicts"].iter_rows(named=True):
         assert f"{verdict['hypothesis']} {verdict['verdict']}" in page
-    for heading in ("Verdicts", "Speed of learning and forgetting", "Cost", "Provenance"):
-        assert f"<h2>{heading}</h2>" in page
+    for section, heading in (
+        ("verdicts", "Verdicts"),
+        ("speed", "Speed of learning and forgetting"),
+        ("cost", "Cost"),
+        ("provenance", "Provenance"),
+    ):
+        assert f'<h2 id="{section}">{heading}</h2>' in page
     assert info["config sha256"] in page
 
 
@@ -248,7 +354,7 @@ def test_exposure_section_lists_lr_weighted_shares(rendered: tuple[str, dict]) -
         "domain",
         "share of tokens",
         "learning-rate-weighted share",
-        "mean lr of its tokens / peak",
+        "mean lr of its tokens (% of peak)",
     ]
     expected = (
         tables["exposure"]
@@ -257,7 +363,7 @@ def test_exposure_section_lists_lr_weighted_shares(rendered: tuple[str, dict]) -
         .sort("ratio_value", "schedule", "arm", "domain")
     )
     assert rows[1:] == [
-        [r, s, a, d, f"{share:.3f}", f"{weighted:.3f}", f"{mean_lr:.3f}"]
+        [r, s, a, d, f"{share:.1%}", f"{weighted:.1%}", f"{mean_lr:.1%}"]
         for r, _, s, a, d, share, weighted, mean_lr in expected.iter_rows()
     ]
     # The point of the section: D1 placed in a cooldown is trained at a low learning rate.
@@ -267,55 +373,3 @@ def test_exposure_section_lists_lr_weighted_shares(rendered: tuple[str, dict]) -
             assert weighted == pytest.approx(share, abs=0.01)  # only the warmup differs
         else:
             assert weighted < 0.7 * share
-
-
-def test_h2_sentence_warns_when_there_is_no_benefit_at_any_ratio() -> None:
-    from curriculab.report.sections import verdict_sentences
-
-    def verdicts(h1_estimates: list[float], arm: str = "constant") -> list[dict]:
-        rows = [
-            {
-                "hypothesis": "H1",
-                "schedule": "late",
-                "arm": arm,
-                "ratio": str(i),
-                "estimate": e,
-                "ci_low": e - 0.1,
-                "ci_high": e + 0.1,
-                "n": 3,
-                "p_value": 0.01,
-                "p_adjusted": 0.05,
-                "family_size": 6,
-                "verdict": "x",
-            }
-            for i, e in enumerate(h1_estimates)
-        ]
-        rows.append(
-            {
-                "hypothesis": "H2",
-                "schedule": "late",
-                "arm": arm,
-                "ratio": "all",
-                "estimate": -0.1,
-                "ci_low": -0.2,
-                "ci_high": -0.05,
-                "n": 9,
-                "p_value": 0.001,
-                "p_adjusted": 0.006,
-                "family_size": 6,
-                "verdict": "supported",
-            }
-        )
-        return rows
-
-    harmful = pl.DataFrame(verdicts([0.4, 0.7]))
-    assert "harm grows" in verdict_sentences(harmful, "shuffled")
-    assert "harm grows" not in verdict_sentences(pl.DataFrame(verdicts([-0.4, 0.2])), "shuffled")
-    # Per arm: harm under one arm and a benefit under the other gives one caution, for the first.
-    mixed = verdict_sentences(
-        pl.DataFrame(verdicts([0.4, 0.7], "constant") + verdicts([-0.4, 0.2], "wsd_window")),
-        "shuffled",
-    )
-    assert mixed.count("harm grows") == 1
-    (caution,) = [item for item in mixed.split("<li>") if "harm grows" in item]
-    assert "H2, lr constant" in caution

@@ -3,13 +3,19 @@
 This is the only test that proves the inlined JavaScript runs without a network: the string
 checks in test_report.py cannot see a bundle that loads but throws. It needs /usr/bin/chromium
 (Debian package `chromium`) and fails, rather than skips, without it, so CI cannot pass silently.
-It saves what a person would see to reports/test-artifacts/: report.png (the whole page) and
-report-charts.png (the D1 barcodes with the learning rate under them, and the D1 curves).
+It also follows every link of the contents, and saves what a person would see to
+reports/test-artifacts/: report.png (the whole page), report-top.png (the first screen: title,
+contents, what was run), report-tables.png (the contents and the tables whose numbers carry
+units: data, speed, cost) and report-charts.png (the D1 barcodes with the learning rate under
+them, and the D1 curves).
 """
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -20,6 +26,7 @@ import pytest
 from tests.report_study import ARMS, CHART_IDS, SCHEDULES, render
 
 RATIOS, PANELS = 2, 4  # of the synthetic study: D1 ratios, and ratios x arms
+WIDTH, FIRST_SCREEN = 1400, 1000  # px: the window of every screenshot, and of its first screen
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -128,11 +135,30 @@ window.addEventListener("error", (e) => window.__errors.push(String(e.message)))
 const __consoleError = console.error;
 console.error = (...args) => { window.__errors.push(args.join(" ")); __consoleError(...args); };
 </script>"""
+# It also follows every link of the contents (where each lands), and reads every chart's
+# caption (through aria-describedby) and axis labels.
 _OBSERVE_TAIL = """<script>
 setTimeout(() => {
+  const page = document.documentElement;
+  const links = [...document.querySelectorAll("nav.toc a")].map((a) => {
+    const target = document.getElementById(decodeURIComponent(a.hash.slice(1)));
+    if (target) a.click();
+    return {href: a.getAttribute("href"), hash: location.hash,
+            target: target && target.tagName, top: target && target.getBoundingClientRect().top,
+            atEnd: window.scrollY + window.innerHeight >= page.scrollHeight - 2};
+  });
+  window.scrollTo(0, 0);
+  const charts = [...document.querySelectorAll("div.chart")].map((div) => {
+    const caption = document.getElementById(div.getAttribute("aria-describedby") || "");
+    return {id: div.id, caption: caption && caption.matches("p.caption") && caption.textContent,
+            labels: [...div.querySelectorAll("g.role-axis-label text")].map((t) => t.textContent)};
+  });
+  const toc = document.querySelector("nav.toc");
   const seen = {errors: window.__errors,
                 resources: performance.getEntriesByType("resource").map((e) => e.name),
-                height: document.documentElement.scrollHeight};
+                height: page.scrollHeight, width: page.scrollWidth,
+                tocBottom: toc && toc.getBoundingClientRect().bottom, links, charts,
+                sections: [...document.querySelectorAll("h2")].map((h) => h.id)};
   const out = document.createElement("pre");
   out.id = "observed";
   out.textContent = JSON.stringify(seen);
@@ -142,21 +168,20 @@ setTimeout(() => {
 
 
 def _observe(tmp_path: Path, page: str) -> dict:
-    """Open `page` (HTML text) in Chromium with the observers; return what they saw."""
-    import json
-    import re
-
+    """Open `page` (HTML text) in Chromium, in a window as wide as the screenshots, with the
+    observers; return what they saw."""
     watched = tmp_path / "observed.html"
     # The first <head> opens the page; the last </body> closes it (the inlined Vega bundle
     # contains both strings too).
     page = page.replace("<head>", "<head>" + _OBSERVE_HEAD, 1)
     body, _, end = page.rpartition("</body>")
     watched.write_text(body + _OBSERVE_TAIL + "</body>" + end, encoding="utf-8")
-    done = _run_chromium(tmp_path, "--dump-dom", watched.as_uri())
+    window = f"--window-size={WIDTH},{FIRST_SCREEN}"
+    done = _run_chromium(tmp_path, window, "--dump-dom", watched.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     found = re.search(r'<pre id="observed">(.*?)</pre>', done.stdout, re.S)
     assert found, "the observer never reported: the page did not finish loading"
-    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    return json.loads(html.unescape(found.group(1)))
 
 
 def _only(page: str, chart_ids: tuple[str, ...]) -> str:
@@ -167,28 +192,93 @@ def _only(page: str, chart_ids: tuple[str, ...]) -> str:
     return body + style + "</body>" + end
 
 
-def test_report_makes_no_network_request_and_logs_no_error(tmp_path: Path) -> None:
-    # With one group that did not beat its unigram reference: the warning box is drawn too.
+# Hides every element of the page but the title, the contents and the sections named in KEEP
+# (each <h2> and what follows it up to the next <h2>).
+_SECTIONS_ONLY = """<script>
+let shown = false;
+for (const element of [...document.body.children]) {
+  if (element.tagName === "H2") shown = KEEP.includes(element.id);
+  if (!shown && !element.matches("h1, nav.toc")) element.style.display = "none";
+}
+</script>"""
+
+
+def _sections_only(page: str, section_ids: tuple[str, ...]) -> str:
+    """`page` with only its title, contents and the given sections shown: a close-up."""
+    script = _SECTIONS_ONLY.replace("KEEP", json.dumps(list(section_ids)))
+    body, _, end = page.rpartition("</body>")
+    return body + script + "</body>" + end
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The report with one group that did not beat its unigram reference (so the warning box
+    is drawn too), and what the observers saw of it in Chromium."""
+    tmp_path = tmp_path_factory.mktemp("observed")
     report, _ = render(tmp_path, stalled=("0.05", "d1_first", "constant"))
-    page = report.read_text(encoding="utf-8")
-    seen = _observe(tmp_path, page)
+    return report, _observe(tmp_path, report.read_text(encoding="utf-8"))
+
+
+def test_report_makes_no_network_request_and_logs_no_error(observed: tuple[Path, dict]) -> None:
+    _, seen = observed
     assert seen["errors"] == []
     assert [url for url in seen["resources"] if not url.startswith(("file:", "data:"))] == []
-    # Save what a person would see, as test artifacts: the whole page, and a close-up.
+
+
+def test_every_contents_link_lands_on_its_section(observed: tuple[Path, dict]) -> None:
+    _, seen = observed
+    assert [link["href"] for link in seen["links"]] == [f"#{i}" for i in seen["sections"]]
+    assert "" not in seen["sections"] and len(seen["links"]) >= 14
+    for link in seen["links"]:
+        assert link["target"] == "H2" and link["hash"] == link["href"], link
+        # Scrolled so the heading is at the top of the window (scroll-margin-top: 0.5em),
+        # unless the page ends first: the last sections are shorter than a window.
+        assert 0 <= link["top"] <= 20 or link["atEnd"], link
+    assert not seen["links"][0]["atEnd"]  # the check above is not vacuous
+
+
+def test_every_chart_keeps_its_caption_and_writes_tokens_for_people(
+    observed: tuple[Path, dict],
+) -> None:
+    _, seen = observed
+    charts = {chart["id"]: chart for chart in seen["charts"]}
+    assert set(charts) == set(CHART_IDS)
+    assert all(chart["caption"] for chart in charts.values()), charts
+    for chart in charts.values():
+        assert chart["labels"], chart["id"]  # drawn, with axes
+        assert not [label for label in chart["labels"] if re.search(r"\d{4}", label)]
+    # The tokens axis of the learning curves: 0, 1M, 2M, ... from the Vega expression.
+    tokens = [label for label in charts["chart-d1-curves"]["labels"] if label.endswith("M")]
+    assert len(tokens) >= 3 and all(re.fullmatch(r"\d(\.\d+)?M", label) for label in tokens)
+
+
+def test_screenshots_show_the_contents_tables_and_charts(
+    observed: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Save what a person would see, as test artifacts, in a window wide enough for the page
+    (nothing cut off on the right) and a first screen tall enough for the whole contents."""
+    report, seen = observed
+    assert seen["width"] <= WIDTH
+    assert 0 < seen["tocBottom"] <= FIRST_SCREEN
     default = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
     artifacts = Path(os.environ.get("CURRICULAB_ARTIFACTS", default))
     artifacts.mkdir(parents=True, exist_ok=True)
-    close_up = tmp_path / "charts.html"
-    close_up.write_text(_only(page, ("chart-barcodes", "chart-d1-curves")), encoding="utf-8")
+    page = report.read_text(encoding="utf-8")
+    charts = tmp_path / "charts.html"
+    charts.write_text(_only(page, ("chart-barcodes", "chart-d1-curves")), encoding="utf-8")
+    tables = tmp_path / "tables.html"
+    tables.write_text(_sections_only(page, ("data", "speed", "cost")), encoding="utf-8")
     for name, source, height in (
         ("report.png", report, seen["height"]),
-        ("report-charts.png", close_up, 1300),
+        ("report-top.png", report, FIRST_SCREEN),
+        ("report-tables.png", tables, 2000),
+        ("report-charts.png", charts, 1300),
     ):
         shot = artifacts / name
         done = _run_chromium(
-            tmp_path, f"--screenshot={shot}", f"--window-size=1400,{height}", source.as_uri()
+            tmp_path, f"--screenshot={shot}", f"--window-size={WIDTH},{height}", source.as_uri()
         )
-        assert done.returncode == 0 and shot.stat().st_size > 10_000
+        assert done.returncode == 0 and shot.stat().st_size > 10_000, name
 
 
 def test_the_observers_catch_requests_and_errors(tmp_path: Path) -> None:

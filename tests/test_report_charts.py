@@ -1,5 +1,6 @@
 """Tests for the report's chart specs: learning curves with the unigram reference, the barcode
-with the learning rate of every arm under it, final losses per seed."""
+with the learning rate of every arm under it, final losses per seed; numbers as the tables
+write them."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ import polars as pl
 import pytest
 
 from curriculab.analysis.statistics import t_interval
-from curriculab.report.charts import barcode_chart, final_loss_chart, learning_curve_chart
+from curriculab.report.charts import (
+    barcode_chart,
+    benefit_chart,
+    final_loss_chart,
+    learning_curve_chart,
+    paired_heatmap,
+)
+from curriculab.report.fmt import vega_tokens
 from tests.report_study import (
     ARMS,
     BINS,
     mark_type,
+    report_tables,
     synthetic_barcodes,
     synthetic_study,
     synthetic_tables,
@@ -198,3 +207,46 @@ def test_final_loss_chart_has_one_point_per_seed() -> None:
     assert len(spec["data"]["values"]) == cells.height
     panels = {r["panel"] for r in spec["data"]["values"]}
     assert panels == {f"D1 ratio {r} · lr {a}" for r in study["ratios"] for a in ARMS}
+
+
+def _channels(spec: Any, name: str) -> list[dict[str, Any]]:
+    """Every encoding of channel `name` (x, tooltip, ...) anywhere in a spec, as dicts."""
+    found = []
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == name and isinstance(value, dict | list):
+                found += value if isinstance(value, list) else [value]
+            else:
+                found += _channels(value, name)
+    elif isinstance(spec, list):
+        for item in spec:
+            found += _channels(item, name)
+    return found
+
+
+def test_charts_write_numbers_as_the_tables_do() -> None:
+    """Every number a tooltip shows has a format (losses with 3 decimals, as the tables); token
+    counts on axes and in tooltips read 270k / 1.23M, never a raw 269952."""
+    study = synthetic_study()
+    tables = report_tables(synthetic_tables(study), study)
+    curves = learning_curve_chart(tables["curves"], "D1 (code)", is_target=True).to_dict()
+    charts = [
+        curves,
+        final_loss_chart(tables["cells"]).to_dict(),
+        paired_heatmap(tables["paired"]).to_dict(),
+        benefit_chart(tables["paired"]).to_dict(),
+        barcode_chart(tables["barcodes"], tables["lr_profile"]).to_dict(),
+    ]
+    for spec in charts:
+        tooltips = [t for t in _channels(spec, "tooltip") if isinstance(t, dict)]
+        numbers = [t for t in tooltips if t.get("type") == "quantitative"]
+        assert all("format" in t for t in numbers), [t for t in numbers if "format" not in t]
+        for tooltip in numbers:
+            assert "tokens" not in tooltip["field"]  # token counts go through tokens_label
+            if "loss" in tooltip["field"] or "benefit" in tooltip["field"]:
+                assert tooltip["format"].endswith(".3f"), tooltip
+    axes = [x["axis"] for x in _channels(curves, "x") if x.get("field") == "tokens_seen"]
+    assert axes and all(axis["labelExpr"] == vega_tokens("datum.value") for axis in axes)
+    tooltip_fields = [t["field"] for t in _channels(curves, "tooltip") if isinstance(t, dict)]
+    assert "tokens_label" in tooltip_fields
+    assert vega_tokens("datum.tokens_seen") in str(curves)  # the label the tooltip shows

@@ -78,6 +78,7 @@ def write_heldout_task(domain: str, docs: Path, base: Path, data_out: Path, task
     includes the shipped `base` and reads them. Paths inside the YAML are absolute, so the
     harness finds them from any working directory. Returns the number of documents."""
     import polars as pl  # here, not at the top: the Snakefile imports this module for the config
+
     test = (
         pl.read_parquet(docs, columns=["doc_id", "text", "split"])
         .filter(pl.col("split") == "test")

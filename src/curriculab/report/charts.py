@@ -11,6 +11,7 @@ import altair as alt
 import polars as pl
 
 from curriculab.analysis.statistics import t_quantile
+from curriculab.report.fmt import VEGA_LOSS, VEGA_PERCENT, loss, vega_tokens
 
 LOSS_TITLE = "test loss (nats/token)"
 TOKENS_TITLE = "tokens seen"
@@ -124,9 +125,10 @@ def learning_curve_chart(
     # Opaque line symbols: the legend would otherwise take the faint opacity of the bands.
     legend = alt.Legend(symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=3)
     colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table), legend=legend)
-    # SI labels (1.5M); the expression keeps the origin "0" rather than Vega's "0M".
-    axis = alt.Axis(labelExpr="datum.value == 0 ? '0' : format(datum.value, '~s')")
-    x = alt.X("tokens_seen:Q", title=TOKENS_TITLE, axis=axis)
+    # Token counts as the tables write them (270k, 1.23M), never a raw 269952.
+    x = alt.X(
+        "tokens_seen:Q", title=TOKENS_TITLE, axis=alt.Axis(labelExpr=vega_tokens("datum.value"))
+    )
     band = (
         alt.Chart()
         .mark_area(opacity=0.18)
@@ -140,15 +142,16 @@ def learning_curve_chart(
     line = (
         alt.Chart()
         .mark_line(point=alt.OverlayMarkDef(size=18))
+        .transform_calculate(tokens_label=vega_tokens("datum.tokens_seen"))
         .encode(
             x=x,
             y=alt.Y("loss_mean:Q", title=LOSS_TITLE, scale=alt.Scale(zero=False)),
             color=colour,
             tooltip=[
                 alt.Tooltip("schedule:N"),
-                alt.Tooltip("tokens_seen:Q", title=TOKENS_TITLE, format=","),
-                alt.Tooltip("loss_mean:Q", title="mean loss (nats/token)", format=".4f"),
-                alt.Tooltip("n_seeds:Q", title="seeds"),
+                alt.Tooltip("tokens_label:N", title=TOKENS_TITLE),
+                alt.Tooltip("loss_mean:Q", title="mean loss (nats/token)", format=VEGA_LOSS),
+                alt.Tooltip("n_seeds:Q", title="seeds", format="d"),
             ],
         )
     )
@@ -162,7 +165,7 @@ def learning_curve_chart(
             detail="schedule:N",
             tooltip=[
                 alt.Tooltip("schedule:N"),
-                alt.Tooltip("mean(unigram_loss):Q", title="unigram reference", format=".4f"),
+                alt.Tooltip("mean(unigram_loss):Q", title="unigram reference", format=VEGA_LOSS),
             ],
         )
     )
@@ -201,8 +204,8 @@ def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.F
             color=colour,
             tooltip=[
                 alt.Tooltip("schedule:N"),
-                alt.Tooltip("seed:Q"),
-                alt.Tooltip(f"{column}:Q", title=y_title, format=".4f"),
+                alt.Tooltip("seed:Q", format="d"),
+                alt.Tooltip(f"{column}:Q", title=y_title, format=VEGA_LOSS),
             ],
         )
     )
@@ -262,7 +265,7 @@ def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConc
                     fill=share,
                     tooltip=[
                         alt.Tooltip("progress:Q", title="from", format=".0%"),
-                        alt.Tooltip("target_share:Q", title="D1 share", format=".2f"),
+                        alt.Tooltip("target_share:Q", title="D1 share", format=VEGA_PERCENT),
                     ],
                 )
                 .transform_calculate(progress_end=f"datum.progress + {1 / n_bins}")
@@ -283,7 +286,7 @@ def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConc
                     tooltip=[
                         alt.Tooltip("arm:N"),
                         alt.Tooltip("progress:Q", title="from", format=".0%"),
-                        alt.Tooltip("lr_fraction:Q", title="lr / peak", format=".2f"),
+                        alt.Tooltip("lr_fraction:Q", title="lr / peak", format=VEGA_PERCENT),
                     ],
                 )
                 .properties(width=300, height=55)
@@ -301,18 +304,21 @@ def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConc
     return _readable(chart)
 
 
+def _loss_tooltips(*fields: str) -> list[alt.Tooltip]:
+    """Tooltips of loss differences (nats/token), signed, with the tables' 3 decimals."""
+    return [alt.Tooltip(f"{field}:Q", format="+" + VEGA_LOSS) for field in fields]
+
+
 def paired_heatmap(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.FacetChart:
     """Mean paired difference against the baseline for every (ratio, schedule), one panel per
     learning-rate arm: blue where the schedule lowers the loss, red where it raises it; each
     cell labelled with its (unadjusted, exploratory) 95% CI."""
-    table = paired.filter(pl.col("metric") == metric).with_columns(
-        pl.format(
-            "{} [{}, {}]",
-            pl.col("mean_difference").round(3),
-            pl.col("ci_low").round(3),
-            pl.col("ci_high").round(3),
-        ).alias("label")
-    )
+    table = paired.filter(pl.col("metric") == metric)
+    label = [
+        f"{loss(mean, signed=True)} [{loss(low, signed=True)}, {loss(high, signed=True)}]"
+        for mean, low, high in table.select("mean_difference", "ci_low", "ci_high").iter_rows()
+    ]
+    table = table.with_columns(pl.Series("label", label, pl.String))
     ratios = table.sort("ratio_value")["ratio"].unique(maintain_order=True).to_list()
     extent = max(float(table["mean_difference"].abs().max() or 0.0), 1e-6)
     base = alt.Chart().encode(
@@ -329,10 +335,8 @@ def paired_heatmap(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Fa
             "ratio:N",
             "schedule:N",
             "arm:N",
-            "mean_difference:Q",
-            "ci_low:Q",
-            "ci_high:Q",
-            "n_seeds:Q",
+            *_loss_tooltips("mean_difference", "ci_low", "ci_high"),
+            alt.Tooltip("n_seeds:Q", title="seeds", format="d"),
         ],
     )
     text = base.mark_text(fontSize=12).encode(text="label:N")
@@ -379,9 +383,7 @@ def benefit_chart(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Lay
                 "schedule:N",
                 "arm:N",
                 "ratio:N",
-                "benefit:Q",
-                "benefit_low:Q",
-                "benefit_high:Q",
+                *_loss_tooltips("benefit", "benefit_low", "benefit_high"),
             ],
         )
     )

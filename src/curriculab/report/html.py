@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import html
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import polars as pl
 import vl_convert
 
 from curriculab.io import atomic_path
+from curriculab.report import fmt
 from curriculab.report.charts import (
     barcode_chart,
     benefit_chart,
@@ -25,8 +28,9 @@ from curriculab.report.charts import (
     learning_curve_chart,
     paired_heatmap,
 )
+from curriculab.report.harness import harness_section
 from curriculab.report.sections import (
-    cost_table,
+    cost_section,
     exposure_section,
     learning_table,
     reference_section,
@@ -45,13 +49,17 @@ body { font-family: system-ui, sans-serif; max-width: 1360px; margin: 2em auto; 
        color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2em; }
 .chart { margin: 1em 0 2.5em; overflow-x: auto; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; margin: 0.5em 0 1.2em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.9em; text-align: left; }
-td.num { text-align: right; }
+th.num, td.num { text-align: right; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.2em; }
 dt { font-weight: 600; }
 .warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: 0.5em 0.8em; }
 .chart-error { color: #b00; white-space: pre-wrap; }
+.caption { color: #444; font-style: italic; margin: 0.2em 0 0.4em; }
+nav.toc { background: #f6f8fa; border: 1px solid #ddd; padding: 0.5em 1em; margin: 1em 0 1.5em; }
+nav.toc ol { columns: 2; column-gap: 2.5em; margin: 0.3em 0 0; }
+h2 { scroll-margin-top: 0.5em; }
 """
 
 # Runs after the bundle: embeds every spec into its div and shows any failure in place.
@@ -81,14 +89,55 @@ def _vega_bundle() -> str:
     return bundle
 
 
-def _fmt(value: float | None) -> str:
-    """A loss with 4 decimals (nats/token); a dash when unknown."""
-    return "–" if value is None else f"{value:.4f}"
+@dataclass(frozen=True)
+class Section:
+    """One <h2> section of the page and its entry in the table of contents.
+
+    id: the anchor (#id); fixed in code rather than derived from the heading, so a link into a
+    report keeps working when a heading is reworded. body: HTML, every text in it escaped.
+    """
+
+    id: str
+    heading: str
+    body: str
+
+    def to_html(self) -> str:
+        return f'<h2 id="{self.id}">{html.escape(self.heading)}</h2>\n{self.body}'
+
+
+def _contents(sections: list[Section]) -> str:
+    """The table of contents: a link to every section that is on the page, in page order."""
+    links = "".join(
+        f'<li><a href="#{section.id}">{html.escape(section.heading)}</a></li>'
+        for section in sections
+    )
+    return f'<nav class="toc" aria-label="Contents"><b>Contents</b><ol>{links}</ol></nav>'
+
+
+def _optional(
+    tables: dict[str, pl.DataFrame],
+    name: str,
+    section_id: str,
+    heading: str,
+    render: Callable[[pl.DataFrame], str],
+) -> list[Section]:
+    """The section of the optional table `name` (its body: render(table)); none, so no entry in
+    the contents either, when the table is absent or empty."""
+    frame = tables.get(name)
+    return (
+        [] if frame is None or frame.is_empty() else [Section(section_id, heading, render(frame))]
+    )
+
+
+def _all_columns(frame: pl.DataFrame) -> str:
+    """A table of every column under its own name; columns named "tokens" read as 1.23M."""
+    return table(frame, {c: c for c in frame.columns}, {"tokens": fmt.tokens})
 
 
 def _mean_std(mean: float | None, std: float | None) -> str:
-    """ "mean ± std"; std is null (one seed) prints as "n/a" rather than a misleading 0."""
-    return f"{_fmt(mean)} ± {'n/a' if std is None else _fmt(std)}"
+    """ "mean ± std" in nats/token; std is null (one seed) prints as "n/a" rather than a
+    misleading 0."""
+    return f"{fmt.loss(mean)} ± {fmt.loss(std)}"
 
 
 def _summary_table(summary: pl.DataFrame) -> str:
@@ -109,14 +158,16 @@ def _summary_table(summary: pl.DataFrame) -> str:
             f"<td>{html.escape(str(r['ratio']))}</td>",
             f"<td>{html.escape(str(r['schedule']))}</td>",
             f"<td>{html.escape(str(r['arm']))}</td>",
-            f"<td class=num>{int(r['n_seeds'])}</td>",
+            f"<td class=num>{fmt.count(r['n_seeds'])}</td>",
             f"<td class=num>{_mean_std(r['d1_test_loss_mean'], r['d1_test_loss_std'])}</td>",
-            f"<td class=num>{_fmt(r['d1_unigram_loss_mean'])}</td>",
+            f"<td class=num>{fmt.loss(r['d1_unigram_loss_mean'])}</td>",
             f"<td class=num>{_mean_std(r['d2_test_loss_mean'], r['d2_test_loss_std'])}</td>",
-            f"<td class=num>{_fmt(r['d2_unigram_loss_mean'])}</td>",
+            f"<td class=num>{fmt.loss(r['d2_unigram_loss_mean'])}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    header = "".join(  # from "seeds" on, the columns hold numbers: right-aligned
+        f"<th{' class=num' if i >= 3 else ''}>{html.escape(h)}</th>" for i, h in enumerate(head)
+    )
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -129,7 +180,6 @@ def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
     """The "what was run" list: study name, grid, model preset, tokens per cell, date."""
     arms = study.get("arms") or {"-": "as in train"}
     grid = len(study["ratios"]) * len(study["schedules"]) * len(arms) * len(study["seeds"])
-    n_cells = cells.height
     tokens = cells.group_by("ratio_value").agg(pl.col("tokens_seen").mean()).sort("ratio_value")
     items = {
         "study": study["name"],
@@ -140,12 +190,12 @@ def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
         "learning-rate arms": "; ".join(f"{name}: {text}" for name, text in arms.items()),
         "seeds": _listing(study["seeds"]),
         "cells": (
-            f"{n_cells} with results of {grid} in the grid "
+            f"{cells.height} with results of {grid} in the grid "
             "(ratios × schedules × learning-rate arms × seeds)"
         ),
         "model preset": study["model_preset"],
         "training tokens per cell (by ratio)": ", ".join(
-            f"{value:,.0f}" for value in tokens["tokens_seen"].to_list()
+            fmt.tokens(value) for value in tokens["tokens_seen"].to_list()
         ),
         "baseline": study.get("baseline", "shuffled"),
         "report date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -154,36 +204,75 @@ def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
         f"<dt>{html.escape(key)}</dt><dd>{html.escape(str(value))}</dd>"
         for key, value in items.items()
     )
-    return f"<h2>What was run</h2><dl>{body}</dl>"
+    return f"<dl>{body}</dl>"
 
 
-def _charts(tables: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict[str, Any]:
-    """Div id -> (heading, Vega-Lite spec) for each chart, in page order."""
-    target = study["target_domain"]
+def _charts(
+    tables: dict[str, pl.DataFrame], study: dict[str, Any]
+) -> tuple[list[Section], dict[str, Any]]:
+    """The chart sections in page order, each with a one-line caption that says what to look
+    at, and {div id: Vega-Lite spec} for the embed script. A chart's div is "chart-" + its
+    section id."""
+    target, baseline = study["target_domain"], study.get("baseline", "shuffled")
     others = ", ".join(d for d in study["domains"] if d != target)
     curves, cells = tables["curves"], tables["cells"]
-    charts = {
-        "chart-barcodes": (
+    charts = [  # (section id, heading, caption, chart)
+        (
+            "barcodes",
             "The schedules: D1 share and learning rate over training",
+            "Read each strip left to right: yellow is where D1 sits; the line under it is the "
+            "learning rate D1 meets there.",
             barcode_chart(tables["barcodes"], tables["lr_profile"]),
         ),
-        "chart-d1-curves": (
+        (
+            "d1-curves",
             f"D1 ({target}) learning curves",
+            f"Lower is better; in each panel compare every schedule's line with {baseline}'s, "
+            "and all of them with the dashed unigram reference.",
             learning_curve_chart(curves, f"D1 ({target})", True),
         ),
-        "chart-d2-curves": (
+        (
+            "d2-curves",
             f"D2 ({others}) learning curves",
+            "Lower is better; a line that rises late in training is D2 being forgotten while "
+            "D1 takes over the stream.",
             learning_curve_chart(curves, f"D2 ({others})", False),
         ),
-        "chart-final-loss": ("Final D1 test loss", final_loss_chart(cells)),
-    }
+        (
+            "final-loss",
+            "Final D1 test loss",
+            f"Lower is better; compare each schedule's tick with {baseline}'s in the same panel "
+            "(each panel has its own scale); the dots show the spread over seeds.",
+            final_loss_chart(cells),
+        ),
+    ]
     if not tables["paired"].is_empty():
-        charts["chart-paired"] = ("Benefit over the baseline", paired_heatmap(tables["paired"]))
-        charts["chart-h2"] = (
-            "H2: benefit against the amount of D1",
-            benefit_chart(tables["paired"]),
+        charts += [
+            (
+                "paired",
+                "Benefit over the baseline",
+                f"Blue: the schedule lowers final D1 loss against {baseline} at that ratio, "
+                "red: it raises it; look for intervals that exclude 0 (exploratory).",
+                paired_heatmap(tables["paired"]),
+            ),
+            (
+                "h2",
+                "H2: benefit against the amount of D1",
+                f"Above 0: better than {baseline}; H2 expects each line to fall as the D1 "
+                "ratio grows (the benefit shrinks with more D1).",
+                benefit_chart(tables["paired"]),
+            ),
+        ]
+    sections = [
+        Section(
+            key,
+            heading,
+            f'<p class="caption" id="caption-{key}">{html.escape(caption)}</p>'
+            f'<div class="chart" id="chart-{key}" aria-describedby="caption-{key}"></div>',
         )
-    return {key: (heading, chart.to_dict()) for key, (heading, chart) in charts.items()}
+        for key, heading, caption, _ in charts
+    ]
+    return sections, {f"chart-{key}": chart.to_dict() for key, _, _, chart in charts}
 
 
 def _provenance(provenance: dict[str, Any]) -> str:
@@ -194,7 +283,58 @@ def _provenance(provenance: dict[str, Any]) -> str:
         for k, v in provenance.items()
         if k != "config_yaml"
     )
-    return f"<h2>Provenance</h2><dl>{items}</dl><pre>{html.escape(config)}</pre>"
+    return f"<dl>{items}</dl><pre>{html.escape(config)}</pre>"
+
+
+EXPOSURE_TEXT = """<p>Under a decaying learning rate, data placed late is also data trained at a
+small learning rate. The learning-rate-weighted share of a domain is the sum of lr(t) over its
+sequences divided by the same sum over all sequences; below its share of tokens, the domain sat
+where the learning rate was low.</p>"""
+
+
+def _sections(
+    tables: dict[str, pl.DataFrame], study: dict[str, Any], provenance: dict[str, Any]
+) -> tuple[list[Section], dict[str, Any]]:
+    """Every section of the page in order, and the chart specs. An optional table's section
+    is one _optional(...) line: it then has its place on the page and in the contents."""
+    cells = tables["cells"]
+    charts, specs = _charts(tables, study)
+    sections = [
+        Section("study", "What was run", _study_section(study, cells)),
+        Section(
+            "verdicts",
+            "Verdicts",
+            verdict_sentences(tables["verdicts"], study.get("baseline", "shuffled")),
+        ),
+        Section(
+            "references",
+            "Did the models learn beyond token frequencies?",
+            reference_section(tables["references"]),
+        ),
+        *_optional(tables, "data", "data", "Data", _all_columns),
+        *charts,
+        Section(
+            "exposure",
+            "Exposure: the learning rate each domain was trained at",
+            EXPOSURE_TEXT + exposure_section(tables["exposure"]),
+        ),
+        Section(
+            "summary",
+            "Summary: final test loss (mean ± sample std over seeds) and unigram references",
+            _summary_table(tables["summary"]),
+        ),
+        *_optional(
+            tables,
+            "harness_summary",
+            "harness",
+            "Harness tasks (lm-evaluation-harness)",
+            lambda summary: harness_section(summary, study.get("baseline", "shuffled")),
+        ),
+        Section("speed", "Speed of learning and forgetting", learning_table(cells)),
+        Section("cost", "Cost", cost_section(cells)),
+        Section("provenance", "Provenance", _provenance(provenance)),
+    ]
+    return sections, specs
 
 
 def render_report(
@@ -206,24 +346,13 @@ def render_report(
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
     tables: cells, summary, curves, barcodes, lr_profile, paired, verdicts, references and
-    exposure (and optionally data), as the
-    aggregate step writes them. study: name, target_domain, domains, ratios, schedules, seeds,
-    model_preset, baseline (as in config).
+    exposure, as the aggregate step writes them; optionally data (report.data.data_table) and
+    harness_summary (lm-evaluation-harness scores), each a section only when present. study: name,
+    target_domain, domains, ratios, schedules, seeds, model_preset, baseline (as in config).
     """
-    cells = tables["cells"]
-    charts = _charts(tables, study)
-    sections = "".join(
-        f'<h2>{html.escape(heading)}</h2><div class="chart" id="{key}"></div>'
-        for key, (heading, _) in charts.items()
-    )
-    specs = {key: spec for key, (_, spec) in charts.items()}
+    sections, specs = _sections(tables, study, provenance or {})
     title = html.escape(f"curriculab report: {study['name']}")
-    baseline = study.get("baseline", "shuffled")
-    cost, totals = cost_table(cells)
-    data = tables.get("data")
-    data_section = (
-        "" if data is None else "<h2>Data</h2>" + table(data, {c: c for c in data.columns})
-    )
+    body = "\n".join(section.to_html() for section in sections)
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -236,27 +365,8 @@ def render_report(
 <h1>{title}</h1>
 <p>How the order of target-domain (D1) and general-domain (D2) pretraining data changes test loss.
 Losses are mean cross-entropy on each domain's held-out test split, in nats per token.</p>
-{_study_section(study, cells)}
-<h2>Verdicts</h2>
-{verdict_sentences(tables["verdicts"], baseline)}
-<h2>Did the models learn beyond token frequencies?</h2>
-{reference_section(tables["references"])}
-{data_section}
-{sections}
-<h2>Exposure: the learning rate each domain was trained at</h2>
-<p>Under a decaying learning rate, data placed late is also data trained at a small learning
-rate. The learning-rate-weighted share of a domain is the sum of lr(t) over its sequences divided
-by the same sum over all sequences; below its share of tokens, the domain sat where the learning
-rate was low.</p>
-{exposure_section(tables["exposure"])}
-<h2>Summary: final test loss (mean ± sample std over seeds) and unigram references</h2>
-{_summary_table(tables["summary"])}
-<h2>Speed of learning and forgetting</h2>
-{learning_table(cells)}
-<h2>Cost</h2>
-{table(pl.DataFrame([totals]), {k: k for k in totals}, digits=0)}
-{cost}
-{_provenance(provenance or {})}
+{_contents(sections)}
+{body}
 <script>
 const CHART_SPECS = {_script_json(specs)};
 const EMBED_OPTIONS = {_script_json(EMBED_OPTIONS)};

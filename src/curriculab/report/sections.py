@@ -4,16 +4,12 @@ forgetting, cost."""
 from __future__ import annotations
 
 import html
-import math
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
-
-def _num(value: float | None, digits: int = 3, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+from curriculab.report import fmt
 
 
 def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
@@ -26,19 +22,22 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
     items = []
     for row in verdicts.sort("arm", "hypothesis", "schedule").iter_rows(named=True):
         interval = (
-            f"95% CI {_num(row['ci_low'], signed=True)} to {_num(row['ci_high'], signed=True)}"
+            f"95% CI {fmt.loss(row['ci_low'], signed=True)} to "
+            f"{fmt.loss(row['ci_high'], signed=True)}"
         )
-        tested = f"p = {_p(row['p_value'])}, Holm-adjusted {_p(row['p_adjusted'])}"
+        tested = (
+            f"p = {fmt.p_value(row['p_value'])}, Holm-adjusted {fmt.p_value(row['p_adjusted'])}"
+        )
         if row["hypothesis"] == "H1":
             text = (
                 f"At D1 ratio {row['ratio']}, {row['schedule']} changes the final D1 test loss by "
-                f"{_num(row['estimate'], signed=True)} nats/token against {baseline} "
+                f"{fmt.loss(row['estimate'], signed=True)} nats/token against {baseline} "
                 f"({interval}, {tested}, {row['n']} seeds, paired by seed): H1 {row['verdict']}."
             )
         else:
             text = (
                 f"The benefit of {row['schedule']} over {baseline} (baseline minus schedule, "
-                f"nats/token) changes by {_num(row['estimate'], signed=True)} per unit of "
+                f"nats/token) changes by {fmt.loss(row['estimate'], signed=True)} per unit of "
                 f"ln(D1 ratio) (mean of per-seed slopes; {interval} over {row['n']} seeds; "
                 f"{tested}): H2 {row['verdict']}."
             )
@@ -59,12 +58,6 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
         "schedules) is exploratory: unadjusted."
     )
     return f"<ul>{''.join(items)}</ul><p>{rule}</p>"
-
-
-def _p(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.2g}" if value >= 1e-4 else "<1e-4"
 
 
 def _h2_caveat(verdicts: pl.DataFrame, schedule: str, arm: str) -> str:
@@ -90,12 +83,12 @@ def reference_section(references: pl.DataFrame) -> str:
             f"<p>Every group of cells learned beyond token frequencies: in every seed, every "
             f"domain's final test loss is at least {margin:g} nats/token below the unigram "
             "reference of that cell's own training tokens (smallest gain: "
-            f"{_num(references['gain_min'].min())} nats/token).</p>"
+            f"{fmt.loss(references['gain_min'].min())} nats/token).</p>"
         )
     else:
         groups = "; ".join(
             f"D1 ratio {r['ratio']}, {r['schedule']}, lr {r['arm']}, {r['domain']} "
-            f"(gain {_num(r['gain_min'])})"
+            f"(gain {fmt.loss(r['gain_min'])})"
             for r in failed.iter_rows(named=True)
         )
         verdict = (
@@ -111,25 +104,23 @@ def reference_section(references: pl.DataFrame) -> str:
             "schedule": "schedule",
             "arm": "lr arm",
             "domain": "domain",
-            "loss": "final test loss",
+            "loss": "final test loss (nats/token)",
             "unigram_loss": "unigram reference",
             "gain_mean": "gain (mean)",
             "gain_min": "gain (smallest seed)",
             "learned": "learned beyond unigram",
         },
+        formats=dict.fromkeys(("loss", "unigram_loss", "gain_mean", "gain_min"), fmt.loss),
     )
 
 
 def exposure_section(exposure: pl.DataFrame) -> str:
     """How much learning rate each domain got: token share against learning-rate-weighted
     share, and the mean learning rate of its tokens, per (ratio, schedule, arm), mean over seeds."""
+    shares = ("token_share", "lr_weighted_share", "mean_lr_fraction")
     summary = (
         exposure.group_by("ratio", "ratio_value", "schedule", "arm", "domain")
-        .agg(
-            pl.col("token_share").mean(),
-            pl.col("lr_weighted_share").mean(),
-            pl.col("mean_lr_fraction").mean(),
-        )
+        .agg(pl.col(*shares).mean())
         .sort("ratio_value", "schedule", "arm", "domain")
     )
     return table(
@@ -141,30 +132,47 @@ def exposure_section(exposure: pl.DataFrame) -> str:
             "domain": "domain",
             "token_share": "share of tokens",
             "lr_weighted_share": "learning-rate-weighted share",
-            "mean_lr_fraction": "mean lr of its tokens / peak",
+            "mean_lr_fraction": "mean lr of its tokens (% of peak)",
         },
+        formats=dict.fromkeys(shares, fmt.percent),
     )
 
 
-def table(frame: pl.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
-    """An HTML table of `frame` with the given {column: heading}; numbers rounded."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in columns.values())
-    rows = []
-    for row in frame.iter_rows(named=True):
-        cells = []
-        for key in columns:
-            value = row[key]
-            if value is None:
-                cells.append("<td class=num>–</td>")
-            elif isinstance(value, bool):
-                cells.append(f"<td>{'yes' if value else '<b>no</b>'}</td>")
-            elif isinstance(value, float):
-                cells.append(f"<td class=num>{_num(value, digits)}</td>")
-            elif isinstance(value, int):
-                cells.append(f"<td class=num>{value:,}</td>")
-            else:
-                cells.append(f"<td>{html.escape(str(value))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+Format = Callable[[Any], str]
+
+
+def _cell(value: Any, formatter: Format | None) -> str:
+    """One <td>: numbers right-aligned and formatted for people (fmt), text escaped."""
+    if value is None:
+        return "<td class=num>–</td>"  # no value in this row (not a missing measurement)
+    if isinstance(value, bool):
+        return f"<td>{'yes' if value else '<b>no</b>'}</td>"
+    if formatter is not None:
+        return f"<td class=num>{html.escape(formatter(value))}</td>"
+    if isinstance(value, int):
+        return f"<td class=num>{fmt.count(value)}</td>"
+    if isinstance(value, float):
+        return f"<td class=num>{fmt.number(value)}</td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def table(
+    frame: pl.DataFrame, columns: dict[str, str], formats: dict[str, Format] | None = None
+) -> str:
+    """An HTML table of `frame` with the given {column: heading}. formats: {column: function
+    of fmt} for columns with a unit (tokens, seconds, losses, shares); other whole numbers read
+    as counts (12,345), other floats with 3 decimals."""
+    formats = formats or {}
+    head = "".join(
+        f"<th class=num>{html.escape(h)}</th>"
+        if frame.schema[key].is_numeric()
+        else f"<th>{html.escape(h)}</th>"
+        for key, h in columns.items()
+    )
+    rows = [
+        "<tr>" + "".join(_cell(row[key], formats.get(key)) for key in columns) + "</tr>"
+        for row in frame.iter_rows(named=True)
+    ]
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -195,34 +203,54 @@ def learning_table(cells: pl.DataFrame) -> str:
             "reached_of": "seeds reaching it",
             "d2_forgetting": "D2 forgetting (nats/token)",
         },
+        formats={
+            "d1_auc": fmt.loss,
+            "d1_target_loss": fmt.loss,
+            "d1_tokens_to_target": fmt.tokens,
+            "d2_forgetting": lambda value: fmt.loss(value, signed=True),
+        },
     )
 
 
-def cost_table(cells: pl.DataFrame) -> tuple[str, dict[str, Any]]:
-    """Wall time and throughput per (ratio, schedule, arm), and the study's total compute."""
+def cost_section(cells: pl.DataFrame) -> str:
+    """The study's total compute, then wall time and throughput per (ratio, schedule, arm)."""
+    totals = pl.DataFrame(
+        {
+            "cells": [cells.height],
+            "tokens": [cells["tokens_seen"].sum()],
+            "seconds": [float(cells["wall_seconds"].sum())],
+        }
+    )
     per = (
         cells.group_by("ratio", "ratio_value", "schedule", "arm")
-        .agg(
-            pl.col("wall_seconds").mean(),
-            pl.col("tokens_per_second").mean(),
-            pl.col("tokens_seen").mean(),
-        )
+        .agg(pl.col("wall_seconds", "tokens_per_second", "tokens_seen").mean())
         .sort("ratio_value", "schedule", "arm")
     )
-    totals = {
-        "cells": cells.height,
-        "training tokens": int(cells["tokens_seen"].sum()),
-        "training wall time (s, summed over cells)": float(cells["wall_seconds"].sum()),
+    formats = {
+        "tokens": fmt.tokens,
+        "seconds": fmt.duration,
+        "tokens_seen": fmt.tokens,
+        "wall_seconds": fmt.duration,
+        "tokens_per_second": fmt.tokens,
     }
-    return table(
+    total = table(
+        totals,
+        {
+            "cells": "cells",
+            "tokens": "training tokens",
+            "seconds": "training wall time (summed over cells)",
+        },
+        formats,
+    )
+    return total + table(
         per,
         {
             "ratio": "D1 ratio",
             "schedule": "schedule",
             "arm": "lr arm",
             "tokens_seen": "tokens per cell",
-            "wall_seconds": "wall s per cell",
+            "wall_seconds": "wall time per cell",
             "tokens_per_second": "tokens/s",
         },
-        digits=1,
-    ), totals
+        formats,
+    )

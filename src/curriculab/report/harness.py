@@ -1,0 +1,71 @@
+"""The report's section on lm-evaluation-harness scores (study key `harness`): one table per
+task and metric, each schedule beside the baseline, paired by seed."""
+
+from __future__ import annotations
+
+import html
+
+import polars as pl
+
+from curriculab.report import fmt
+from curriculab.report.sections import table
+
+
+def _num(value: float, signed: bool) -> str:
+    """3 decimals (bits per byte, byte perplexity); whole with separators from 100 up (word
+    perplexities run to the hundred thousands, where decimals only add noise)."""
+    sign = "+" if signed else ""
+    return f"{value:{sign},.0f}" if abs(value) >= 100 else f"{value:{sign}.3f}"
+
+
+def _interval(mean: float | None, low: float | None, high: float | None, signed: bool) -> str:
+    """ "mean [low, high]"; the interval is left out where it is unknown (one seed)."""
+    if mean is None:
+        return fmt.NA
+    shown = _num(mean, signed)
+    if low is None or high is None:
+        return shown
+    return f"{shown} [{_num(low, signed)}, {_num(high, signed)}]"
+
+
+def harness_section(summary: pl.DataFrame, baseline: str) -> str:
+    """Per task and metric: mean over seeds (95% t-interval) and the change against `baseline`
+    at the same ratio, arm and seed (95% t-interval), for every ratio, arm and schedule."""
+    parts = [
+        "<p>Scores of every cell's saved model by lm-evaluation-harness (README: Harness). "
+        "<code>curriculab_heldout_&lt;domain&gt;</code> is the perplexity of that domain's "
+        "held-out documents, each scored whole: bits per byte and perplexities, lower is better. "
+        f"The change is against <code>{html.escape(baseline)}</code> at the same ratio, arm and "
+        "seed. Descriptive: these intervals are per comparison, not corrected for the number of "
+        "tasks and metrics, and not part of the verdicts.</p>"
+    ]
+    for (task, metric), group in summary.group_by(["task", "metric"], maintain_order=True):
+        rows = group.with_columns(
+            pl.struct("mean", "ci_low", "ci_high")
+            .map_elements(
+                lambda r: _interval(r["mean"], r["ci_low"], r["ci_high"], False),
+                return_dtype=pl.String,
+            )
+            .alias("score"),
+            pl.struct("delta_mean", "delta_ci_low", "delta_ci_high")
+            .map_elements(
+                lambda r: (
+                    "baseline"
+                    if r["delta_mean"] is None
+                    else _interval(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], True)
+                ),
+                return_dtype=pl.String,
+            )
+            .alias("change"),
+        )
+        columns = {
+            "ratio": "D1 ratio",
+            "arm": "arm",
+            "schedule": "schedule",
+            "n_seeds": "seeds",
+            "score": f"{metric} (95% CI)",
+            "change": f"change vs {baseline} (95% CI)",
+        }
+        parts.append(f"<h3>{html.escape(task)}: {html.escape(metric)}</h3>")
+        parts.append(table(rows, columns))
+    return "\n".join(parts)
