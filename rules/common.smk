@@ -217,6 +217,10 @@ def evaluate_job(input, output, params, log):
         print(json.dumps(result, indent=2), file=log_file)
 
 
+# The shipped harness task (a file of the workflow, not of the working directory).
+HARNESS_BASE_TASK = str(Path(workflow.basedir, "workflow", "harness", "curriculab_heldout.yaml"))
+
+
 def harness_task_job(input, output, wildcards, log):
     """Write a domain's held-out documents and the harness task that reads them."""
     with job_log(log[0]) as log_file:

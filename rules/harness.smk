@@ -7,7 +7,7 @@
 rule harness_task:
     input:
         docs="results/data/{domain}/docs.parquet",
-        base="workflow/harness/curriculab_heldout.yaml",
+        base=HARNESS_BASE_TASK,
     output:
         data="results/harness/data/{domain}.jsonl",
         task="results/harness/tasks/curriculab_heldout_{domain}.yaml",

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from curriculab.config import load_study
+from curriculab.harness import heldout_task
 from tests.helpers import REPO, SCHEMA, TINY_CONFIG
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -106,6 +107,9 @@ def test_study_runs_to_the_report(study: Path) -> None:
     assert (verdicts["correction"] == "holm").all()
     for text in ("Holm", "unigram reference", "learning-rate-weighted share", "lr wsd_window"):
         assert text in report, text
+    # Without the study key `harness`, no harness job ran and no harness table exists.
+    assert not (study / "results" / "harness").exists()
+    assert not list((study / "results" / "tables").glob("harness*"))
 
 
 def test_the_window_arm_decays_where_d1_starts(study: Path) -> None:
@@ -143,6 +147,46 @@ def test_every_rule_wrote_its_log_and_benchmark(study: Path) -> None:
         assert any((study / "benchmarks" / rule).rglob("*.tsv")), rule
     train_log = next((study / "logs" / "train").rglob("*.log")).read_text()
     assert "tokens/s" in train_log and "ETA" in train_log
+
+
+def test_the_harness_key_scores_every_cell_and_reaches_the_report(study: Path, tmp_path: Path):
+    """With `harness:`, lm-evaluation-harness scores every cell's saved model on the shipped
+    held-out tasks; the scores land in results/tables/ and the report, and agree with our own
+    evaluation of the same domain (the harness reads the same weights and tokenizer)."""
+    workdir = tmp_path / "harness"
+    shutil.copytree(study, workdir)
+    grid = STUDY_CONFIG["grid"]
+    config = {
+        **STUDY_CONFIG,
+        "grid": {
+            **grid,
+            "ratios": [0.3],
+            "schedules": {name: grid["schedules"][name] for name in ("shuffled", "d1_last")},
+            "lr_arms": {"cosine": {}},
+        },
+        "harness": {"tasks": [heldout_task("cooking"), heldout_task("history")]},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert _jobs_planned(workdir)["harness"] == 4  # 1 ratio x 2 schedules x 1 arm x 2 seeds
+    done = _run(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    tables = workdir / "results" / "tables"
+    scores = pl.read_parquet(tables / "harness.parquet")
+    assert scores.height == 4 * 2 * 3  # cells x tasks x metrics
+    assert scores["value"].is_finite().all() and (scores["n_docs"] > 0).all()
+    cells = pl.read_parquet(tables / "cells.parquet")
+    for domain in ("cooking", "history"):
+        harness_bpb = scores.filter(
+            (pl.col("task") == heldout_task(domain)) & (pl.col("metric") == "bits_per_byte")
+        ).join(cells, on=["ratio", "schedule", "arm", "seed"])
+        # Ours: final_eval_blocks fixed-length blocks; the harness: every test document whole.
+        ratio = harness_bpb["value"] / harness_bpb[f"bits_per_byte_{domain}"]
+        assert ((ratio > 0.9) & (ratio < 1.1)).all(), harness_bpb  # measured: 0.96-1.00
+    summary = pl.read_parquet(tables / "harness_summary.parquet")
+    assert summary.filter(pl.col("schedule") == "shuffled")["delta_mean"].is_null().all()
+    assert summary.filter(pl.col("schedule") == "d1_last")["delta_mean"].is_not_null().all()
+    report = (workdir / "reports" / "report.html").read_text()
+    assert heldout_task("cooking") in report and 'id="harness"' in report
 
 
 def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
