@@ -28,7 +28,13 @@ from curriculab.analysis.harness import harness_summary
 from curriculab.config import ConfigError, load_study
 from curriculab.data.shards import read_blocks
 from curriculab.data.tokenizer import END_OF_DOCUMENT
-from curriculab.harness import HarnessError, _task_manager, heldout_task, write_heldout_task
+from curriculab.harness import (
+    HarnessError,
+    _check_reachable,
+    _task_manager,
+    heldout_task,
+    write_heldout_task,
+)
 from curriculab.model import build_model
 from curriculab.train import save_model
 from tests.helpers import REPO, SCHEMA, with_key
@@ -156,3 +162,17 @@ def test_summary_pairs_schedules_by_seed():
     assert late["ci_high"] - late["ci_low"] > 5  # the unpaired spread, dominated by seeds
     base = summary.row(by_predicate=pl.col("schedule") == "shuffled", named=True)
     assert base["delta_mean"] is None and base["n_seeds"] == 4
+
+
+def test_a_task_whose_data_cannot_be_loaded_is_named(tmp_path: Path):
+    """A task whose documents are not there (as a hub dataset is not, offline) stops the job
+    before any model runs, with one line naming the task."""
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "gone.yaml").write_text(
+        f"include: {json.dumps(str(BASE_TASK))}\ntask: {heldout_task('gone')}\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {json.dumps(str(tmp_path / 'no.jsonl'))}\n"
+    )
+    manager = _task_manager([heldout_task("gone")], tasks)
+    with pytest.raises(HarnessError, match=r"task 'curriculab_heldout_gone' could not load its"):
+        _check_reachable([heldout_task("gone")], manager)

@@ -127,11 +127,9 @@ def _task_manager(tasks: Sequence[str], task_dir: Path):
 def _check_reachable(tasks: Sequence[str], manager) -> None:
     """Load each task's data before any model runs; a task whose data cannot be reached (no
     network, not in the cache) is named in one line."""
-    from lm_eval.tasks import get_task_dict
-
     for task in tasks:
         try:
-            get_task_dict([task], manager)
+            manager.load([task])
         except Exception as error:  # datasets raises many kinds; all mean "cannot load"
             raise HarnessError(
                 f"config key 'harness.tasks': task {task!r} could not load its data "
