@@ -27,18 +27,29 @@ from tests.helpers import DELETE, TINY_CONFIG, make_wheel, with_key
 from tests.workflow.test_workflow import SNAKEMAKE
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def _snakemake(
+    workdir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
     )
 
 
 def _curriculab_lines(done: subprocess.CompletedProcess) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.startswith("curriculab: ")]
+
+
+def _one_line_problems(done: subprocess.CompletedProcess, expected: str) -> list[str]:
+    """What is wrong with a run that should fail with one line containing `expected`."""
+    lines = _curriculab_lines(done)
+    problems = ["exit status 0"] if done.returncode == 0 else []
+    if len(lines) != 1 or expected not in lines[0]:
+        problems.append(f"expected one line containing {expected!r}, got {lines}")
+    return problems
 
 
 # (case, dotted key, value, text the one line must contain)
@@ -182,12 +193,7 @@ def test_every_config_case_stops_before_any_job_with_one_line(tmp_path: Path) ->
         results = list(pool.map(lambda case: _run_config_case(tmp_path, case), cases))
     failures = []
     for (name, _, _, expected), (_, done, workdir) in zip(cases, results, strict=True):
-        lines = _curriculab_lines(done)
-        problems = []
-        if done.returncode == 0:
-            problems.append("exit status 0")
-        if len(lines) != 1 or expected not in lines[0]:
-            problems.append(f"expected one line containing {expected!r}, got {lines}")
+        problems = _one_line_problems(done, expected)
         if (workdir / "results").exists():
             problems.append("wrote under results/")
         if "rule " in done.stdout + done.stderr:
@@ -275,7 +281,12 @@ DATA_CASES = [
         "member 'tinydata/other.json' not found",
     ),
     ("text field missing", _jsonl_case, "download", "text field 'text' not found"),
-    ("all documents empty", lambda w: _files_case(w, [" "] * 50), "prepare", "0 documents left"),
+    (
+        "all documents too short",
+        lambda w: _files_case(w, [f"d{i}" for i in range(50)]),
+        "prepare",
+        "0 documents left",
+    ),
     (
         "all documents duplicates",
         lambda w: _files_case(w, [_cooking_docs()[0]] * 80),

@@ -21,13 +21,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curriculab.errors import CurriculabError
+from curriculab.data.files import (
+    COMPRESSIONS,
+    KINDS,
+    SourceError,
+    check_file,
+    check_files,
+    first_line,
+    json_kind,
+    kind_of,
+)
 from curriculab.io import atomic_path, sha256_file
-
-
-class SourceError(CurriculabError, RuntimeError):
-    """A source cannot deliver documents; the message is one line naming what is wrong."""
-
 
 # --- wheel: real text that only needs a package index -------------------------------------------
 
@@ -92,14 +96,23 @@ def wheel_documents(source: dict[str, Any]) -> Iterator[str]:
         records = json.loads(raw)
     except json.JSONDecodeError as err:
         raise SourceError(f"wheel member {source['member']!r} is not valid JSON: {err}") from err
-    render = RECORD_FORMATS[source["record_format"]]
-    for record in records.values() if isinstance(records, dict) else records:
+    where = f"wheel member {source['member']!r}"
+    if not isinstance(records, list | dict):
+        raise SourceError(f"{where}: the JSON is {json_kind(records)}, expected records")
+    record_format = source["record_format"]
+    render = RECORD_FORMATS[record_format]
+    for index, record in enumerate(records.values() if isinstance(records, dict) else records):
+        if record_format != "text" and not isinstance(record, dict):
+            raise SourceError(
+                f"{where}: record {index} is {json_kind(record)}, not an object as "
+                f"record_format {record_format!r} needs"
+            )
         yield render(record)
 
 
-# --- files and hf: through `datasets` -----------------------------------------------------------
+# --- files and hf: through `datasets`, each file checked first (data/files.py) ------------------
 
-_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text"}
+_LOCAL_BUILDERS = ("json", "text", "parquet", "csv")
 
 
 def _texts(rows: Iterable[dict[str, Any]], text_field: str, where: str) -> Iterator[str]:
@@ -113,69 +126,102 @@ def _texts(rows: Iterable[dict[str, Any]], text_field: str, where: str) -> Itera
 
 def files_builder(source: dict[str, Any]) -> tuple[list[str], str]:
     """(matched paths, `datasets` builder) of a files source; SourceError if the glob matches
-    nothing or files of several kinds. Cheap: run before any job (config.check_sources)."""
+    nothing, a directory, or files of several kinds. Cheap: run before any job
+    (config.check_sources)."""
     paths = sorted(glob.glob(source["glob"], recursive=True))
     if not paths:
         raise SourceError(
             f"files source: glob {source['glob']!r} matches no file "
             f"(relative paths start at {Path.cwd()})"
         )
-    builders = {_BUILDERS.get(Path(p).suffix.lower()) for p in paths}
+    folders = [p for p in paths if Path(p).is_dir()]
+    if folders:
+        raise SourceError(
+            f"files source {source['glob']!r}: {folders[0]} is a directory; the glob must match "
+            "files only (e.g. corpus/*.jsonl)"
+        )
+    builders = {kind_of(p)[0] for p in paths}
     if None in builders or len(builders) != 1:
         raise SourceError(
             f"files source {source['glob']!r}: expected files of one kind among "
-            f"{sorted(_BUILDERS)}, got {sorted({Path(p).suffix for p in paths})}"
+            f"{sorted(KINDS)} (optionally {', '.join(COMPRESSIONS)}; not Parquet), got "
+            f"{sorted({''.join(Path(p).suffixes) for p in paths})}"
         )
     return paths, builders.pop()
 
 
-def check_utf8(path: str, errors: str) -> int:
-    """Invalid UTF-8 in a text or JSON file: a SourceError naming the file and the byte offset
-    (`errors: strict`, the default), or the count of bad bytes that will be replaced with
-    U+FFFD, with a warning in the log (`errors: replace`)."""
-    data = Path(path).read_bytes()
+def _load(builder: str, data_files: list[str], where: str, **options: Any):
+    """datasets.load_dataset over local files; what it still cannot read is one line."""
+    import datasets
+
     try:
-        data.decode("utf-8")
-        return 0
-    except UnicodeDecodeError as error:
-        if errors == "strict":
-            raise SourceError(
-                f"{path}: invalid UTF-8 at byte {error.start} ({data[error.start : error.end]!r}); "
-                "fix the file, or set encoding_errors: replace on this source"
-            ) from None
-    bad = data.decode("utf-8", errors="replace").count("\ufffd") - data.count("\ufffd".encode())
-    print(f"warning: {path}: {bad} invalid UTF-8 sequence(s) replaced with U+FFFD", file=sys.stderr)
-    return bad
+        return datasets.load_dataset(builder, data_files=data_files, split="train", **options)
+    except datasets.exceptions.DatasetGenerationError as error:
+        cause = error.__cause__ or error
+        message = f"{where}: datasets could not read the files ({first_line(cause)})"
+        raise SourceError(message) from None
 
 
 def files_documents(source: dict[str, Any]) -> Iterator[str]:
-    """Documents from local JSONL/JSON, Parquet or plain-text files matched by a glob."""
-    import datasets  # slow import: only where needed
-
+    """Documents from local JSONL/JSON, Parquet or plain-text files matched by a glob (each
+    checked first; JSON files whose malformed records were skipped are read from a cleaned
+    copy)."""
     paths, builder = files_builder(source)
-    options = {}
-    if builder in ("text", "json"):
-        errors = source.get("encoding_errors", "strict")
-        for path in paths:
-            check_utf8(path, errors)
-        options["encoding_errors"] = errors
-    dataset = datasets.load_dataset(builder, data_files=paths, split="train", **options)
+    where = f"files source {source['glob']!r}"
+    options = {"encoding_errors": source.get("encoding_errors", "strict")}
+    with tempfile.TemporaryDirectory(prefix="curriculab-files-") as tmp:
+        data_files = []
+        for index, (path, kept) in enumerate(check_files(paths, source, where).items()):
+            if kept is not None:  # datasets would fail on the skipped lines: give it the rest
+                path = str(Path(tmp, f"{index}.jsonl"))
+                Path(path).write_text("\n".join(kept) + "\n", encoding="utf-8")
+            data_files.append(path)
+        dataset = _load(builder, data_files, where, **(options if builder != "parquet" else {}))
     text_field = "text" if builder == "text" else source.get("text_field", "text")
-    yield from _texts(dataset, text_field, f"files source {source['glob']!r}")
+    yield from _texts(dataset, text_field, where)
+
+
+def _hub_message(source: dict[str, Any], error: BaseException) -> str:
+    where = f"hf source {source['path']!r}"
+    text = f"{type(error).__name__} {error}"
+    if isinstance(error, ConnectionError) or "offline" in text.lower() or "reach" in text:
+        return (
+            f"{where}: could not reach the Hugging Face hub ({first_line(error)}); copy the data "
+            "where the hub is reachable and point a files source (or hf with data_files) at it, "
+            "or set HF_HUB_OFFLINE=1 where it is already in the Hugging Face cache"
+        )
+    return f"{where}: could not be loaded ({first_line(error)})"
 
 
 def hf_documents(source: dict[str, Any]) -> Iterator[str]:
-    """Documents from `datasets.load_dataset` (the hub, or a builder over local files)."""
+    """Documents from `datasets.load_dataset` (the hub, or a builder over local files, whose
+    files are checked first as a files source's are)."""
     import datasets
 
-    dataset = datasets.load_dataset(
-        source["path"],
-        source.get("name"),
-        split=source["split"],
-        data_files=source.get("data_files"),
-        streaming=source.get("streaming", True),
-    )
-    yield from _texts(dataset, source.get("text_field", "text"), f"hf source {source['path']!r}")
+    data_files = source.get("data_files")
+    if source["path"] in _LOCAL_BUILDERS and data_files:  # strict: an empty file fails too
+        patterns = [data_files] if isinstance(data_files, str) else data_files
+        for path in sorted({p for pattern in patterns for p in glob.glob(pattern, recursive=True)}):
+            check_file(path, source)
+    try:
+        dataset = datasets.load_dataset(
+            source["path"],
+            source.get("name"),
+            split=source["split"],
+            data_files=data_files,
+            streaming=source.get("streaming", True),
+        )
+        where = f"hf source {source['path']!r}"
+        yield from _texts(dataset, source.get("text_field", "text"), where)
+    except SourceError:
+        raise
+    except (
+        ConnectionError,
+        OSError,
+        datasets.exceptions.DatasetGenerationError,
+        datasets.exceptions.DatasetNotFoundError,
+    ) as error:
+        raise SourceError(_hub_message(source, error)) from None
 
 
 # --- synthetic: a fast offline generator with a distinct vocabulary per topic -------------------
