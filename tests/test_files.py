@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curriculab.data.files import SourceError, json_records, kind_of
+from curriculab.data.files import SourceError, json_records, kind_of, read_bytes
 from curriculab.data.sources import read_source
 
 # A JSON Lines line: an object with a text (kept), or something that is not one (malformed).
@@ -72,3 +72,13 @@ def test_skipped_records_and_empty_files_are_counted_in_the_log(tmp_path, capsys
     assert "c.jsonl: the file is empty; left out" in log
     with pytest.raises(SourceError, match=r"a\.jsonl\.gz: line 4 is an array, not an object"):
         read_source({**source, "skip_malformed": False}, None)
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path):
+    """Root reads any file, so the unreadable file here is one that vanished after the glob
+    matched it (or a directory where a file was expected)."""
+    with pytest.raises(SourceError, match=r"gone\.jsonl: cannot be read \(FileNotFoundError"):
+        read_bytes(tmp_path / "gone.jsonl")
+    (tmp_path / "dir.jsonl").mkdir()
+    with pytest.raises(SourceError, match=r"dir\.jsonl: cannot be read \(IsADirectoryError"):
+        read_bytes(tmp_path / "dir.jsonl")
