@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import torch
 
 from curriculab.config import TrainConfig
-from curriculab.errors import CurriculabError
+from curriculab.errors import CurriculabError, first_line
 from curriculab.io import atomic_path, sha256_file
 
 
@@ -77,8 +77,8 @@ def load_checkpoint(path: Path, model, optimizer, fingerprint: str, log: TextIO)
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise TrainingError(
-            f"{path}: not a checkpoint that loads safely ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); delete it to restart the cell"
+            f"{path}: not a checkpoint that loads safely ({first_line(error)}); "
+            "delete it to restart the cell"
         ) from None
     if state["fingerprint"] != fingerprint:
         print(f"ignoring {path}: it belongs to other settings or another stream", file=log)

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from curriculab.errors import CurriculabError
+from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
@@ -23,10 +23,6 @@ from curriculab.streams.schedules import check_schedule
 
 # nats/token below the unigram reference that count as learning beyond token frequencies
 DEFAULT_MARGIN = 0.1
-
-
-class ConfigError(CurriculabError, ValueError):
-    """A config key or value is wrong; the message is one line naming the key."""
 
 
 @dataclass(frozen=True)
@@ -282,15 +278,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         model_preset=config["model"]["preset"],
         train=train,
         resources=train_resources(config.get("resources", {}).get("train", {}), config["train"]),
-        harness=_harness(config.get("harness"), tuple(config["domains"])),
+        harness=harness_spec(config.get("harness"), tuple(config["domains"])),
     )
-
-
-def _harness(raw: dict[str, Any] | None, domains: tuple[str, ...]) -> HarnessSpec | None:
-    try:
-        return harness_spec(raw, domains)
-    except CurriculabError as error:
-        raise ConfigError(str(error)) from None
 
 
 def train_resources(raw: dict[str, Any], train: dict[str, Any]) -> TrainResources:

@@ -22,6 +22,16 @@ class CurriculabError(Exception):
     """A problem in the study's config or data; the message is one line that names it."""
 
 
+class ConfigError(CurriculabError, ValueError):
+    """A config key or value is wrong; the message is one line naming the key."""
+
+
+def first_line(error: BaseException) -> str:
+    """'Type: first line of its message', for quoting a library's error inside our own line."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def one_line(error: BaseException) -> str:
     """The error's message on one line, as a job prints it: 'curriculab: ...'."""
     return "curriculab: " + " ".join(str(error).split())

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from curriculab.errors import CurriculabError
+from curriculab.errors import ConfigError, CurriculabError, first_line
 from curriculab.io import atomic_path, write_json
 
 HELDOUT_PREFIX = "curriculab_heldout_"
@@ -53,10 +53,11 @@ def harness_spec(raw: dict[str, Any] | None, domains: Sequence[str]) -> HarnessS
     """The typed `harness:` mapping of a schema-valid config; None when the key is absent."""
     if not raw:
         return None
-    spec = HarnessSpec(tuple(raw["tasks"]), raw.get("batch_size", 16), raw.get("limit"))
+    settings = {key: raw[key] for key in ("batch_size", "limit") if key in raw}
+    spec = HarnessSpec(tuple(raw["tasks"]), **settings)
     for domain in spec.heldout_domains:
         if domain not in domains:
-            raise CurriculabError(
+            raise ConfigError(
                 f"config key 'harness.tasks': {heldout_task(domain)!r} names no domain; "
                 f"expected {HELDOUT_PREFIX}<domain> with a domain of {sorted(domains)}"
             )
@@ -102,11 +103,6 @@ def write_heldout_task(domain: str, docs: Path, base: Path, data_out: Path, task
     return test.height
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
-
-
 def _task_manager(tasks: Sequence[str], task_dir: Path):
     """The harness's task index: our task folder, plus its own tasks only when one is asked for
     (indexing the thousands of shipped tasks takes about 15 s)."""
@@ -133,7 +129,7 @@ def _check_reachable(tasks: Sequence[str], manager) -> None:
         except Exception as error:  # datasets raises many kinds; all mean "cannot load"
             raise HarnessError(
                 f"config key 'harness.tasks': task {task!r} could not load its data "
-                f"({_first_line(error)}); it needs the dataset on the hub or in the Hugging "
+                f"({first_line(error)}); it needs the dataset on the hub or in the Hugging "
                 "Face cache of the machine that runs the job"
             ) from None
 

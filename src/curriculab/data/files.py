@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from curriculab.errors import CurriculabError
+from curriculab.errors import CurriculabError, first_line
 
 KINDS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".txt": "text"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
@@ -82,11 +82,6 @@ def read_bytes(path: str | Path) -> bytes:
         if compression == ".zst" and type(error).__name__ == "ZstdError":
             raise SourceError(f"{path}: not a valid .zst file ({first_line(error)})") from None
         raise
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _decode(path: Path, data: bytes, errors: str) -> str:

@@ -27,10 +27,10 @@ from curriculab.data.files import (
     SourceError,
     check_file,
     check_files,
-    first_line,
     json_kind,
     kind_of,
 )
+from curriculab.errors import first_line
 from curriculab.io import atomic_path, sha256_file
 
 # --- wheel: real text that only needs a package index -------------------------------------------
