@@ -8,17 +8,18 @@ log_to(snakemake.log[0])
 
 import torch
 
+from curriculab.devices import claim_device
 from curriculab.harness import run_harness
 
 params = snakemake.params
-use_cuda = params.device != "cpu" and torch.cuda.is_available()
 torch.set_num_threads(snakemake.threads)
+device = claim_device(params.device)  # as training does: auto = CUDA when present, a free GPU
 run_harness(
     Path(snakemake.input.model),
     params.tasks,
     Path(params.task_dir),
     Path(snakemake.output.scores),
-    device="cuda" if use_cuda else "cpu",
+    device=str(device),
     batch_size=params.batch_size,
     limit=params.limit,
 )
