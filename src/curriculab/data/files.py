@@ -41,11 +41,18 @@ class EmptyFile(SourceError):
     """A file with nothing in it: left out of its source with a warning."""
 
 
-def kind_of(path: str | Path) -> tuple[str | None, str | None]:
-    """(`datasets` builder or None, compression suffix or None) of a file, by its name."""
+def _suffixes(path: str | Path) -> tuple[str | None, str | None]:
+    """(the kind's suffix, the compression's suffix) of a file name, lower case:
+    "a.JSONL.gz" -> (".jsonl", ".gz")."""
     suffixes = [s.lower() for s in Path(path).suffixes]
     compression = suffixes.pop() if suffixes and suffixes[-1] in COMPRESSIONS else None
-    builder = KINDS.get(suffixes[-1]) if suffixes else None
+    return (suffixes[-1] if suffixes else None), compression
+
+
+def kind_of(path: str | Path) -> tuple[str | None, str | None]:
+    """(`datasets` builder or None, compression suffix or None) of a file, by its name."""
+    suffix, compression = _suffixes(path)
+    builder = KINDS.get(suffix)
     if builder == "parquet" and compression:
         return None, compression  # Parquet compresses its pages itself; datasets cannot unwrap it
     return builder, compression
@@ -69,7 +76,7 @@ def read_bytes(path: str | Path) -> bytes:
     """The file's content, decompressed; a SourceError names the file when it cannot be read
     or is not the compression its name says."""
     path = Path(path)
-    compression = kind_of(path)[1]
+    compression = _suffixes(path)[1]
     try:
         with _open(path, compression) as stream:
             return stream.read()
@@ -104,7 +111,7 @@ def _decode(path: Path, data: bytes, errors: str) -> str:
 def json_kind(value: Any) -> str:
     """What a JSON value is, as a message says it: "an array", "a string", "an object"..."""
     kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    return {**kinds, type(None): "null"}.get(type(value), "a number")
+    return "null" if value is None else kinds.get(type(value), "a number")
 
 
 def json_records(path: Path, text: str, skip_malformed: bool) -> tuple[list[str], int]:
@@ -112,7 +119,7 @@ def json_records(path: Path, text: str, skip_malformed: bool) -> tuple[list[str]
     is one array of objects is returned as lines too. Fails naming file and line, unless
     skip_malformed."""
     stripped = text.strip()
-    if stripped.startswith("[") and path.suffix.lower() != ".jsonl":
+    if stripped.startswith("[") and _suffixes(path)[0] != ".jsonl":
         try:
             records = json.loads(stripped)
         except json.JSONDecodeError as error:

@@ -168,7 +168,9 @@ def files_documents(source: dict[str, Any]) -> Iterator[str]:
     copy)."""
     paths, builder = files_builder(source)
     where = f"files source {source['glob']!r}"
-    options = {"encoding_errors": source.get("encoding_errors", "strict")}
+    options = (
+        {} if builder == "parquet" else {"encoding_errors": source.get("encoding_errors", "strict")}
+    )
     with tempfile.TemporaryDirectory(prefix="curriculab-files-") as tmp:
         data_files = []
         for index, (path, kept) in enumerate(check_files(paths, source, where).items()):
@@ -176,7 +178,7 @@ def files_documents(source: dict[str, Any]) -> Iterator[str]:
                 path = str(Path(tmp, f"{index}.jsonl"))
                 Path(path).write_text("\n".join(kept) + "\n", encoding="utf-8")
             data_files.append(path)
-        dataset = _load(builder, data_files, where, **(options if builder != "parquet" else {}))
+        dataset = _load(builder, data_files, where, **options)
     text_field = "text" if builder == "text" else source.get("text_field", "text")
     yield from _texts(dataset, text_field, where)
 
