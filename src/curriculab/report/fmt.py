@@ -8,7 +8,8 @@ of quantity reads the same everywhere:
 - durations: 0.32 s, 3.2 s, 41 s, 5 min 41 s, 2 h 5 min;
 - losses and loss differences: nats/token, 3 decimals (differences signed: +0.012);
 - p-values: 2 significant digits, "<1e-4" below 1e-4;
-- shares and fractions: percent with 1 decimal: 12.3%.
+- shares and fractions: percent with 1 decimal: 12.3%;
+- scores of unknown scale (harness metrics): 3 decimals below 100, whole with separators above.
 
 A missing value (None or NaN) reads "n/a". Standard library only: the report stays torch-free.
 """
@@ -104,3 +105,13 @@ def number(value: float | None, digits: int = 3) -> str:
     if float(value).is_integer() and abs(value) >= 1000:
         return count(value)
     return f"{value:.{digits}f}"
+
+
+def score(value: float | None, signed: bool = False) -> str:
+    """A score of unknown scale (an lm-evaluation-harness metric): 3 decimals (bits per byte,
+    accuracy), whole with separators from 100 up (word perplexities run to the hundred
+    thousands, where decimals only add noise); signed shows "+" too."""
+    if value is None or math.isnan(value):
+        return NA
+    sign = "+" if signed else ""
+    return f"{value:{sign},.0f}" if abs(value) >= 100 else f"{value:{sign}.3f}"

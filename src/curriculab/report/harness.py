@@ -11,21 +11,11 @@ from curriculab.report import fmt
 from curriculab.report.sections import table
 
 
-def _num(value: float, signed: bool) -> str:
-    """3 decimals (bits per byte, byte perplexity); whole with separators from 100 up (word
-    perplexities run to the hundred thousands, where decimals only add noise)."""
-    sign = "+" if signed else ""
-    return f"{value:{sign},.0f}" if abs(value) >= 100 else f"{value:{sign}.3f}"
-
-
 def _interval(mean: float | None, low: float | None, high: float | None, signed: bool) -> str:
     """ "mean [low, high]"; the interval is left out where it is unknown (one seed)."""
-    if mean is None:
-        return fmt.NA
-    shown = _num(mean, signed)
-    if low is None or high is None:
-        return shown
-    return f"{shown} [{_num(low, signed)}, {_num(high, signed)}]"
+    if mean is None or low is None or high is None:
+        return fmt.score(mean, signed)
+    return f"{fmt.score(mean, signed)} [{fmt.score(low, signed)}, {fmt.score(high, signed)}]"
 
 
 def harness_section(summary: pl.DataFrame, baseline: str) -> str:
@@ -40,24 +30,14 @@ def harness_section(summary: pl.DataFrame, baseline: str) -> str:
         "tasks and metrics, and not part of the verdicts.</p>"
     ]
     for (task, metric), group in summary.group_by(["task", "metric"], maintain_order=True):
+        records = list(group.iter_rows(named=True))
         rows = group.with_columns(
-            pl.struct("mean", "ci_low", "ci_high")
-            .map_elements(
-                lambda r: _interval(r["mean"], r["ci_low"], r["ci_high"], False),
-                return_dtype=pl.String,
-            )
-            .alias("score"),
-            pl.struct("delta_mean", "delta_ci_low", "delta_ci_high")
-            .map_elements(
-                lambda r: (
-                    "baseline"
-                    if r["delta_mean"] is None
-                    else _interval(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], True)
-                ),
-                return_dtype=pl.String,
-            )
-            .alias("change"),
-        )
+            pl.Series("score", [_interval(r["mean"], r["ci_low"], r["ci_high"], False)
+                                for r in records], pl.String),
+            pl.Series("change", ["baseline" if r["delta_mean"] is None else _interval(
+                r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], True) for r in records],
+                pl.String),
+        )  # fmt: skip
         columns = {
             "ratio": "D1 ratio",
             "arm": "arm",
