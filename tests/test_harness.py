@@ -30,7 +30,7 @@ from curriculab.data.shards import read_blocks
 from curriculab.data.tokenizer import END_OF_DOCUMENT
 from curriculab.harness import (
     HarnessError,
-    _check_reachable,
+    _load_tasks,
     _task_manager,
     heldout_task,
     write_heldout_task,
@@ -175,4 +175,4 @@ def test_a_task_whose_data_cannot_be_loaded_is_named(tmp_path: Path):
     )
     manager = _task_manager([heldout_task("gone")], tasks)
     with pytest.raises(HarnessError, match=r"task 'curriculab_heldout_gone' could not load its"):
-        _check_reachable([heldout_task("gone")], manager)
+        _load_tasks([heldout_task("gone")], manager)

@@ -120,18 +120,23 @@ def _task_manager(tasks: Sequence[str], task_dir: Path):
     return manager
 
 
-def _check_reachable(tasks: Sequence[str], manager) -> None:
-    """Load each task's data before any model runs; a task whose data cannot be reached (no
-    network, not in the cache) is named in one line."""
+def _load_tasks(tasks: Sequence[str], manager) -> list:
+    """Each task (or group) built with its data, before any model runs; a task whose data
+    cannot be reached (no network, not in the cache) is named in one line. The built objects
+    go to the evaluation as they are, so no data is loaded twice."""
+    loaded = []
     for task in tasks:
         try:
-            manager.load([task])
+            built = manager.load([task])
         except Exception as error:  # datasets raises many kinds; all mean "cannot load"
             raise HarnessError(
                 f"config key 'harness.tasks': task {task!r} could not load its data "
                 f"({first_line(error)}); it needs the dataset on the hub or in the Hugging "
                 "Face cache of the machine that runs the job"
             ) from None
+        # A tag (several tasks under one name) is neither: the harness expands it again.
+        loaded.append(built["groups"].get(task) or built["tasks"].get(task, task))
+    return loaded
 
 
 def _number(value: Any) -> float | None:
@@ -178,12 +183,12 @@ def run_harness(
     from lm_eval.evaluator import simple_evaluate
 
     manager = _task_manager(tasks, task_dir)
-    _check_reachable(tasks, manager)
+    loaded = _load_tasks(tasks, manager)
     print(f"lm-evaluation-harness {lm_eval.__version__}: {list(tasks)} on {model_dir}", file=log)
     results = simple_evaluate(
         model="hf",
         model_args={"pretrained": str(model_dir), "dtype": "float32"},
-        tasks=list(tasks),
+        tasks=loaded,
         task_manager=manager,
         device=device,
         batch_size=batch_size,
