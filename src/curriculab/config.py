@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import jsonschema
@@ -20,6 +20,7 @@ from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.schedules import check_schedule
+from curriculab.streams.trunk import check_removals, check_trunks
 
 # nats/token below the unigram reference that count as learning beyond token frequencies
 DEFAULT_MARGIN = 0.1
@@ -83,6 +84,8 @@ class Study:
     train: TrainConfig
     resources: TrainResources  # what training and evaluation jobs ask of the scheduler
     harness: HarnessSpec | None = None  # lm-evaluation-harness tasks on every cell; None: none
+    trunks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # trunk -> its schedules
+    removals: dict[str, dict[str, str]] = field(default_factory=dict)  # schedule -> domain, ref
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -219,17 +222,18 @@ def _check_semantics(config: dict[str, Any]) -> None:
         )
 
 
-def budget_spec(streams: dict[str, Any], seq_len: int) -> BudgetSpec:
-    """The typed budget of a validated `streams:` mapping (tokens become whole blocks)."""
+def budget_spec(streams: dict[str, Any], seq_len: int, batch_size: int = 1) -> BudgetSpec:
+    """The typed budget of a validated `streams:` mapping (tokens become whole blocks);
+    batch_size: sequences per optimiser step, where branches may start (streams.trunk)."""
     if streams["budget"] == "fixed_data":
-        return BudgetSpec("fixed_data")
+        return BudgetSpec("fixed_data", step_blocks=batch_size)
     blocks = streams["tokens"] // seq_len
     if blocks < 1:
         raise ConfigError(
             f"config key 'streams.tokens': {streams['tokens']} is less than one block "
             f"(shards.seq_len = {seq_len} tokens)"
         )
-    return BudgetSpec("fixed_tokens", blocks, streams.get("max_epochs"))
+    return BudgetSpec("fixed_tokens", blocks, streams.get("max_epochs"), batch_size)
 
 
 def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> Study:
@@ -258,6 +262,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     }
     train = train_config(config["train"])
     grid = config["grid"]
+    seq_len = int(config["shards"]["seq_len"])
+    budget = budget_spec(config["streams"], seq_len, train.batch_size)
     return Study(
         name=config["study"],
         target_domain=config["target_domain"],
@@ -270,7 +276,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),
         arms=lr_arms(grid.get("lr_arms"), train),
-        budget=budget_spec(config["streams"], int(config["shards"]["seq_len"])),
+        budget=budget,
         baseline=baseline,
         target_d1_loss=analysis.get("target_d1_loss"),
         unigram_margin=float(analysis.get("unigram_margin", DEFAULT_MARGIN)),
@@ -279,6 +285,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         train=train,
         resources=train_resources(config.get("resources", {}).get("train", {}), config["train"]),
         harness=harness_spec(config.get("harness"), tuple(config["domains"])),
+        trunks=check_trunks(schedules, budget, seq_len),
+        removals=check_removals(schedules),
     )
 
 

@@ -15,7 +15,6 @@ order on the seed and the schedule. A stream stores indices, never tokens.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +28,12 @@ from curriculab.streams.schedules import (
     Plan,
     Profile,
     ScheduleError,
+    apportion,
     final_window_start,
     make_plan,
+    name_key,
 )
+from curriculab.streams.trunk import assign_sequences, base_shares, branch_domains, trunk_domains
 
 _SUBSAMPLE, _ORDER = 0, 1  # independent random streams per purpose
 
@@ -47,6 +49,7 @@ class BudgetSpec:
     kind: Budget = "fixed_data"
     total_blocks: int | None = None  # sequences in the run (fixed_tokens)
     max_epochs: float | None = None  # cap on passes over any one domain (fixed_tokens)
+    step_blocks: int = 1  # sequences per optimiser step: a branch starts on a step boundary
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,8 @@ class Order:
     blocks: np.ndarray  # (n,) int64: row of that domain's train shard
     epochs: np.ndarray  # (n,) int32: 0 for a block's first use, 1 for its second, ...
     window_start: float | None = None  # where the final D1 window begins (fraction); None: none
-
-
-def _key(name: str) -> int:
-    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    trunk: str | None = None  # the trunk whose order this one continues (streams.trunk)
+    branch_position: int | None = None  # where it leaves the trunk's order (None: it does not)
 
 
 def target_blocks_wanted(train_blocks: dict[str, int], target: str, ratio: float) -> int:
@@ -90,15 +91,6 @@ def available_blocks(
         name: (np.sort(subset) if name == target else np.arange(n, dtype=np.int64))
         for name, n in train_blocks.items()
     }
-
-
-def apportion(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integers proportional to `weights` summing to `total` (largest remainder)."""
-    exact = weights / weights.sum() * total
-    counts = np.floor(exact).astype(np.int64)
-    short = total - counts.sum()
-    counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
-    return counts
 
 
 def plan_mass(ctx: Context, plan: Plan) -> np.ndarray:
@@ -171,6 +163,18 @@ def assign_blocks(
     return blocks, epochs
 
 
+def _context(
+    train_blocks: dict[str, int], target: str, ratio: float, schedule: str, seed: int, budget
+) -> tuple[list[str], list[np.ndarray], Context]:
+    names = sorted(train_blocks)
+    available = available_blocks(train_blocks, target, ratio, seed)
+    pools = [available[name] for name in names]
+    ctx = Context(
+        schedule, tuple(names), names.index(target), np.array([len(p) for p in pools]), budget.kind
+    )
+    return names, pools, ctx
+
+
 def build_order(
     train_blocks: dict[str, int],
     target: str,
@@ -180,16 +184,18 @@ def build_order(
     seed: int,
     budget: BudgetSpec = BudgetSpec(),
 ) -> tuple[list[str], Order]:
-    """The (domain names, order) of one cell."""
-    names = sorted(train_blocks)
-    available = available_blocks(train_blocks, target, ratio, seed)
-    pools = [available[name] for name in names]
-    ctx = Context(
-        schedule, tuple(names), names.index(target), np.array([len(p) for p in pools]), budget.kind
-    )
+    """The (domain names, order) of one cell; a schedule on a trunk continues its order."""
+    names, pools, ctx = _context(train_blocks, target, ratio, schedule, seed, budget)
+    if "trunk" in spec:
+        domains, position = branch_domains(ctx, spec, budget.total_blocks, budget.step_blocks, seed)
+        blocks, epochs = assign_sequences(
+            domains, pools, seed, spec["trunk"], budget.max_epochs, ctx
+        )
+        window = None if position is None else position / len(domains)
+        return names, Order(domains, blocks, epochs, window, spec["trunk"], position)
     plan = make_plan(ctx, spec)
     counts = block_counts(ctx, plan, budget)
-    rng = np.random.default_rng([seed, _ORDER, _key(schedule)])
+    rng = np.random.default_rng([seed, _ORDER, name_key(schedule)])
     if isinstance(plan, Profile):
         times = profile_times(plan, counts, rng)
     else:
@@ -199,3 +205,20 @@ def build_order(
     blocks, epochs = assign_blocks(domains, pools, rng)
     window = final_window_start(plan, ctx.target)
     return names, Order(domains, blocks, epochs, window)
+
+
+def build_trunk_order(
+    train_blocks: dict[str, int],
+    target: str,
+    ratio: float,
+    trunk: str,
+    base_d1_share: float | None,
+    seed: int,
+    budget: BudgetSpec,
+) -> tuple[list[str], Order]:
+    """The (domain names, order) of a trunk: its base mixture (D1 at `base_d1_share`, None: its
+    natural share) over the whole budget, the prefix of every stream that branches off it."""
+    names, pools, ctx = _context(train_blocks, target, ratio, f"trunk {trunk}", seed, budget)
+    domains = trunk_domains(base_shares(ctx, base_d1_share), budget.total_blocks, seed, trunk)
+    blocks, epochs = assign_sequences(domains, pools, seed, trunk, budget.max_epochs, ctx)
+    return names, Order(domains, blocks, epochs, None, trunk, None)

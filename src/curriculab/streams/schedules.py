@@ -18,6 +18,7 @@ The target domain (D1) is the domain the study minimises test loss on. Families 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -108,6 +109,20 @@ def family(name: str, check: CheckFn = _no_check) -> Callable[[FamilyFn], Family
     return register
 
 
+def name_key(name: str) -> int:
+    """A 32-bit integer of a name, to seed a random stream of its own."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+
+
+def apportion(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integers proportional to `weights` summing to `total` (largest remainder)."""
+    exact = weights / weights.sum() * total
+    counts = np.floor(exact).astype(np.int64)
+    short = total - counts.sum()
+    counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
+    return counts
+
+
 def target_profile(ctx: Context, edges: Sequence[float], target_share: np.ndarray) -> Profile:
     """A profile in which D1 has `target_share[b]` of bin b; the others split the rest by size."""
     others = ctx.natural.copy()
@@ -147,6 +162,8 @@ def sequential(ctx: Context, params: dict[str, Any]) -> Plan:
 def _check_end_window(params: dict[str, Any], names: Sequence[str], target: str) -> str | None:
     if ("d1_share" in params) == ("d1_factor" in params):
         return "give exactly one of 'd1_share' (absolute) or 'd1_factor' (times D1's natural share)"
+    if params.get("remove", names[0]) not in names:
+        return f"parameter 'remove': {params['remove']!r} is not one of the domains {list(names)}"
     return None
 
 
@@ -156,7 +173,9 @@ def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
 
     `d1_factor` instead scales D1's natural share (the "upsample by k" form). Under fixed_data
     the base share is whatever D1 is left; under fixed_tokens it is `base_d1_share` (default:
-    D1's natural share).
+    D1's natural share). `remove` leaves one domain out of the window and gives its share to
+    the others in proportion: the window of the same schedule without it, less that domain
+    (its utility by removal, arXiv 2406.03476).
     """
     window = params["window"]
     natural = ctx.natural[ctx.target]
@@ -175,7 +194,14 @@ def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
         base = max(base, 0.0)
     else:
         base = params.get("base_d1_share", natural)
-    return target_profile(ctx, [0.0, 1.0 - window, 1.0], np.array([base, share]))
+    profile = target_profile(ctx, [0.0, 1.0 - window, 1.0], np.array([base, share]))
+    if "remove" in params:
+        column = profile.shares[:, 1]
+        column[ctx.names.index(params["remove"])] = 0.0
+        if column.sum() <= 0.0:
+            raise ctx.fail("remove", f"{params['remove']!r} is all of the window; nothing is left")
+        column /= column.sum()
+    return profile
 
 
 def ramp_shape(shape: str, bins: int = RAMP_BINS) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from curriculab.io import read_arrow, write_arrow, write_json
-from curriculab.streams.build import BudgetSpec, Order, build_order
+from curriculab.streams.build import BudgetSpec, Order, build_order, build_trunk_order
 from curriculab.streams.summary import summarise_order
 
 
@@ -44,6 +44,27 @@ def write_stream(
     write_arrow(stream_table(names, order), out_path)
     summary = summarise_order(names, order, target, manifests[target]["seq_len"])
     summary.update(ratio=ratio, schedule=schedule, spec=spec, seed=seed, budget=budget.kind)
+    write_json(summary_path, summary)
+    return summary
+
+
+def write_trunk_stream(
+    manifests: dict[str, dict[str, Any]],
+    target: str,
+    ratio: float,
+    trunk: str,
+    base_d1_share: float | None,
+    seed: int,
+    budget: BudgetSpec,
+    out_path: str | Path,
+    summary_path: str | Path,
+) -> dict[str, Any]:
+    """The stream of a trunk (streams.trunk) and its summary."""
+    train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
+    order = build_trunk_order(train_blocks, target, ratio, trunk, base_d1_share, seed, budget)
+    write_arrow(stream_table(*order), out_path)
+    summary = summarise_order(*order, target, manifests[target]["seq_len"])
+    summary.update(ratio=ratio, trunk=trunk, seed=seed, budget=budget.kind)
     write_json(summary_path, summary)
     return summary
 

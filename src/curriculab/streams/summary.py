@@ -41,6 +41,8 @@ def summarise_order(names: list[str], order: Order, target: str, seq_len: int) -
         "seq_len": seq_len,
         "target": target,
         "window_start": order.window_start,
+        "trunk": order.trunk,
+        "branch_position": order.branch_position,
         "domains": per_domain,
         "target_share_by_bin": shares_over_training(
             order.domains, names.index(target), BARCODE_BINS
