@@ -145,9 +145,10 @@ def test_cells_sharing_a_prefix_compute_it_once_and_equal_training_from_scratch(
     second = replace(first, cell="wsd", cfg=wsd, out_dir=tmp_path / "wsd")
     second = replace(second, log=tmp_path / "wsd.log")
     packed = _packed([first, second], tmp_path / "packed", "serial")
-    assert "branched_from" not in packed[0]
-    branch = packed[1]["branched_from"]
-    assert branch["cell"] == "constant" and 0 < branch["step"] < packed[1]["steps"]
+    assert packed[0]["inherited"] is None
+    branch = packed[1]["inherited"]
+    assert branch["source"] == "cell" and branch["from"] == "constant"
+    assert 0 < branch["step"] < packed[1]["steps"]
     for job, together in zip((first, second), packed, strict=True):
         out = tmp_path / "alone" / job.cell
         one = train_cell(job.inputs, "micro", job.cfg, job.seed, job.cell, out, 1,

@@ -62,7 +62,7 @@ class Branching:
 class Candidate:
     """What decides whether two cells share a prefix (a pack's CellJob, reduced)."""
 
-    stream: str
+    stream: str | None  # None: a cell that starts from a trunk, which shares with no other
     seed: int
     cfg: TrainConfig
     window_start: float | None
@@ -75,6 +75,8 @@ def branch_step(a: Candidate, b: Candidate) -> int:
         k: v for k, v in asdict(b.cfg).items() if k not in LR_KEYS
     }
     if not same_other or (a.stream, a.seed, a.window_start) != (b.stream, b.seed, b.window_start):
+        return 0
+    if a.stream is None:
         return 0
     steps = math.ceil(a.n_sequences / a.cfg.batch_size)
     for step in range(steps):
@@ -96,3 +98,53 @@ def plan_branches(cells: list[Candidate]) -> dict[int, tuple[int, int]]:
         if best[0] > 0:
             plan[i] = (best[1], best[0])
     return plan
+
+
+# --- trunks (curriculab.trunk, streams.trunk): where each cell starts ----------------------------
+
+
+def trunk_window_start(cfg: TrainConfig) -> float | None:
+    """The trunk's window start for the learning rate: a window decay has not begun on it."""
+    return 1.0 if cfg.decay_start == "window" else None
+
+
+def trunk_starts(
+    members: dict[str, dict[str, Any]], cfg: TrainConfig, total_blocks: int, batch_size: int
+) -> dict[str, int]:
+    """{schedule: the trunk step its cells start from (0: from scratch)} for one trunk under
+    one learning-rate arm.
+
+    A cell can start from a trunk checkpoint at step q when its stream and its learning rates
+    equal the trunk's on every step before q. Its stream leaves the trunk's order where its
+    window starts (a shuffled member never does); its learning rate may leave earlier (a WSD
+    decay that starts at a fixed point, or, without a window, at `decay_fraction`). Checkpoints
+    exist where windows start, so a cell starts from the latest of those it still agrees with.
+    """
+    from curriculab.streams.trunk import branch_step
+
+    steps = total_blocks // batch_size
+    trunk_lr = [lr_at(s, steps, cfg, trunk_window_start(cfg)) for s in range(steps)]
+    windows = {
+        name: branch_step(spec["window"], total_blocks, batch_size)
+        for name, spec in members.items()
+        if spec["family"] == "end_window"
+    }
+    starts = {}
+    for name in members:
+        leaves = windows.get(name, steps)
+        window_start = leaves * batch_size / total_blocks if name in windows else None
+        for step in range(leaves):
+            if lr_at(step, steps, cfg, window_start) != trunk_lr[step]:
+                leaves = step
+                break
+        starts[name] = max((p for p in windows.values() if p <= leaves), default=0)
+    return starts
+
+
+def trunk_parent(step: int, points: list[int], recorded: int | None) -> int:
+    """The checkpoint a trunk segment up to `step` trains from: the one recorded when it was
+    made (while it is still a point of the trunk, so a new point in between retrains nothing),
+    else the latest point before it (0: from scratch)."""
+    if recorded is not None and (recorded == 0 or recorded in points) and recorded < step:
+        return recorded
+    return max((p for p in points if p < step), default=0)

@@ -47,9 +47,12 @@ def run_fingerprint(
     return "|".join(parts)
 
 
-def save_checkpoint(path: Path, model, optimizer, progress: Progress, fingerprint: str) -> None:
-    """Weights, optimizer, progress and RNG states, written atomically."""
+def save_checkpoint(
+    path: Path, model, optimizer, progress: Progress, fingerprint: str, **extra: Any
+) -> None:
+    """Weights, optimizer, progress and RNG states (and `extra` entries), written atomically."""
     state = {
+        **extra,
         "fingerprint": fingerprint,
         "model": {name: _compact(t) for name, t in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
@@ -69,25 +72,35 @@ def _compact(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.clone()
 
 
-def load_checkpoint(path: Path, model, optimizer, fingerprint: str, log: TextIO) -> Progress:
-    """Restore a matching checkpoint into model and optimizer; a fresh Progress otherwise."""
-    if not path.exists():
-        return Progress(curve=[])
-    try:  # weights_only: tensors and plain containers; unpickling never runs code
-        state = torch.load(path, map_location="cpu", weights_only=True)
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's state, loaded with weights_only (unpickling never runs code)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise TrainingError(
             f"{path}: not a checkpoint that loads safely ({first_line(error)}); "
             "delete it to restart the cell"
         ) from None
-    if state["fingerprint"] != fingerprint:
-        print(f"ignoring {path}: it belongs to other settings or another stream", file=log)
-        return Progress(curve=[])
+
+
+def restore(state: dict[str, Any], model, optimizer) -> Progress:
+    """Put a checkpoint's weights, optimizer state and RNG states in place; its progress."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng_cpu"])
     if state["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
-    progress = Progress(**state["progress"])
+    return Progress(**state["progress"])
+
+
+def load_checkpoint(path: Path, model, optimizer, fingerprint: str, log: TextIO) -> Progress:
+    """Restore a matching checkpoint into model and optimizer; a fresh Progress otherwise."""
+    if not path.exists():
+        return Progress(curve=[])
+    state = read_checkpoint(path)
+    if state["fingerprint"] != fingerprint:
+        print(f"ignoring {path}: it belongs to other settings or another stream", file=log)
+        return Progress(curve=[])
+    progress = restore(state, model, optimizer)
     print(f"resumed from {path} at step {progress.step}", file=log, flush=True)
     return progress

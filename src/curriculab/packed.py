@@ -51,6 +51,7 @@ from curriculab.train import (
     StreamBatches,
     due_after,
     eval_steps,
+    inheritance,
     log_progress,
     make_optimizer,
     raise_if_bad,
@@ -59,6 +60,7 @@ from curriculab.train import (
     verify_inputs,
     write_outputs,
 )
+from curriculab.trunk import resume
 
 # The CPU's attention kernel has no batching rule: vmap runs it once per cell, which is what
 # keeps each cell's attention exactly its unbatched one. Expected, so not worth a warning.
@@ -76,12 +78,14 @@ class CellJob:
     out_dir: Path
     log: Path  # the cell's own log (progress lines)
     window_start: float | None = None
+    trunk: Path | None = None  # the trunk checkpoint it starts from (curriculab.trunk)
 
 
 def _candidate(job: CellJob) -> Candidate:
     """What decides whether the job shares a prefix with another (curriculab.branch)."""
     _, _, blocks = read_stream(job.inputs.stream)
-    return Candidate(str(job.inputs.stream), job.seed, job.cfg, job.window_start, len(blocks))
+    stream = str(job.inputs.stream) if job.trunk is None else None  # None: shares with none
+    return Candidate(stream, job.seed, job.cfg, job.window_start, len(blocks))
 
 
 def train_pack(
@@ -127,7 +131,7 @@ def train_pack(
                 train_cell(
                     job.inputs, preset, job.cfg, job.seed, job.cell, job.out_dir, threads,
                     cell_log, job.window_start, pack=record, verify=False,
-                    branching=Branching(start=start, keep=keep.get(index, {})),
+                    branching=Branching(start=start, keep=keep.get(index, {})), trunk=job.trunk,
                 )
             )  # fmt: skip
         elapsed = time.perf_counter() - started
@@ -158,6 +162,7 @@ class _Cell:
     evaluate_at: set[int] = field(default_factory=set)
     resumed_at: int = 0
     first_bad: torch.Tensor | None = None  # first step with a non-finite loss (-1: none yet)
+    inherited: dict[str, Any] | None = None  # what it took over from a trunk (metrics.json)
 
     @property
     def checkpoint(self) -> Path:
@@ -259,7 +264,13 @@ def _open_cell(job: CellJob, preset: str, shapes: dict[str, Any], device) -> _Ce
     fingerprint = run_fingerprint(job.inputs.stream, preset, job.cfg, job.seed, job.window_start)
     progress = load_checkpoint(job.out_dir / "checkpoint.pt", model, optimizer, fingerprint, log)
     data = StreamBatches(job.inputs, job.cfg.batch_size, device)
-    cell = _Cell(job, model, optimizer, data, progress, fingerprint, log)
+    inherited = None
+    if progress.step == 0 and job.trunk is not None:  # (its own checkpoint wins)
+        progress = resume(model, optimizer, data, job.cfg, job.window_start, job.cell, job.trunk,
+                          preset, job.seed)  # fmt: skip
+        inherited = inheritance("trunk", str(job.trunk), progress)
+        print(f"resumed from trunk {job.trunk} at step {progress.step}", file=log)
+    cell = _Cell(job, model, optimizer, data, progress, fingerprint, log, inherited=inherited)
     cell.evaluate_at = set(eval_steps(data.steps, job.cfg.eval_points, job.cfg.eval_spacing))
     cell.resumed_at = progress.step
     cell.first_bad = torch.full((), -1, device=device)
@@ -373,6 +384,7 @@ def _finish(cell: _Cell, final, preset, threads, n_domains, record, started, dev
     )  # fmt: skip
     metrics.update(resumed_at_step=cell.resumed_at, wall_seconds=time.perf_counter() - started)
     metrics["pack"] = record
+    metrics["inherited"] = cell.inherited
     write_json(cell.job.out_dir / "metrics.json", metrics)
     cell.checkpoint.unlink(missing_ok=True)
     cell.log.close()

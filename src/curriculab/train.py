@@ -22,7 +22,7 @@ import platform
 import resource
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -175,6 +175,101 @@ def raise_if_bad(first_bad: torch.Tensor, cell: str) -> None:
         raise TrainingError(f"cell {cell}: non-finite loss at step {first_bad.item()}")
 
 
+@dataclass
+class Run:
+    """A cell or a trunk while it trains: model, optimiser, data, progress, evaluation sets."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    forward: Any  # the model, or its torch.compile'd wrapper
+    data: StreamBatches
+    cfg: TrainConfig
+    device: torch.device
+    manifests: dict[str, dict[str, Any]]
+    eval_sets: dict[str, np.ndarray]  # held-out blocks per domain for the learning curve
+    evaluate_at: set[int]  # steps after which the learning curve is measured
+    window_start: float | None  # where the LR's window decay starts (curriculab.lr)
+    cell: str
+    log: TextIO
+    progress: Progress = field(default_factory=lambda: Progress(curve=[]))
+
+    def lr(self, step: int) -> float:
+        return lr_at(step, self.data.steps, self.cfg, self.window_start)
+
+
+def open_run(
+    inputs: CellInputs, preset: str, cfg: TrainConfig, seed: int, cell: str, threads: int,
+    log: TextIO, window_start: float | None,
+) -> Run:  # fmt: skip
+    """A fresh run at step 0: the seed's initial weights, AdamW, the stream's batches."""
+    device = setup_runtime(threads, cfg.device)
+    manifests = {name: read_json(path) for name, path in inputs.manifests.items()}
+    shapes = next(iter(manifests.values()))  # every shard shares tokenizer and seq_len
+    model = build_model(preset, shapes["vocab_size"], shapes["seq_len"], seed).to(device)
+    optimizer = make_optimizer(model, cfg, device)
+    forward = torch.compile(model) if wants_compile(cfg, device) else model
+    data = StreamBatches(inputs, cfg.batch_size, device)
+    eval_sets = {
+        name: blocks[spread_subset(len(blocks), cfg.eval_blocks)]
+        for name, blocks in ((n, read_blocks(p)) for n, p in sorted(inputs.test_shards.items()))
+    }
+    evaluate_at = set(eval_steps(data.steps, cfg.eval_points, cfg.eval_spacing))
+    return Run(
+        model, optimizer, forward, data, cfg, device, manifests, eval_sets, evaluate_at,
+        window_start, cell, log,
+    )  # fmt: skip
+
+
+def record_curve(run: Run, step: int) -> None:
+    """Held-out loss of every domain after `step` optimiser steps, appended to the curve."""
+    for name, blocks in run.eval_sets.items():
+        loss = mean_loss(run.model, blocks, run.device)
+        bpt = run.manifests[name]["splits"]["test"]["bytes_per_token"]
+        run.progress.curve.append(
+            {"step": step, "tokens_seen": run.progress.tokens_seen, "domain": name, "loss": loss,
+             "bits_per_byte": bits_per_byte(loss, bpt)}
+        )  # fmt: skip
+
+
+def train_steps(
+    run: Run, until: int, checkpoint: Path | None, fingerprint: str,
+    keep: dict[int, Snapshot | None] | None = None,
+) -> None:  # fmt: skip
+    """Optimiser steps from run.progress.step up to `until` (exclusive), measuring the curve at
+    its steps, saving a resumable checkpoint every cfg.checkpoint_every steps, and taking the
+    snapshots in `keep` (curriculab.branch) as their steps come."""
+    cfg, data, progress, keep = run.cfg, run.data, run.progress, keep or {}
+    accumulation = max(1, cfg.batch_size // (cfg.micro_batch_size or cfg.batch_size))
+    if progress.step == 0:
+        record_curve(run, 0)
+    run.model.train()
+    first_bad = torch.full((), -1, device=run.device)  # first step with a non-finite loss
+    for step in range(progress.step, until):
+        if step in keep:
+            keep[step] = Snapshot.take(step, run.cell, run.model, run.optimizer, progress)
+        tick = time.perf_counter()
+        for group in run.optimizer.param_groups:
+            group["lr"] = run.lr(step)
+        tokens = data.batch(step)
+        loss = train_step(run.forward, run.optimizer, tokens, accumulation, cfg, run.device)
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+        progress.step, progress.tokens_seen = step + 1, progress.tokens_seen + tokens.numel()
+        saving, logging = due_after(step, data.steps, cfg)
+        saving = saving and checkpoint is not None and step + 1 < until
+        if logging or saving or step + 1 in run.evaluate_at:  # the host waits for the device
+            raise_if_bad(first_bad, run.cell)
+            if run.device.type == "cuda":
+                torch.cuda.synchronize()
+        progress.train_seconds += time.perf_counter() - tick
+        if logging:
+            log_progress(progress, data.steps, loss.item(), run.optimizer, run.log)
+        if step + 1 in run.evaluate_at:
+            record_curve(run, step + 1)
+        if saving:
+            save_checkpoint(checkpoint, run.model, run.optimizer, progress, fingerprint)
+    raise_if_bad(first_bad, run.cell)
+
+
 def train_cell(
     inputs: CellInputs,
     preset: str,
@@ -188,6 +283,7 @@ def train_cell(
     pack: dict[str, Any] | None = None,
     verify: bool = True,
     branching: Branching | None = None,
+    trunk: Path | None = None,
 ) -> dict[str, Any]:
     """Train one cell; write model/ (safetensors), curve.parquet and metrics.json to out_dir.
 
@@ -197,93 +293,56 @@ def train_cell(
     verify: check the shards' hashes first (a pack checks them once for all its cells).
     branching: start from another cell's snapshot and/or keep snapshots for cells that branch
     off this one (curriculab.branch); the results are those of training from scratch.
+    trunk: a trunk checkpoint to start from (curriculab.trunk): refused unless the stream's
+    prefix, the learning rates and the settings up to it are this cell's own.
     A checkpoint in out_dir/checkpoint.pt (every cfg.checkpoint_every steps) is resumed from
     when the run is started again with the same settings, and removed when the run is done.
     """
+    from curriculab.trunk import resume_from_trunk
+
     if verify:
         verify_inputs(inputs)
-    device = setup_runtime(threads, cfg.device)
-    manifests = {name: read_json(path) for name, path in inputs.manifests.items()}
-    shapes = next(iter(manifests.values()))  # every shard shares tokenizer and seq_len
-    model = build_model(preset, shapes["vocab_size"], shapes["seq_len"], seed).to(device)
-    optimizer = make_optimizer(model, cfg, device)
+    run = open_run(inputs, preset, cfg, seed, cell, threads, log, window_start)
     checkpoint = out_dir / "checkpoint.pt"
     fingerprint = run_fingerprint(inputs.stream, preset, cfg, seed, window_start)
-    progress = load_checkpoint(checkpoint, model, optimizer, fingerprint, log)
-    branching, branched_from = branching or Branching(), None
-    if branching.start is not None and progress.step == 0:  # (its own checkpoint wins)
+    run.progress = load_checkpoint(checkpoint, run.model, run.optimizer, fingerprint, log)
+    branching, inherited = branching or Branching(), None
+    if run.progress.step == 0 and trunk is not None:  # (its own checkpoint wins)
+        inherited = resume_from_trunk(run, trunk, preset, seed)
+    elif run.progress.step == 0 and branching.start is not None:
         start = branching.start
-        model.load_state_dict(start.model)
-        optimizer.load_state_dict(start.optimizer)
-        progress = copy.deepcopy(start.progress)
-        branched_from = {  # train_seconds: the shared prefix's, spent by the other cell
-            "cell": start.cell, "step": start.step, "train_seconds": progress.train_seconds
-        }  # fmt: skip
+        run.model.load_state_dict(start.model)
+        run.optimizer.load_state_dict(start.optimizer)
+        run.progress = copy.deepcopy(start.progress)
+        inherited = inheritance("cell", start.cell, run.progress)
         print(f"branched off {start.cell} at step {start.step} (identical so far)", file=log)
-    forward = torch.compile(model) if wants_compile(cfg, device) else model
-    data = StreamBatches(inputs, cfg.batch_size, device)
-    accumulation = max(1, cfg.batch_size // (cfg.micro_batch_size or cfg.batch_size))
-    eval_sets = {
-        name: blocks[spread_subset(len(blocks), cfg.eval_blocks)]
-        for name, blocks in ((n, read_blocks(p)) for n, p in sorted(inputs.test_shards.items()))
-    }
-    evaluate_at = set(eval_steps(data.steps, cfg.eval_points, cfg.eval_spacing))
-
-    def record(step: int) -> None:
-        for name, blocks in eval_sets.items():
-            loss = mean_loss(model, blocks, device)
-            bpt = manifests[name]["splits"]["test"]["bytes_per_token"]
-            progress.curve.append(
-                {
-                    "step": step,
-                    "tokens_seen": progress.tokens_seen,
-                    "domain": name,
-                    "loss": loss,
-                    "bits_per_byte": bits_per_byte(loss, bpt),
-                }
-            )
-
-    if progress.step == 0:
-        record(0)
-    model.train()
-    first_bad = torch.full((), -1, device=device)  # first step with a non-finite loss
-    started, resumed_at = time.perf_counter(), progress.step
-    for step in range(progress.step, data.steps):
-        if step in branching.keep:
-            branching.keep[step] = Snapshot.take(step, cell, model, optimizer, progress)
-        tick = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, data.steps, cfg, window_start)
-        tokens = data.batch(step)
-        loss = train_step(forward, optimizer, tokens, accumulation, cfg, device)
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
-        progress.step, progress.tokens_seen = step + 1, progress.tokens_seen + tokens.numel()
-        saving, logging = due_after(step, data.steps, cfg)
-        if logging or saving or step + 1 in evaluate_at:  # the host waits for the device here
-            raise_if_bad(first_bad, cell)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        progress.train_seconds += time.perf_counter() - tick
-        if logging:
-            log_progress(progress, data.steps, loss.item(), optimizer, log)
-        if step + 1 in evaluate_at:
-            record(step + 1)
-        if saving:
-            save_checkpoint(checkpoint, model, optimizer, progress, fingerprint)
-
-    final = final_test(model, inputs.test_shards, manifests, cfg.final_eval_blocks, device)
+    started, resumed_at = time.perf_counter(), run.progress.step
+    train_steps(run, run.data.steps, checkpoint, fingerprint, branching.keep)
+    final = final_test(run.model, inputs.test_shards, run.manifests, cfg.final_eval_blocks,
+                       run.device)  # fmt: skip
     metrics = write_outputs(
-        model, progress, data, cfg, device, preset, seed, cell, threads, inputs.tokenizer,
-        out_dir, final, window_start, len(eval_sets),
+        run.model, run.progress, run.data, cfg, run.device, preset, seed, cell, threads,
+        inputs.tokenizer, out_dir, final, window_start, len(run.eval_sets),
     )  # fmt: skip
     metrics.update(resumed_at_step=resumed_at, wall_seconds=time.perf_counter() - started)
     if pack is not None:
         metrics["pack"] = pack
-    if branched_from is not None:
-        metrics["branched_from"] = branched_from
+    metrics["inherited"] = inherited
     write_json(out_dir / "metrics.json", metrics)
     checkpoint.unlink(missing_ok=True)
     return metrics
+
+
+def inheritance(source: str, origin: str, progress: Progress) -> dict[str, Any]:
+    """What a run took over instead of training it (metrics.json `inherited`): from a trunk
+    or another cell, up to which step, how many tokens, and their measured seconds."""
+    return {
+        "source": source,
+        "from": origin,
+        "step": progress.step,
+        "tokens": progress.tokens_seen,
+        "train_seconds": progress.train_seconds,
+    }
 
 
 def write_outputs(
