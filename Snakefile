@@ -24,6 +24,7 @@ include: "rules/report.smk"
 localrules:
     all,
     stream,
+    trunk_stream,
     evaluate,
     harness_task,
 

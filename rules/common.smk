@@ -6,6 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
+from curriculab.branch import trunk_parent, trunk_starts
 from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
 from curriculab.errors import job_log, one_line
@@ -14,7 +15,7 @@ from curriculab.harness import heldout_task, write_heldout_task
 from curriculab.io import read_json
 from curriculab.lr import arm_description
 from curriculab.pack import plan_packs, recorded_pack
-from curriculab.streams.stream_file import write_stream
+from curriculab.streams.stream_file import write_stream, write_trunk_stream
 from curriculab.job_resources import (
     blocks_from_manifests,
     pack_mem_mb,
@@ -54,6 +55,23 @@ STREAMS = [
 RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
 
+# Trunks (README: Trunks): schedules that name one trunk share its training up to their branch
+# points. TRUNK_STARTS[schedule, arm] is the trunk step its cells start from (0: from scratch);
+# TRUNK_POINTS[trunk, arm] the steps at which the trunk is checkpointed, each its own target.
+TRUNK_STREAM = "results/trunks/{ratio}/{trunk}/seed{seed}"
+TRUNK = "results/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}"
+TRUNK_STARTS, TRUNK_POINTS = {}, {}
+for trunk, members in STUDY.trunks.items():
+    for arm, cfg in STUDY.arms.items():
+        starts = trunk_starts(
+            {name: STUDY.schedules[name] for name in members},
+            cfg,
+            STUDY.budget.total_blocks,
+            STUDY.budget.step_blocks,
+        )
+        TRUNK_STARTS.update({(name, arm): step for name, step in starts.items()})
+        TRUNK_POINTS[trunk, arm] = sorted({step for step in starts.values() if step})
+
 
 wildcard_constraints:
     domain="|".join(map(re.escape, DOMAINS)),
@@ -62,6 +80,8 @@ wildcard_constraints:
     arm="|".join(map(re.escape, sorted(STUDY.arms, key=len, reverse=True))),
     seed=r"\d+",
     split="train|test",
+    trunk="|".join(map(re.escape, sorted(STUDY.trunks, key=len, reverse=True))) or "-",
+    step=r"\d+",
 
 
 SHARD_MANIFESTS = {
@@ -106,8 +126,49 @@ def pack_files(pack, pattern):
 
 
 def pack_cells(pack):
-    """(ratio, schedule, arm, seed) of every cell of a pack, for the training script."""
-    return [dict(CELL_BY_ID[cell], id=cell) for cell in pack.cells]
+    """(ratio, schedule, arm, seed, trunk checkpoint) of every cell of a pack, for the script."""
+    return [
+        dict(CELL_BY_ID[cell], id=cell, trunk=cell_trunk(CELL_BY_ID[cell]))
+        for cell in pack.cells
+    ]
+
+
+def cell_trunk(cell):
+    """The trunk checkpoint a cell starts from, or None (trained from step 0)."""
+    trunk = STUDY.schedules[cell["schedule"]].get("trunk")
+    step = TRUNK_STARTS.get((cell["schedule"], cell["arm"]), 0)
+    return f"{TRUNK.format(trunk=trunk, step=step, **cell)}.pt" if step else None
+
+
+def pack_trunks(pack):
+    """The trunk checkpoints the cells of a pack start from (each once)."""
+    return sorted({cell_trunk(CELL_BY_ID[c]) for c in pack.cells} - {None})
+
+
+def get_trunk_parent(wildcards):
+    """The checkpoint a trunk segment trains from ([] for a segment from step 0)."""
+    step = trunk_parent_step(wildcards)
+    return [f"{TRUNK.format(**{**wildcards, 'step': step})}.pt"] if step else []
+
+
+def trunk_parent_step(wildcards):
+    """The trunk step a segment starts from: the one it recorded when it was made, while that
+    is still a point of the trunk (so a new point in between retrains nothing)."""
+    record = Path(f"{TRUNK.format(**wildcards)}.json")
+    recorded = read_json(record)["parent"] if record.exists() else None
+    points = TRUNK_POINTS[wildcards.trunk, wildcards.arm]
+    return trunk_parent(int(wildcards.step), points, recorded)
+
+
+def get_trunk_records():
+    """The record (.json) of every trunk checkpoint of the study, for the cost accounting."""
+    return [
+        f"{TRUNK}.json".format(ratio=ratio, trunk=trunk, arm=arm, seed=seed, step=step)
+        for (trunk, arm), points in TRUNK_POINTS.items()
+        for ratio in STUDY.ratio_labels
+        for seed in STUDY.seeds
+        for step in points
+    ]
 
 
 def pack_train_settings(pack):
@@ -132,6 +193,17 @@ def get_pack_runtime_min(pack):
         )
 
     return runtime
+
+
+def get_trunk_runtime_min(wildcards, attempt):
+    """Wall-time limit (minutes) of a trunk segment: that of one cell of its ratio."""
+    return pack_runtime_min(
+        STUDY,
+        [STUDY.ratio_value(wildcards.ratio)],
+        blocks_from_manifests(SHARD_MANIFESTS, "train"),
+        blocks_from_manifests(SHARD_MANIFESTS, "test"),
+        attempt,
+    )
 
 
 def get_pack_mem_mb(pack):
@@ -177,6 +249,7 @@ def get_study_summary():
         "baseline": STUDY.baseline,
         "seeds": list(STUDY.seeds),
         "model_preset": STUDY.model_preset,
+        "trunks": {name: list(members) for name, members in STUDY.trunks.items()},
     }
 
 
@@ -194,7 +267,24 @@ def stream_job(input, output, params, wildcards, log):
             wildcards.schedule,
             params.spec,
             int(wildcards.seed),
-            budget_spec(params.budget, params.seq_len),
+            budget_spec(params.budget, params.seq_len, params.batch_size),
+            output.stream,
+            output.summary,
+        )
+        print(json.dumps(summary), file=log_file)
+
+
+def trunk_stream_job(input, output, params, wildcards, log):
+    """Build a trunk's stream and its summary; the summary also goes to the log."""
+    with job_log(log[0]) as log_file:
+        summary = write_trunk_stream(
+            {d: read_json(m) for d, m in zip(params.domains, input.manifests)},
+            params.target,
+            params.ratio,
+            wildcards.trunk,
+            params.base_d1_share,
+            int(wildcards.seed),
+            budget_spec(params.budget, params.seq_len, params.batch_size),
             output.stream,
             output.summary,
         )
@@ -218,7 +308,9 @@ def evaluate_job(input, output, params, log):
 
 
 # The shipped harness task (a file of the workflow, not of the working directory).
-HARNESS_BASE_TASK = str(Path(workflow.basedir, "workflow", "harness", "curriculab_heldout.yaml"))
+HARNESS_BASE_TASK = str(
+    Path(workflow.basedir, "workflow", "harness", "curriculab_heldout.yaml")
+)
 
 
 def harness_task_job(input, output, wildcards, log):

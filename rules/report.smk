@@ -11,6 +11,8 @@ TABLES = [
     "references",
     "exposure",
     "lr_profile",
+    "utility",
+    "trunks",
 ]
 # With the study key `harness`: every cell's harness scores, and their summary over seeds.
 HARNESS_TABLES = ["harness", "harness_summary"] if STUDY.harness else []
@@ -23,6 +25,7 @@ rule aggregate:
         curves=get_cell_runs("curve.parquet"),
         summaries=[summary for *_, summary in get_stream_summaries()],
         harness=get_cell_runs("harness.json") if STUDY.harness else [],
+        trunks=get_trunk_records(),
     output:
         **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
         **{f"{name}_csv": f"results/tables/{name}.csv" for name in HARNESS_TABLES},
@@ -75,6 +78,7 @@ rule aggregate:
         baseline=STUDY.baseline,
         target_d1_loss=STUDY.target_d1_loss,
         verdict_schedules=STUDY.verdict_schedules,
+        removals=STUDY.removals,
     script:
         "../workflow/scripts/aggregate.py"
 

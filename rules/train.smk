@@ -1,7 +1,8 @@
 # Training: one job per pack of cells (rules/common.smk: PACKS), each cell with its own outputs
 # in its run directory; the model is saved in Hugging Face layout (safetensors). The cells of
 # every arm read the same stream. A pack is a resource decision (how many cells one process
-# trains), never a change to what a cell computes.
+# trains), never a change to what a cell computes. A cell of a schedule on a trunk starts from
+# the trunk's checkpoint at its branch point (rule trunk) and trains only the rest.
 
 for pack in PACKS:
 
@@ -15,6 +16,7 @@ for pack in PACKS:
             train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
             test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
             manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+            trunks=pack_trunks(pack),
         output:
             models=[directory(path) for path in pack_files(pack, f"{RUN_DIR}/model")],
             curves=pack_files(pack, f"{RUN_DIR}/curve.parquet"),
@@ -45,3 +47,39 @@ for pack in PACKS:
             train=pack_train_settings(pack),
         script:
             "../workflow/scripts/train.py"
+
+
+# A trunk segment (README: Trunks): the trunk of (ratio, trunk, arm, seed) trained from its
+# previous checkpoint up to step {step}, a branch point; each checkpoint is its own target.
+rule trunk:
+    input:
+        stream=f"{TRUNK_STREAM}.arrow",
+        parent=get_trunk_parent,
+        tokenizer="results/tokenizer/tokenizer.json",
+        train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
+        test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+    output:
+        checkpoint=f"{TRUNK}.pt",
+        record=f"{TRUNK}.json",
+    log:
+        "logs/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}.log",
+    benchmark:
+        "benchmarks/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    threads: STUDY.resources.cpus
+    resources:
+        gpu=STUDY.resources.gpus,
+        gpu_model=STUDY.resources.gpu_model,
+        cpus_per_task=STUDY.resources.cpus,
+        mem_mb=lambda wc, attempt: pack_mem_mb(STUDY, 1, attempt),
+        runtime=get_trunk_runtime_min,
+    params:
+        domains=DOMAINS,
+        preset=STUDY.model_preset,
+        train=lambda wc: STUDY.train_settings[wc.arm],
+        ratio_value=lambda wc: STUDY.ratio_value(wc.ratio),
+        parent_step=trunk_parent_step,
+    script:
+        "../workflow/scripts/trunk.py"

@@ -1,0 +1,119 @@
+"""Trunks in the real workflow: windows branch off one trunk per seed, a study trains less than
+half of what its cells would cost alone, and a new window trains only its own cells."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from curriculab.io import read_json
+from tests.helpers import TINY_CONFIG
+from tests.workflow.test_workflow import _run
+
+STEPS = 16  # optimiser steps per cell: 16 x 8 sequences of 32 tokens
+SEEDS = [0, 1]
+
+
+def _config(windows: list[float]) -> dict:
+    config = copy.deepcopy(TINY_CONFIG)
+    config["streams"] = {"budget": "fixed_tokens", "tokens": STEPS * 8 * 32, "max_epochs": 20}
+    config["grid"] = {
+        "ratios": [0.3],
+        "schedules": {
+            "shuffled": {"family": "shuffled", "trunk": "main"},
+            "win": {
+                "family": "end_window",
+                "window": 0.25,
+                "d1_share": 0.5,
+                "trunk": "main",
+                "sweep": {"window": windows},
+            },
+            "drop": {
+                "family": "end_window",
+                "window": 0.25,
+                "d1_share": 0.5,
+                "trunk": "main",
+                "remove": "cooking",
+                "sweep": {"remove": ["cooking", "history"]},
+            },
+        },
+        "seeds": SEEDS,
+        "lr_arms": {"wsd_window": {"lr_schedule": "wsd", "decay_start": "window"}},
+    }
+    config["analysis"] = {"baseline": "shuffled", "verdict_schedules": ["win-window0.25"]}
+    config["resources"] = {"train": {"cells_per_job": 3}}
+    return config
+
+
+def _jobs_run(printout: str) -> dict[str, int]:
+    """Job counts per rule of a real run, from the table Snakemake prints before it starts
+    (training packs counted together as "train")."""
+    stats = printout[printout.find("Job stats:") :]
+    stats = stats[: stats.find("\ntotal") + 1]
+    jobs: dict[str, int] = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M):
+        rule = "train" if m[1].startswith("train_p") else m[1]
+        jobs[rule] = jobs.get(rule, 0) + int(m[2])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("trunks")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(_config([0.25, 0.5])))
+    done = _run(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
+def test_windows_branch_off_one_trunk_per_seed(study: Path) -> None:
+    """Checkpoints where the windows start (steps 12 and 8); every window cell starts from its
+    own, the baseline from the latest before its fixed decay (step 13): step 12."""
+    checkpoints = sorted(p.name for p in study.glob("results/trunks/0.3/main/wsd_window/*/*.pt"))
+    assert checkpoints == ["step12.pt", "step12.pt", "step8.pt", "step8.pt"]
+    starts = {"shuffled": 12, "win-window0.25": 12, "win-window0.5": 8}
+    starts |= {"drop-removecooking": 12, "drop-removehistory": 12}
+    for schedule, step in starts.items():
+        for seed in SEEDS:
+            metrics = read_json(
+                study / f"results/runs/0.3/{schedule}/wsd_window/seed{seed}/metrics.json"
+            )
+            assert metrics["inherited"]["step"] == step, schedule
+            assert metrics["tokens_seen"] == STEPS * 8 * 32
+
+
+def test_the_study_trains_at_most_half_of_its_cells_alone(study: Path) -> None:
+    cells = pl.read_parquet(study / "results/tables/cells.parquet")
+    trunks = pl.read_parquet(study / "results/tables/trunks.parquet")
+    trained = cells["trained_tokens"].sum() + trunks["tokens_trained"].sum()
+    alone = cells["tokens_seen"].sum()
+    assert trained <= alone / 2, (trained, alone)
+    report = (study / "reports/report.html").read_text()
+    assert 'id="utility"' in report and "removecooking" in report
+
+
+def test_a_fifth_window_trains_only_its_own_cells(study: Path) -> None:
+    """A window of 37.5% starts at step 10, between the trunk's checkpoints at 8 and 12: one
+    new trunk segment per seed (8 -> 10) and the two new cells; nothing that exists reruns."""
+    before = {p: p.stat().st_mtime_ns for p in study.glob("results/**/*") if p.is_file()}
+    (study / "config.yaml").write_text(yaml.safe_dump(_config([0.25, 0.5, 0.375])))
+    done = _run(study, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    jobs = _jobs_run(done.stderr)
+    assert jobs["trunk"] == len(SEEDS) and jobs["stream"] == len(SEEDS), jobs
+    assert jobs["train"] == 1 and jobs["evaluate"] == len(SEEDS), jobs
+    assert "trunk_stream" not in jobs and "shards" not in jobs, jobs
+    new = study / "results/runs/0.3/win-window0.375/wsd_window"
+    assert sorted(p.name for p in new.iterdir()) == [f"seed{s}" for s in SEEDS]
+    assert read_json(new / "seed0/metrics.json")["inherited"]["step"] == 10
+    record = read_json(study / "results/trunks/0.3/main/wsd_window/seed0/step10.json")
+    assert record["parent"] == 8 and record["tokens_trained"] == 2 * 8 * 32
+    changed = sorted(
+        str(p.relative_to(study)) for p, t in before.items() if p.stat().st_mtime_ns != t
+    )
+    assert all(p.startswith("results/tables/") for p in changed), changed
