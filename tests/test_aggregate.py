@@ -33,9 +33,16 @@ def fake_losses(ratio: str, schedule: str, seed: int, domains: list[str]) -> dic
 
 
 def write_run(
-    root: Path, ratio: str, schedule: str, seed: int, domains: list[str], arm: str = "cosine"
+    root: Path,
+    ratio: str,
+    schedule: str,
+    seed: int,
+    domains: list[str],
+    arm: str = "cosine",
+    inherited: dict | None = None,
 ) -> tuple[str, str, str, int, Path]:
-    """A run directory with eval.json, metrics.json and curve.parquet; returns its run spec."""
+    """A run directory with eval.json, metrics.json and curve.parquet; returns its run spec.
+    inherited: metrics.json's `inherited` (the prefix it resumed from); None leaves it out."""
     run_dir = root / ratio / schedule / arm / f"seed{seed}"
     run_dir.mkdir(parents=True)
     losses = fake_losses(ratio, schedule, seed, domains)
@@ -46,6 +53,7 @@ def write_run(
         "tokens_per_second": 1234.5 + seed,
         "n_params": 98765,
         "wall_seconds": 3.25 * (seed + 1),
+        "flops_per_token": 6.0e5 + seed,
         "device": "cpu",
         "unknown_key": [1, 2],  # must be ignored
         "exposure": {
@@ -60,6 +68,8 @@ def write_run(
         },
         "lr_by_bin": [1.0, 0.75, 0.5, 0.25],
     }
+    if inherited is not None:
+        metrics["inherited"] = inherited
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     steps = [0, 5, seed + 10]
     pl.DataFrame(
@@ -225,6 +235,7 @@ def test_missing_file_is_named(tmp_path: Path, name: str) -> None:
     ("name", "drop", "key"),
     [
         ("metrics.json", ["wall_seconds"], "wall_seconds"),
+        ("metrics.json", ["flops_per_token"], "flops_per_token"),
         ("eval.json", ["domains", TARGET], f"domains.{TARGET}"),
         ("eval.json", ["domains", "web", "n_tokens"], "domains.web.n_tokens"),
     ],
@@ -256,6 +267,56 @@ def test_repeated_cell_is_refused(tmp_path: Path) -> None:
     runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0,))
     with pytest.raises(ValueError, match="twice"):
         collect_cells([*runs, runs[0]], TARGET)
+
+
+def test_a_cell_from_step_0_trained_every_token_it_saw(tmp_path: Path) -> None:
+    runs = make_runs(tmp_path, [TARGET, "web"], seeds=(0, 1))
+    path = runs[0][-1] / "metrics.json"  # null, as a cell trained from step 0 writes it
+    path.write_text(json.dumps({**json.loads(path.read_text()), "inherited": None}))
+    cells = collect_cells(runs, TARGET)["cells"]  # the others have no key: runs before trunks
+    assert cells.schema["inherited_tokens"] == pl.Int64 == cells.schema["trained_tokens"]
+    assert cells.schema["flops_per_token"] == pl.Float64
+    assert cells.schema["inherited_source"] == pl.String
+    assert cells["inherited_tokens"].to_list() == [0] * len(runs)
+    assert cells["trained_tokens"].equals(cells["tokens_seen"], check_names=False)
+    assert cells["inherited_source"].null_count() == len(runs)
+    assert cells["flops_per_token"].to_list() == [6.0e5 + seed for seed in cells["seed"]]
+
+
+def test_a_branched_cell_trained_only_what_it_did_not_inherit(tmp_path: Path) -> None:
+    domains = [TARGET, "web"]
+    trunk = {"source": "trunk", "from": "main", "step": 6, "tokens": 4096 * 6}
+    prefix = {"source": "cell", "from": "0.5/shuffled/wsd/seed1", "step": 4, "tokens": 4096 * 4}
+    runs = [
+        write_run(tmp_path, "0.5", "late", 0, domains, "wsd", trunk),  # sees 4096 * 10
+        write_run(tmp_path, "0.5", "late", 1, domains, "constant", prefix),  # sees 4096 * 11
+        write_run(tmp_path, "0.5", "late", 2, domains, "wsd"),
+    ]
+    cells = collect_cells(runs, TARGET)["cells"]
+    columns = ("tokens_seen", "inherited_tokens", "trained_tokens", "inherited_source")
+    got = {(arm, seed): rest for arm, seed, *rest in cells.select("arm", "seed", *columns).rows()}
+    assert got == {
+        ("wsd", 0): [4096 * 10, 4096 * 6, 4096 * 4, "trunk"],
+        ("constant", 1): [4096 * 11, 4096 * 4, 4096 * 7, "cell"],
+        ("wsd", 2): [4096 * 12, 0, 4096 * 12, None],
+    }
+
+
+@pytest.mark.parametrize(
+    ("inherited", "match"),
+    [
+        ({"source": "branch", "from": "x", "step": 1, "tokens": 4096}, "'inherited.source'"),
+        ({"source": "trunk", "from": "x", "step": 1}, "'inherited.tokens'"),
+        ({"source": "trunk", "from": "x", "step": 99, "tokens": 4096 * 99}, "not in"),
+    ],
+)
+def test_an_inherited_prefix_that_cannot_be_is_refused(
+    tmp_path: Path, inherited: dict, match: str
+) -> None:
+    run = write_run(tmp_path, "0.5", "late", 0, [TARGET, "web"], "wsd", inherited)
+    with pytest.raises(ValueError, match=match) as error:
+        collect_cells([run], TARGET)
+    assert str(run[-1] / "metrics.json") in str(error.value) and "\n" not in str(error.value)
 
 
 def test_write_tables_round_trips(tmp_path: Path) -> None:

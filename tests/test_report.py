@@ -143,7 +143,7 @@ def test_numbers_are_written_for_people(rendered: tuple[str, dict]) -> None:
     data = table_under(page, "Data")
     assert [row[3] for row in data[1:7]] == ["1.23M", "270k", "8.77M", "25.8k", "950k", "950"]
     cells = tables["cells"]
-    (_, n_tokens, seconds), *_ = table_under(page, "Cost")[1:]
+    (_, _, n_tokens, _, _, seconds), *_ = table_under(page, "Cost")[1:]
     assert parse_tokens(n_tokens) == pytest.approx(cells["tokens_seen"].sum(), rel=0.005)
     assert parse_duration(seconds) == pytest.approx(cells["wall_seconds"].sum(), abs=0.5)
     assert re.fullmatch(r"\d+ min \d+ s", seconds)

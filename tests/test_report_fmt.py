@@ -152,3 +152,38 @@ def test_p_values_keep_two_significant_digits(p: float) -> None:
         assert text == "<1e-4"
     else:
         assert abs(float(text) - p) <= 0.05 * p + 1e-15
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0 FLOP"),
+        (950, "950 FLOP"),
+        (999.6, "1 kFLOP"),
+        (25_800, "25.8 kFLOP"),
+        (4.5e15, "4.5 PFLOP"),
+        (1.2345e15, "1.23 PFLOP"),
+        (999.6e15, "1 EFLOP"),  # not "1e+03 PFLOP"
+        (2.5e9, "2.5 GFLOP"),  # SI's G, where token counts say B
+        (1.234e24, "1.23e+24 FLOP"),
+        (-2500, "-2.5 kFLOP"),
+        (None, "n/a"),
+        (math.nan, "n/a"),
+    ],
+)
+def test_flop_counts(value: float | None, text: str) -> None:
+    assert fmt.flops(value) == text
+
+
+SI = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21}
+
+
+@given(st.floats(min_value=0, max_value=1e23, **finite))
+def test_flop_counts_parse_back_within_three_significant_digits(value: float) -> None:
+    text = fmt.flops(value)
+    number, prefix = re.fullmatch(r"(\d{1,3}(?:\.\d{1,2})?) ([kMGTPEZ]?)FLOP", text).groups()
+    parsed = float(number) * SI[prefix]
+    if value < 999.5:
+        assert parsed == round(value)
+    else:
+        assert abs(parsed - value) <= 0.005 * value * (1 + 1e-9)

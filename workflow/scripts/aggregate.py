@@ -1,5 +1,5 @@
-"""Rule aggregate: cells with learning metrics, references, exposure, paired comparisons and
-verdicts."""
+"""Rule aggregate: cells with learning metrics, references, exposure, paired comparisons,
+verdicts, domain utility by removal and trunk segments."""
 
 import sys
 from pathlib import Path
@@ -11,6 +11,8 @@ log_to(snakemake.log[0])
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
 from curriculab.analysis.references import reference_table
 from curriculab.analysis.statistics import analyse
+from curriculab.analysis.trunks import collect_trunks
+from curriculab.analysis.utility import utility_table
 
 params = snakemake.params
 runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
@@ -32,6 +34,8 @@ tables = {
     "references": reference_table(analysed["cells"], params.domains, params.unigram_margin),
     "barcodes": barcodes,
     "stream_domains": stream_domains,
+    "utility": utility_table(analysed["cells"], params.removals, params.domains, params.target),
+    "trunks": collect_trunks(snakemake.input.trunks),  # empty (with its columns): no trunks
 }
 if snakemake.input.harness:  # study key `harness`: lm-evaluation-harness scores
     from curriculab.analysis.harness import collect_harness, harness_summary

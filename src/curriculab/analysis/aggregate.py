@@ -31,7 +31,16 @@ METRIC_SCHEMA: dict[str, type[pl.DataType]] = {
     "tokens_per_second": pl.Float64,  # training throughput
     "n_params": pl.Int64,  # model parameters
     "wall_seconds": pl.Float64,  # training wall-clock time
+    "flops_per_token": pl.Float64,  # training FLOPs per token (forward and backward)
 }
+# What the run did not train itself: a cell that resumes from a trunk checkpoint or from another
+# cell's snapshot inherits that prefix's tokens (metrics.json `inherited`; null or absent: none).
+COST_SCHEMA: dict[str, type[pl.DataType]] = {
+    "inherited_tokens": pl.Int64,  # tokens of the prefix it resumed from (0: from step 0)
+    "trained_tokens": pl.Int64,  # tokens_seen - inherited_tokens: what it trained itself
+    "inherited_source": pl.String,  # "trunk", "cell", or null when trained from step 0
+}
+INHERITED_SOURCES = ("trunk", "cell")
 CURVE_SCHEMA: dict[str, type[pl.DataType]] = {
     "step": pl.Int64,
     "tokens_seen": pl.Int64,
@@ -124,7 +133,28 @@ def _cell_row(
     for key, dtype in METRIC_SCHEMA.items():
         value = _get(metrics, key, metrics_path)
         row[key] = float(value) if dtype == pl.Float64 else int(value)
-    return row
+    return {**row, **_inherited(metrics, row["tokens_seen"], metrics_path)}
+
+
+def _inherited(metrics: dict[str, Any], tokens_seen: int, path: Path) -> dict[str, Any]:
+    """The COST_SCHEMA columns of one cell from metrics.json `inherited` (see COST_SCHEMA).
+
+    tokens_seen counts inherited tokens too, so trained_tokens = tokens_seen - inherited tokens.
+    """
+    inherited = metrics.get("inherited")  # absent in runs made before trunks: from step 0
+    if inherited is None:
+        return {"inherited_tokens": 0, "trained_tokens": tokens_seen, "inherited_source": None}
+    source = _get(inherited, "source", path, "inherited.")
+    if source not in INHERITED_SOURCES:
+        raise ValueError(f"{path}: key 'inherited.source' is {source!r}, not one of trunk, cell")
+    tokens = int(_get(inherited, "tokens", path, "inherited."))
+    if not 0 <= tokens <= tokens_seen:
+        raise ValueError(f"{path}: key 'inherited.tokens' {tokens} is not in [0, {tokens_seen}]")
+    return {
+        "inherited_tokens": tokens,
+        "trained_tokens": tokens_seen - tokens,
+        "inherited_source": source,
+    }
 
 
 def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: str) -> pl.DataFrame:
@@ -205,7 +235,8 @@ EXPOSURE_KEYS = ("sequences", "token_share", "lr_weighted_share", "mean_lr", "me
 def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.DataFrame]:
     """Read every cell's run directory into the tables cells, curves, exposure and lr_profile.
 
-    cells: one row per cell, sorted by ratio_value, schedule, arm, seed; losses in nats/token.
+    cells: one row per cell, sorted by ratio_value, schedule, arm, seed; losses in nats/token;
+    the run metrics of METRIC_SCHEMA and what it inherited and trained itself (COST_SCHEMA).
     curves: every curve.parquet stacked in that order, with ratio, ratio_value, schedule, arm,
     seed, is_target (domain == target_domain), n_tokens (the domain's test tokens in eval.json)
     and unigram_loss (the cell's unigram reference on the curve's blocks) added.
@@ -232,10 +263,9 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.D
         "arm": pl.String,
         "seed": pl.Int64,
     }
-    losses = {
-        key: pl.Float64 for key in rows[0] if key not in identity and key not in METRIC_SCHEMA
-    }
-    cells = pl.DataFrame(rows, schema={**identity, **losses, **METRIC_SCHEMA})
+    measured = {**identity, **METRIC_SCHEMA, **COST_SCHEMA}
+    losses = {key: pl.Float64 for key in rows[0] if key not in measured}
+    cells = pl.DataFrame(rows, schema={**identity, **losses, **METRIC_SCHEMA, **COST_SCHEMA})
     curves = pl.concat(
         [_curve(run, res, target_domain) for run, res in zip(ordered, results, strict=True)],
         how="vertical",

@@ -5,6 +5,7 @@ of quantity reads the same everywhere:
 
 - token counts: 3 significant digits and a suffix: 950, 25.8k, 270k, 1.23M, 4.1B;
 - counts of things (cells, seeds, documents, blocks): whole, with thousands separators: 12,345;
+- floating-point operations: 3 significant digits and an SI prefix: 950 FLOP, 4.5 PFLOP;
 - durations: 0.32 s, 3.2 s, 41 s, 5 min 41 s, 2 h 5 min;
 - losses and loss differences: nats/token, 3 decimals (differences signed: +0.012);
 - p-values: 2 significant digits, "<1e-4" below 1e-4;
@@ -51,6 +52,27 @@ def tokens(value: float | None) -> str:
         if float(text) < 1000:  # else 999,600 rounds to "1e+03k": take the next suffix
             return text + suffix
     return f"{value / 1e12:,.0f}T"
+
+
+# SI prefixes of FLOP counts, smallest first; a study of small models spends GFLOP to EFLOP.
+_SI = (("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15), ("E", 1e18), ("Z", 1e21))
+
+
+def flops(value: float | None) -> str:
+    """A count of floating-point operations to 3 significant digits with an SI prefix:
+    950 FLOP, 25.8 kFLOP, 4.5 PFLOP ("G", not tokens' "B": FLOPs are counted in SI). Beyond
+    the zetta range: scientific, 1.23e+24 FLOP."""
+    if value is None or math.isnan(value):
+        return NA
+    if value < 0:
+        return "-" + flops(-value)
+    if value < 999.5:
+        return f"{round(value)} FLOP"
+    for prefix, scale in _SI:
+        text = f"{value / scale:.3g}"
+        if float(text) < 1000:  # 999,600 would round to "1e+03k": take the next prefix
+            return f"{text} {prefix}FLOP"
+    return f"{value:.3g} FLOP"
 
 
 def count(value: float | None) -> str:

@@ -28,15 +28,16 @@ from curriculab.report.charts import (
     learning_curve_chart,
     paired_heatmap,
 )
+from curriculab.report.cost import cost_section
 from curriculab.report.harness import harness_section
 from curriculab.report.sections import (
-    cost_section,
     exposure_section,
     learning_table,
     reference_section,
     table,
     verdict_sentences,
 )
+from curriculab.report.utility import utility_section
 
 # svg (not canvas) so the rendered charts are text in the DOM: crisp when zoomed, and testable.
 EMBED_OPTIONS = {
@@ -331,7 +332,8 @@ def _sections(
             lambda summary: harness_section(summary, study.get("baseline", "shuffled")),
         ),
         Section("speed", "Speed of learning and forgetting", learning_table(cells)),
-        Section("cost", "Cost", cost_section(cells)),
+        *_optional(tables, "utility", "utility", "Domain utility by removal", utility_section),
+        Section("cost", "Cost", cost_section(cells, tables.get("trunks"))),
         Section("provenance", "Provenance", _provenance(provenance)),
     ]
     return sections, specs
@@ -346,8 +348,9 @@ def render_report(
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
     tables: cells, summary, curves, barcodes, lr_profile, paired, verdicts, references and
-    exposure, as the aggregate step writes them; optionally data (report.data.data_table) and
-    harness_summary (lm-evaluation-harness scores), each a section only when present. study: name,
+    exposure, as the aggregate step writes them; optionally data (report.data.data_table),
+    harness_summary (lm-evaluation-harness scores) and utility (domain utility by removal), each
+    a section only when present, and trunks (the cost section's trunk segments). study: name,
     target_domain, domains, ratios, schedules, seeds, model_preset, baseline (as in config).
     """
     sections, specs = _sections(tables, study, provenance or {})

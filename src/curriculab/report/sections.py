@@ -1,5 +1,5 @@
-"""Report sections in words and tables: verdicts, references, exposure, speed of learning,
-forgetting, cost."""
+"""Report sections in words and tables: verdicts, references, exposure, speed of learning and
+forgetting; `table`, which every section's tables use. The cost section is in report.cost."""
 
 from __future__ import annotations
 
@@ -209,48 +209,4 @@ def learning_table(cells: pl.DataFrame) -> str:
             "d1_tokens_to_target": fmt.tokens,
             "d2_forgetting": lambda value: fmt.loss(value, signed=True),
         },
-    )
-
-
-def cost_section(cells: pl.DataFrame) -> str:
-    """The study's total compute, then wall time and throughput per (ratio, schedule, arm)."""
-    totals = pl.DataFrame(
-        {
-            "cells": [cells.height],
-            "tokens": [cells["tokens_seen"].sum()],
-            "seconds": [float(cells["wall_seconds"].sum())],
-        }
-    )
-    per = (
-        cells.group_by("ratio", "ratio_value", "schedule", "arm")
-        .agg(pl.col("wall_seconds", "tokens_per_second", "tokens_seen").mean())
-        .sort("ratio_value", "schedule", "arm")
-    )
-    formats = {
-        "tokens": fmt.tokens,
-        "seconds": fmt.duration,
-        "tokens_seen": fmt.tokens,
-        "wall_seconds": fmt.duration,
-        "tokens_per_second": fmt.tokens,
-    }
-    total = table(
-        totals,
-        {
-            "cells": "cells",
-            "tokens": "training tokens",
-            "seconds": "training wall time (summed over cells)",
-        },
-        formats,
-    )
-    return total + table(
-        per,
-        {
-            "ratio": "D1 ratio",
-            "schedule": "schedule",
-            "arm": "lr arm",
-            "tokens_seen": "tokens per cell",
-            "wall_seconds": "wall time per cell",
-            "tokens_per_second": "tokens/s",
-        },
-        formats,
     )
