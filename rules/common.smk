@@ -127,9 +127,10 @@ def pack_files(pack, pattern):
 
 def pack_cells(pack):
     """(ratio, schedule, arm, seed, trunk checkpoint) of every cell of a pack, for the script."""
-    return [
-        dict(CELL_BY_ID[cell], id=cell, trunk=cell_trunk(CELL_BY_ID[cell]))
-        for cell in pack.cells
+    cells = [dict(CELL_BY_ID[cell], id=cell) for cell in pack.cells]
+    return [  # a trunk only where there is one: the params of other packs stay as they were
+        cell | ({"trunk": cell_trunk(cell)} if cell_trunk(cell) else {})
+        for cell in cells
     ]
 
 
@@ -267,11 +268,21 @@ def stream_job(input, output, params, wildcards, log):
             wildcards.schedule,
             params.spec,
             int(wildcards.seed),
-            budget_spec(params.budget, params.seq_len, params.batch_size),
+            budget_spec(
+                params.budget, params.seq_len, params.budget.get("step_blocks", 1)
+            ),
             output.stream,
             output.summary,
         )
         print(json.dumps(summary), file=log_file)
+
+
+def get_stream_budget(wildcards):
+    """`streams:` of the config; for a schedule on a trunk, with the sequences per optimiser
+    step, where its branch starts (the params of other streams stay as they were)."""
+    if "trunk" not in STUDY.schedules[wildcards.schedule]:
+        return config["streams"]
+    return {**config["streams"], "step_blocks": STUDY.train.batch_size}
 
 
 def trunk_stream_job(input, output, params, wildcards, log):

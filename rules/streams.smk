@@ -22,9 +22,8 @@ rule stream:
         target=STUDY.target_domain,
         ratio=lambda wc: STUDY.ratio_value(wc.ratio),
         spec=lambda wc: STUDY.schedules[wc.schedule],
-        budget=config["streams"],
+        budget=get_stream_budget,
         seq_len=STUDY.seq_len,
-        batch_size=STUDY.train.batch_size,
     run:
         stream_job(input, output, params, wildcards, log)
 

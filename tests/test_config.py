@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,47 @@ def test_sequence_length_is_bounded_by_the_preset_context(tiny_config) -> None:
     tiny_config["shards"]["seq_len"] += 1
     with pytest.raises(ConfigError, match=r"'shards\.seq_len': 513 tokens is longer"):
         load_study(tiny_config, SCHEMA)
+
+
+def _trunked(tiny_config, **schedules) -> dict:
+    """The tiny config under a 16-step token budget with the given schedules."""
+    tiny_config["streams"] = {"budget": "fixed_tokens", "tokens": 16 * 8 * 32}
+    tiny_config["grid"]["schedules"] = schedules
+    return tiny_config
+
+
+WINDOW = {"family": "end_window", "window": 0.25, "d1_share": 0.5, "trunk": "main"}
+TRUNK_CASES = [
+    ({"budget": "fixed_data"}, {"w": WINDOW}, "grid.schedules.w.trunk': branching needs"),
+    ({"tokens": 16 * 8 * 32 + 32}, {"w": WINDOW}, "streams.tokens': with trunks the budget"),
+    (
+        {},
+        {"r": {"family": "ramp", "start": 0.1, "end": 0.3, "trunk": "main"}},
+        "('trunk' was unexpected)",
+    ),
+    ({}, {"w": {**WINDOW, "window": 0.01}}, "schedule 'w': window 0.01 starts at step 16"),
+    ({}, {"w": WINDOW, "v": {**WINDOW, "base_d1_share": 0.2}}, "differ in base_d1_share"),
+    ({}, {"w": {**WINDOW, "remove": "history"}}, "grid.schedules.w.remove': no schedule"),
+    ({}, {"w": {**WINDOW, "remove": "art"}}, "'remove': 'art' is not one of the domains"),
+]
+
+
+@pytest.mark.parametrize(("streams", "schedules", "named"), TRUNK_CASES)
+def test_a_trunk_that_cannot_serve_its_schedules_is_one_line(
+    tiny_config, streams, schedules, named
+) -> None:
+    config = _trunked(tiny_config, **schedules)
+    config["streams"] = {**config["streams"], **streams}
+    if config["streams"]["budget"] == "fixed_data":
+        del config["streams"]["tokens"]
+    with pytest.raises(ConfigError, match=re.escape(named)) as error:
+        load_study(config, SCHEMA)
+    assert "\n" not in str(error.value)
+
+
+def test_trunks_and_removals_are_typed(tiny_config) -> None:
+    drop = {**WINDOW, "remove": "history"}
+    study = load_study(_trunked(tiny_config, w=WINDOW, drop=drop, s={"family": "shuffled"}), SCHEMA)
+    assert study.trunks == {"main": ("w", "drop")}
+    assert study.removals == {"drop": {"domain": "history", "reference": "w"}}
+    assert study.budget.step_blocks == tiny_config["train"]["batch_size"]

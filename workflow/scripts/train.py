@@ -29,7 +29,7 @@ jobs = [
         out_dir=Path(metrics).parent,
         log=Path(log),
         window_start=read_json(summary)["window_start"],
-        trunk=Path(c["trunk"]) if c["trunk"] else None,
+        trunk=Path(c["trunk"]) if c.get("trunk") else None,
     )
     for c, stream, summary, metrics, log in zip(
         cells,
