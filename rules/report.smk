@@ -59,6 +59,16 @@ rule aggregate:
             caption="../workflow/report/verdicts.rst",
             category="Verdicts",
         ),
+        utility_csv=report(
+            "results/tables/utility.csv",
+            caption="../workflow/report/utility.rst",
+            category="Tables",
+        ),
+        trunks_csv=report(
+            "results/tables/trunks.csv",
+            caption="../workflow/report/trunks.rst",
+            category="Tables",
+        ),
     log:
         "logs/aggregate.log",
     benchmark:

@@ -85,3 +85,17 @@ def with_key(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     else:
         node[last] = value
     return config
+
+
+def cell_inputs(tiny_data: dict[str, Path], stream: Path) -> Any:
+    """The CellInputs of a cell of the tiny study that trains on `stream`."""
+    from curriculab.train import CellInputs
+
+    domains = sorted(TINY_CONFIG["domains"])
+    return CellInputs(
+        stream=stream,
+        train_shards={n: tiny_data[n] / "train.arrow" for n in domains},
+        test_shards={n: tiny_data[n] / "test.arrow" for n in domains},
+        manifests={n: tiny_data[n] / "manifest.json" for n in domains},
+        tokenizer=tiny_data["tokenizer"],
+    )

@@ -36,7 +36,7 @@ from curriculab.harness import (
     write_heldout_task,
 )
 from curriculab.model import build_model
-from curriculab.train import save_model
+from curriculab.outputs import save_model
 from tests.helpers import REPO, SCHEMA, with_key
 
 LM_EVAL = Path(sys.executable).with_name("lm_eval")

@@ -16,8 +16,8 @@ from curriculab.io import read_json
 from curriculab.packed import CellJob, train_pack
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.stream_file import write_stream
-from curriculab.train import CellInputs, train_cell
-from tests.helpers import TINY_CONFIG
+from curriculab.train import train_cell
+from tests.helpers import TINY_CONFIG, cell_inputs
 
 CFG = train_config(TINY_CONFIG["train"])
 DOMAINS = ("cooking", "history")
@@ -35,13 +35,7 @@ def _job(root: Path, tiny_data, name: str, schedule: str, ratio: float, seed: in
     spec = TINY_CONFIG["grid"]["schedules"][schedule]
     summary = root / f"{name}.json"
     write_stream(manifests, "cooking", ratio, schedule, spec, seed, BudgetSpec(), stream, summary)
-    inputs = CellInputs(
-        stream=stream,
-        train_shards={n: tiny_data[n] / "train.arrow" for n in DOMAINS},
-        test_shards={n: tiny_data[n] / "test.arrow" for n in DOMAINS},
-        manifests={n: tiny_data[n] / "manifest.json" for n in DOMAINS},
-        tokenizer=tiny_data["tokenizer"],
-    )
+    inputs = cell_inputs(tiny_data, stream)
     return CellJob(name, inputs, cfg, seed, root / name, root / f"{name}.log",
                    read_json(summary)["window_start"])  # fmt: skip
 

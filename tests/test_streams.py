@@ -215,3 +215,62 @@ def test_written_stream_round_trips_and_is_reproducible(tmp_path: Path, tiny_dat
     assert cooking["repeated_blocks"] == 0 and cooking["max_epoch"] == 0
     assert cooking["unique_tokens"] == cooking["blocks_used"] * manifests["cooking"]["seq_len"]
     assert len(summary["target_share_by_bin"]) == 50 and summary["target_share_by_bin"][-1] == 1
+
+
+# --- prefix-stable streams of schedules on a trunk (streams.trunk) --------------------------
+
+TRUNK_BLOCKS = {"cooking": 400, "history": 1000}
+TRUNK_BUDGET = BudgetSpec("fixed_tokens", total_blocks=640, max_epochs=4, step_blocks=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    windows=st.lists(st.sampled_from([0.05, 0.1, 0.25, 0.3, 0.5, 0.9]), min_size=2, max_size=4),
+    share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 1000),
+    remove=st.sampled_from([None, "cooking", "history"]),
+)
+def test_every_branch_is_its_trunk_up_to_its_window(windows, share, seed, remove) -> None:
+    """Whatever the windows, their mixtures and a removed domain: position by position, a
+    branch is its trunk's order (domain, block and epoch) up to a whole step before its
+    window, and its window follows the window's mixture."""
+    from curriculab.streams.build import build_trunk_order
+
+    _, trunk = build_trunk_order(TRUNK_BLOCKS, "cooking", 0.3, "t", None, seed, TRUNK_BUDGET)
+    for window in windows:
+        spec = {"family": "end_window", "window": window, "d1_share": share, "trunk": "t"}
+        whole = {"cooking": share, "history": 1.0 - share}.get(remove) == 1.0  # nothing left
+        if remove and not whole:
+            spec["remove"] = remove
+        _, order = build_order(TRUNK_BLOCKS, "cooking", 0.3, f"w{window}", spec, seed, TRUNK_BUDGET)
+        p = order.branch_position
+        assert p % TRUNK_BUDGET.step_blocks == 0 and abs(p / 640 - (1 - window)) <= 4 / 640
+        for field in ("domains", "blocks", "epochs"):
+            assert np.array_equal(getattr(order, field)[:p], getattr(trunk, field)[:p]), field
+        d1 = float(np.mean(order.domains[p:] == 0))
+        expected = {None: share, "cooking": 0.0, "history": 1.0}[spec.get("remove")]
+        assert abs(d1 - expected) <= 1 / (640 - p)
+        assert order.window_start == p / 640
+
+
+def test_a_trunk_depends_on_its_seed_and_name_not_on_its_windows() -> None:
+    from curriculab.streams.build import build_trunk_order
+
+    def domains(trunk: str, seed: int) -> np.ndarray:
+        return build_trunk_order(TRUNK_BLOCKS, "cooking", 0.3, trunk, None, seed, TRUNK_BUDGET)[
+            1
+        ].domains
+
+    assert np.array_equal(domains("t", 0), domains("t", 0))
+    assert not np.array_equal(domains("t", 0), domains("t", 1))
+    assert not np.array_equal(domains("t", 0), domains("u", 0))
+    shuffled = {"family": "shuffled", "trunk": "t"}
+    _, order = build_order(TRUNK_BLOCKS, "cooking", 0.3, "s", shuffled, 0, TRUNK_BUDGET)
+    assert np.array_equal(order.domains, domains("t", 0)) and order.branch_position is None
+
+
+def test_a_branch_that_repeats_a_domain_too_often_names_the_schedule() -> None:
+    spec = {"family": "end_window", "window": 0.5, "d1_share": 1.0, "trunk": "t"}
+    budget = BudgetSpec("fixed_tokens", total_blocks=640, max_epochs=1, step_blocks=8)
+    with pytest.raises(ScheduleError, match=r"schedule 'w': domain 'cooking' needs .* epochs"):
+        build_order(TRUNK_BLOCKS, "cooking", 0.3, "w", spec, 0, budget)

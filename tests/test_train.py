@@ -29,7 +29,7 @@ from curriculab.train import (
     train_cell,
     train_step,
 )
-from tests.helpers import TINY_CONFIG
+from tests.helpers import TINY_CONFIG, cell_inputs
 
 CFG = train_config(TINY_CONFIG["train"])
 DOMAINS = ("cooking", "history")
@@ -56,13 +56,7 @@ def _inputs(root: Path, tiny_data: dict[str, Path], schedule: str = "d1_last") -
     write_stream(
         manifests, "cooking", 0.3, schedule, spec, 0, BudgetSpec(), stream, root / "stream.json"
     )
-    return CellInputs(
-        stream=stream,
-        train_shards={n: tiny_data[n] / "train.arrow" for n in DOMAINS},
-        test_shards={n: tiny_data[n] / "test.arrow" for n in DOMAINS},
-        manifests={n: tiny_data[n] / "manifest.json" for n in DOMAINS},
-        tokenizer=tiny_data["tokenizer"],
-    )
+    return cell_inputs(tiny_data, stream)
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,14 @@ from safetensors.torch import load_file
 from curriculab.checkpoint import TrainingError, read_checkpoint
 from curriculab.config import train_config
 from curriculab.io import read_json
+from curriculab.packed import CellJob, train_pack
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.stream_file import write_stream, write_trunk_stream
 from curriculab.streams.trunk import branch_step
 from curriculab.train import CellInputs, train_cell
 from curriculab.trunk import train_trunk
-from tests.helpers import TINY_CONFIG
+from tests.helpers import TINY_CONFIG, cell_inputs
+from tests.test_packed import LOSS_TOLERANCE
 
 DOMAINS = ("cooking", "history")
 CFG = replace(
@@ -30,13 +32,7 @@ BRANCH = branch_step(WINDOW["window"], BUDGET.total_blocks, BUDGET.step_blocks) 
 
 
 def _inputs(tiny_data, stream: Path) -> CellInputs:
-    return CellInputs(
-        stream=stream,
-        train_shards={n: tiny_data[n] / "train.arrow" for n in DOMAINS},
-        test_shards={n: tiny_data[n] / "test.arrow" for n in DOMAINS},
-        manifests={n: tiny_data[n] / "manifest.json" for n in DOMAINS},
-        tokenizer=tiny_data["tokenizer"],
-    )
+    return cell_inputs(tiny_data, stream)
 
 
 def _streams(root: Path, tiny_data, seed: int = 0, spec=WINDOW) -> tuple[Path, Path, float]:
@@ -141,3 +137,21 @@ def test_other_learning_rates_are_refused(runs, tiny_data, tmp_path) -> None:
         train_cell(
             inputs, "micro", cfg, 0, "x", tmp_path, 1, log, runs["window"], trunk=runs["trunk"]
         )
+
+
+def test_a_branch_in_a_batched_pack_equals_the_cell_trained_from_step_0(runs, tiny_data) -> None:
+    """Beside a cell trained from step 0, in one batched computation: both as if alone."""
+    root = runs["root"] / "batched"
+    common = {"cfg": CFG, "seed": 0, "window_start": runs["window"]}
+    jobs = [
+        CellJob("branch", _inputs(tiny_data, runs["branch_stream"]), out_dir=root / "branch",
+                log=root / "branch.log", trunk=runs["trunk"], **common),
+        CellJob("scratch", _inputs(tiny_data, runs["branch_stream"]), out_dir=root / "scratch",
+                log=root / "scratch.log", **common),
+    ]  # fmt: skip
+    results = train_pack(jobs, "micro", {"name": "p", "cells": ["branch", "scratch"]}, "batched")
+    assert results[0]["inherited"]["step"] == BRANCH and results[1]["inherited"] is None
+    for job, result in zip(jobs, results, strict=True):
+        for name, final in result["final_test"].items():
+            full = runs["full"]["final_test"][name]["loss"]
+            assert abs(final["loss"] - full) <= LOSS_TOLERANCE, (job.cell, name)

@@ -45,6 +45,7 @@ from curriculab.evaluate import bits_per_byte, spread_subset
 from curriculab.io import read_json, write_json
 from curriculab.lr import lr_at
 from curriculab.model import build_model
+from curriculab.outputs import write_outputs
 from curriculab.streams.stream_file import read_stream
 from curriculab.train import (
     CellInputs,
@@ -58,7 +59,6 @@ from curriculab.train import (
     setup_runtime,
     train_cell,
     verify_inputs,
-    write_outputs,
 )
 from curriculab.trunk import resume
 

@@ -10,16 +10,16 @@ Read it top to bottom:
    final test loss on `final_eval_blocks` of every test shard, on the model in memory (the same
    weights that are saved; no second process reloads them);
 5. checkpoints every N steps, so a killed job resumes where it stopped with identical results;
-6. exposure: the learning rate each domain's sequences were trained at (`curriculab.lr`).
+6. exposure: the learning rate each domain's sequences were trained at (`curriculab.lr`);
+   the outputs are written by `curriculab.outputs`;
+7. branches: a cell may start from another cell's snapshot (`curriculab.branch`) or from a
+   trunk checkpoint (`curriculab.trunk`), and then trains only the rest.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import platform
-import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-import polars as pl
 import torch
 
 from curriculab.branch import Branching, Snapshot
@@ -40,15 +39,14 @@ from curriculab.checkpoint import (
 )
 from curriculab.config import TrainConfig
 from curriculab.data.shards import read_blocks, verify_shard, verify_tokenizer
-from curriculab.data.tokenizer import END_OF_DOCUMENT
-from curriculab.devices import claim_device, peak_bf16_flops
+from curriculab.devices import claim_device
 from curriculab.evaluate import bits_per_byte, spread_subset
 from curriculab.heldout import eval_steps, final_test, mean_loss
-from curriculab.io import atomic_path, read_json, write_json
-from curriculab.lr import exposure, lr_at, lr_by_bin, lr_per_position
-from curriculab.model import build_model, count_parameters, flops_per_token
+from curriculab.io import read_json, write_json
+from curriculab.lr import lr_at
+from curriculab.model import build_model
+from curriculab.outputs import write_outputs
 from curriculab.streams.stream_file import read_stream
-from curriculab.streams.summary import BARCODE_BINS
 
 
 @dataclass(frozen=True)
@@ -345,25 +343,6 @@ def inheritance(source: str, origin: str, progress: Progress) -> dict[str, Any]:
     }
 
 
-def write_outputs(
-    model, progress: Progress, data: StreamBatches, cfg: TrainConfig, device, preset: str,
-    seed: int, cell: str, threads: int, tokenizer: Path, out_dir: Path,
-    final: dict[str, dict[str, Any]], window_start: float | None, n_domains: int,
-) -> dict[str, Any]:  # fmt: skip
-    """Save the model and the learning curve; the cell's metrics (not yet written)."""
-    save_model(model, tokenizer, out_dir / "model")
-    with atomic_path(out_dir / "curve.parquet") as tmp:
-        pl.DataFrame(progress.curve).write_parquet(tmp)
-    metrics = run_metrics(model, progress, data, cfg, device, preset, seed, cell, threads)
-    metrics["final_curve_loss"] = {r["domain"]: r["loss"] for r in progress.curve[-n_domains:]}
-    metrics["final_test"] = final
-    lrs = lr_per_position(len(data.blocks), cfg.batch_size, cfg, window_start)
-    metrics["window_start"] = window_start
-    metrics["exposure"] = exposure(data.domains, data.names, lrs, cfg.lr)
-    metrics["lr_by_bin"] = lr_by_bin(lrs, cfg.lr, BARCODE_BINS)
-    return metrics
-
-
 def log_progress(progress: Progress, total_steps: int, loss: float, optimizer, log: TextIO) -> None:
     """One progress line: step, loss, learning rate, tokens/s and the time left."""
     rate = progress.tokens_seen / max(progress.train_seconds, 1e-9)
@@ -374,58 +353,3 @@ def log_progress(progress: Progress, total_steps: int, loss: float, optimizer, l
         file=log,
         flush=True,
     )
-
-
-def job_placement() -> dict[str, str | None]:
-    """Where the job ran: host, and the SLURM job and GPUs it was given (None outside SLURM)."""
-    return {
-        "host": platform.node(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-    }
-
-
-def run_metrics(
-    model, progress: Progress, data: StreamBatches, cfg, device, preset, seed, cell, threads
-) -> dict[str, Any]:
-    """Throughput, size, FLOPs per token, peak memory and (on CUDA) model FLOPs utilisation."""
-    rate = progress.tokens_seen / max(progress.train_seconds, 1e-9)
-    per_token = flops_per_token(model, data.seq_len)
-    metrics: dict[str, Any] = {
-        "cell": cell,
-        "preset": preset,
-        "device": device.type,
-        "seed": seed,
-        "threads": threads,
-        "n_params": count_parameters(model),
-        "flops_per_token": per_token,
-        "steps": data.steps,
-        "tokens_seen": progress.tokens_seen,
-        "batch_tokens": cfg.batch_size * data.seq_len,
-        "train_seconds": progress.train_seconds,
-        "tokens_per_second": rate,
-        "step_seconds": progress.train_seconds / max(progress.step, 1),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "placement": job_placement(),
-    }
-    if device.type == "cuda":
-        peak = peak_bf16_flops(torch.cuda.get_device_name(device))
-        metrics["device_name"] = torch.cuda.get_device_name(device)
-        metrics["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        metrics["mfu"] = rate * per_token / peak if peak else None
-    return metrics
-
-
-def save_model(model: torch.nn.Module, tokenizer_path: Path, model_dir: Path) -> None:
-    """Save weights (safetensors) and tokenizer so `from_pretrained(model_dir)` loads both."""
-    from transformers import PreTrainedTokenizerFast
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()  # no "Writing model shards" bars in the job's log
-
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(tokenizer_path), eos_token=END_OF_DOCUMENT, bos_token=END_OF_DOCUMENT
-    )
-    with atomic_path(model_dir) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)

@@ -41,11 +41,9 @@ def write_stream(
     """Build one cell's stream from shard manifests; write Arrow IPC and a JSON summary."""
     train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
     names, order = build_order(train_blocks, target, ratio, schedule, spec, seed, budget)
-    write_arrow(stream_table(names, order), out_path)
-    summary = summarise_order(names, order, target, manifests[target]["seq_len"])
-    summary.update(ratio=ratio, schedule=schedule, spec=spec, seed=seed, budget=budget.kind)
-    write_json(summary_path, summary)
-    return summary
+    identity = {"ratio": ratio, "schedule": schedule, "spec": spec, "seed": seed}
+    return _write(names, order, manifests[target]["seq_len"], target, identity | {
+        "budget": budget.kind}, out_path, summary_path)  # fmt: skip
 
 
 def write_trunk_stream(
@@ -61,10 +59,21 @@ def write_trunk_stream(
 ) -> dict[str, Any]:
     """The stream of a trunk (streams.trunk) and its summary."""
     train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
-    order = build_trunk_order(train_blocks, target, ratio, trunk, base_d1_share, seed, budget)
-    write_arrow(stream_table(*order), out_path)
-    summary = summarise_order(*order, target, manifests[target]["seq_len"])
-    summary.update(ratio=ratio, trunk=trunk, seed=seed, budget=budget.kind)
+    names, order = build_trunk_order(
+        train_blocks, target, ratio, trunk, base_d1_share, seed, budget
+    )
+    identity = {"ratio": ratio, "trunk": trunk, "seed": seed, "budget": budget.kind}
+    return _write(names, order, manifests[target]["seq_len"], target, identity, out_path,
+                  summary_path)  # fmt: skip
+
+
+def _write(
+    names: list[str], order: Order, seq_len: int, target: str, identity: dict[str, Any],
+    out_path: str | Path, summary_path: str | Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Write a stream (Arrow IPC) and its JSON summary, with `identity` added; the summary."""
+    write_arrow(stream_table(names, order), out_path)
+    summary = summarise_order(names, order, target, seq_len) | identity
     write_json(summary_path, summary)
     return summary
 
