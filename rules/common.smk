@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from curriculab.branch import trunk_parent, trunk_starts
+from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
 from curriculab.errors import job_log, one_line
@@ -54,23 +54,8 @@ STREAMS = [
 ]
 RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
-
-# Trunks (README: Trunks): schedules that name one trunk share its training up to their branch
-# points. TRUNK_STARTS[schedule, arm] is the trunk step its cells start from (0: from scratch);
-# TRUNK_POINTS[trunk, arm] the steps at which the trunk is checkpointed, each its own target.
-TRUNK_STREAM = "results/trunks/{ratio}/{trunk}/seed{seed}"
-TRUNK = "results/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}"
-TRUNK_STARTS, TRUNK_POINTS = {}, {}
-for trunk, members in STUDY.trunks.items():
-    for arm, cfg in STUDY.arms.items():
-        starts = trunk_starts(
-            {name: STUDY.schedules[name] for name in members},
-            cfg,
-            STUDY.budget.total_blocks,
-            STUDY.budget.step_blocks,
-        )
-        TRUNK_STARTS.update({(name, arm): step for name, step in starts.items()})
-        TRUNK_POINTS[trunk, arm] = sorted({step for step in starts.values() if step})
+# Trunks (README: Trunks): where every cell on a trunk starts, where each trunk is checkpointed.
+TRUNKS = TrunkPlan.of(STUDY)
 
 
 wildcard_constraints:
@@ -129,47 +114,36 @@ def pack_cells(pack):
     """(ratio, schedule, arm, seed, trunk checkpoint) of every cell of a pack, for the script."""
     cells = [dict(CELL_BY_ID[cell], id=cell) for cell in pack.cells]
     return [  # a trunk only where there is one: the params of other packs stay as they were
-        cell | ({"trunk": cell_trunk(cell)} if cell_trunk(cell) else {})
+        cell | ({"trunk": TRUNKS.checkpoint(cell)} if TRUNKS.checkpoint(cell) else {})
         for cell in cells
     ]
 
 
-def cell_trunk(cell):
-    """The trunk checkpoint a cell starts from, or None (trained from step 0)."""
-    trunk = STUDY.schedules[cell["schedule"]].get("trunk")
-    step = TRUNK_STARTS.get((cell["schedule"], cell["arm"]), 0)
-    return f"{TRUNK.format(trunk=trunk, step=step, **cell)}.pt" if step else None
-
-
 def pack_trunks(pack):
     """The trunk checkpoints the cells of a pack start from (each once)."""
-    return sorted({cell_trunk(CELL_BY_ID[c]) for c in pack.cells} - {None})
+    return sorted({TRUNKS.checkpoint(CELL_BY_ID[c]) for c in pack.cells} - {None})
 
 
 def get_trunk_parent(wildcards):
     """The checkpoint a trunk segment trains from ([] for a segment from step 0)."""
-    step = trunk_parent_step(wildcards)
+    step = TRUNKS.parent_step(dict(wildcards))
     return [f"{TRUNK.format(**{**wildcards, 'step': step})}.pt"] if step else []
 
 
-def trunk_parent_step(wildcards):
-    """The trunk step a segment starts from: the one it recorded when it was made, while that
-    is still a point of the trunk (so a new point in between retrains nothing)."""
-    record = Path(f"{TRUNK.format(**wildcards)}.json")
-    recorded = read_json(record)["parent"] if record.exists() else None
-    points = TRUNK_POINTS[wildcards.trunk, wildcards.arm]
-    return trunk_parent(int(wildcards.step), points, recorded)
+def get_trunk_parent_step(wildcards):
+    """The step a trunk segment trains from (0: from step 0)."""
+    return TRUNKS.parent_step(dict(wildcards))
 
 
-def get_trunk_records():
-    """The record (.json) of every trunk checkpoint of the study, for the cost accounting."""
-    return [
-        f"{TRUNK}.json".format(ratio=ratio, trunk=trunk, arm=arm, seed=seed, step=step)
-        for (trunk, arm), points in TRUNK_POINTS.items()
-        for ratio in STUDY.ratio_labels
-        for seed in STUDY.seeds
-        for step in points
-    ]
+def get_trunk_runtime_min(wildcards, attempt):
+    """Wall-time limit (minutes) of a trunk segment: that of one cell of its ratio."""
+    return pack_runtime_min(
+        STUDY,
+        [STUDY.ratio_value(wildcards.ratio)],
+        blocks_from_manifests(SHARD_MANIFESTS, "train"),
+        blocks_from_manifests(SHARD_MANIFESTS, "test"),
+        attempt,
+    )
 
 
 def pack_train_settings(pack):
@@ -194,17 +168,6 @@ def get_pack_runtime_min(pack):
         )
 
     return runtime
-
-
-def get_trunk_runtime_min(wildcards, attempt):
-    """Wall-time limit (minutes) of a trunk segment: that of one cell of its ratio."""
-    return pack_runtime_min(
-        STUDY,
-        [STUDY.ratio_value(wildcards.ratio)],
-        blocks_from_manifests(SHARD_MANIFESTS, "train"),
-        blocks_from_manifests(SHARD_MANIFESTS, "test"),
-        attempt,
-    )
 
 
 def get_pack_mem_mb(pack):

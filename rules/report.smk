@@ -25,7 +25,7 @@ rule aggregate:
         curves=get_cell_runs("curve.parquet"),
         summaries=[summary for *_, summary in get_stream_summaries()],
         harness=get_cell_runs("harness.json") if STUDY.harness else [],
-        trunks=get_trunk_records(),
+        trunks=TRUNKS.records(STUDY.ratio_labels, STUDY.seeds),
     output:
         **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
         **{f"{name}_csv": f"results/tables/{name}.csv" for name in HARNESS_TABLES},

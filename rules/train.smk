@@ -47,39 +47,3 @@ for pack in PACKS:
             train=pack_train_settings(pack),
         script:
             "../workflow/scripts/train.py"
-
-
-# A trunk segment (README: Trunks): the trunk of (ratio, trunk, arm, seed) trained from its
-# previous checkpoint up to step {step}, a branch point; each checkpoint is its own target.
-rule trunk:
-    input:
-        stream=f"{TRUNK_STREAM}.arrow",
-        parent=get_trunk_parent,
-        tokenizer="results/tokenizer/tokenizer.json",
-        train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
-        test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
-        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
-    output:
-        checkpoint=f"{TRUNK}.pt",
-        record=f"{TRUNK}.json",
-    log:
-        "logs/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}.log",
-    benchmark:
-        "benchmarks/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}.tsv"
-    conda:
-        "../envs/curriculab.yaml"
-    threads: STUDY.resources.cpus
-    resources:
-        gpu=STUDY.resources.gpus,
-        gpu_model=STUDY.resources.gpu_model,
-        cpus_per_task=STUDY.resources.cpus,
-        mem_mb=lambda wc, attempt: pack_mem_mb(STUDY, 1, attempt),
-        runtime=get_trunk_runtime_min,
-    params:
-        domains=DOMAINS,
-        preset=STUDY.model_preset,
-        train=lambda wc: STUDY.train_settings[wc.arm],
-        ratio_value=lambda wc: STUDY.ratio_value(wc.ratio),
-        parent_step=trunk_parent_step,
-    script:
-        "../workflow/scripts/trunk.py"

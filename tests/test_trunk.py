@@ -16,7 +16,7 @@ from curriculab.io import read_json
 from curriculab.packed import CellJob, train_pack
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.stream_file import write_stream, write_trunk_stream
-from curriculab.streams.trunk import branch_step
+from curriculab.streams.trunk import window_step
 from curriculab.train import CellInputs, train_cell
 from curriculab.trunk import train_trunk
 from tests.helpers import TINY_CONFIG, cell_inputs
@@ -28,7 +28,7 @@ CFG = replace(
 )
 BUDGET = BudgetSpec("fixed_tokens", total_blocks=96, max_epochs=8, step_blocks=CFG.batch_size)
 WINDOW = {"family": "end_window", "window": 0.25, "d1_share": 0.6, "trunk": "main"}
-BRANCH = branch_step(WINDOW["window"], BUDGET.total_blocks, BUDGET.step_blocks)  # step 9 of 12
+BRANCH = window_step(WINDOW["window"], BUDGET.total_blocks, BUDGET.step_blocks)  # step 9 of 12
 
 
 def _inputs(tiny_data, stream: Path) -> CellInputs:
@@ -139,19 +139,40 @@ def test_other_learning_rates_are_refused(runs, tiny_data, tmp_path) -> None:
         )
 
 
-def test_a_branch_in_a_batched_pack_equals_the_cell_trained_from_step_0(runs, tiny_data) -> None:
-    """Beside a cell trained from step 0, in one batched computation: both as if alone."""
-    root = runs["root"] / "batched"
+@pytest.mark.parametrize("second", ["scratch", "branch"])
+def test_a_branch_in_a_batched_pack_equals_the_cell_trained_from_step_0(
+    runs, tiny_data, second
+) -> None:
+    """In one batched computation beside a cell trained from step 0, or beside another branch
+    (no cell at step 0 at all): each as if alone."""
+    root = runs["root"] / f"batched_{second}"
     common = {"cfg": CFG, "seed": 0, "window_start": runs["window"]}
+    trunks = [runs["trunk"], runs["trunk"] if second == "branch" else None]
     jobs = [
-        CellJob("branch", _inputs(tiny_data, runs["branch_stream"]), out_dir=root / "branch",
-                log=root / "branch.log", trunk=runs["trunk"], **common),
-        CellJob("scratch", _inputs(tiny_data, runs["branch_stream"]), out_dir=root / "scratch",
-                log=root / "scratch.log", **common),
+        CellJob(name, _inputs(tiny_data, runs["branch_stream"]), out_dir=root / name,
+                log=root / f"{name}.log", trunk=trunk, **common)
+        for name, trunk in zip(("first", "second"), trunks, strict=True)
     ]  # fmt: skip
-    results = train_pack(jobs, "micro", {"name": "p", "cells": ["branch", "scratch"]}, "batched")
-    assert results[0]["inherited"]["step"] == BRANCH and results[1]["inherited"] is None
+    results = train_pack(jobs, "micro", {"name": "p", "cells": ["first", "second"]}, "batched")
+    steps = [(r["inherited"] or {}).get("step", 0) for r in results]
+    assert steps == [BRANCH, BRANCH if second == "branch" else 0]
     for job, result in zip(jobs, results, strict=True):
         for name, final in result["final_test"].items():
             full = runs["full"]["final_test"][name]["loss"]
             assert abs(final["loss"] - full) <= LOSS_TOLERANCE, (job.cell, name)
+
+
+def test_a_start_depends_on_its_own_schedule_only() -> None:
+    """Adding windows never moves another schedule's start (which would retrain its cells);
+    the baseline starts where its fixed decay leaves the trunk's stable learning rate."""
+    from curriculab.branch import trunk_parent, trunk_starts
+
+    members = {"shuffled": {"family": "shuffled", "trunk": "main"}, "w": WINDOW}
+    before = trunk_starts(members, CFG, 512, 16)
+    more = {f"w{k}": {**WINDOW, "window": k / 20} for k in range(1, 19)}
+    after = trunk_starts(members | more, CFG, 512, 16)
+    assert {name: after[name] for name in before} == before
+    assert before["shuffled"] == 32 - round(CFG.decay_fraction * 32)  # 32 steps
+    assert trunk_parent(10, [8, 10, 12], recorded=None) == 8
+    assert trunk_parent(12, [8, 10, 12], recorded=8) == 8  # kept: no rerun
+    assert trunk_parent(12, [10, 12], recorded=8) == 10  # 8 is gone: the latest before

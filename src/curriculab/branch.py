@@ -16,8 +16,10 @@ The planning is torch-free; snapshots hold copies of state dicts.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from curriculab.config import TrainConfig
@@ -114,30 +116,27 @@ def trunk_starts(
     """{schedule: the trunk step its cells start from (0: from scratch)} for one trunk under
     one learning-rate arm.
 
-    A cell can start from a trunk checkpoint at step q when its stream and its learning rates
-    equal the trunk's on every step before q. Its stream leaves the trunk's order where its
-    window starts (a shuffled member never does); its learning rate may leave earlier (a WSD
-    decay that starts at a fixed point, or, without a window, at `decay_fraction`). Checkpoints
-    exist where windows start, so a cell starts from the latest of those it still agrees with.
+    A cell starts where it first leaves the trunk: where its stream does (its window's first
+    step; a shuffled member's stream never does) or, if earlier, where its learning rate does
+    (a baseline whose WSD decay is the final `decay_fraction` while the trunk is in its stable
+    phase). Each start depends on its own schedule only, so adding a schedule to a trunk never
+    moves another's start (and never retrains its cells). A member that never leaves starts one
+    step before the end, so that it still trains (and is measured) as a cell of its own.
     """
-    from curriculab.streams.trunk import branch_step
+    from curriculab.streams.trunk import window_step
 
     steps = total_blocks // batch_size
     trunk_lr = [lr_at(s, steps, cfg, trunk_window_start(cfg)) for s in range(steps)]
-    windows = {
-        name: branch_step(spec["window"], total_blocks, batch_size)
-        for name, spec in members.items()
-        if spec["family"] == "end_window"
-    }
     starts = {}
-    for name in members:
-        leaves = windows.get(name, steps)
-        window_start = leaves * batch_size / total_blocks if name in windows else None
-        for step in range(leaves):
-            if lr_at(step, steps, cfg, window_start) != trunk_lr[step]:
-                leaves = step
-                break
-        starts[name] = max((p for p in windows.values() if p <= leaves), default=0)
+    for name, spec in members.items():
+        leaves, window_start = steps - 1, None
+        if spec["family"] == "end_window":
+            leaves = window_step(spec["window"], total_blocks, batch_size)
+            window_start = leaves * batch_size / total_blocks
+        starts[name] = next(
+            (s for s in range(leaves) if lr_at(s, steps, cfg, window_start) != trunk_lr[s]),
+            leaves,
+        )
     return starts
 
 
@@ -148,3 +147,62 @@ def trunk_parent(step: int, points: list[int], recorded: int | None) -> int:
     if recorded is not None and (recorded == 0 or recorded in points) and recorded < step:
         return recorded
     return max((p for p in points if p < step), default=0)
+
+
+TRUNK_STREAM = "results/trunks/{ratio}/{trunk}/seed{seed}"  # + .arrow, .summary.json
+TRUNK = "results/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}"  # + .pt, .json
+
+
+@dataclass(frozen=True)
+class TrunkPlan:
+    """Where every cell on a trunk starts and where every trunk is checkpointed (DAG time).
+
+    starts[schedule, arm]: the trunk step its cells start from (0: from step 0);
+    points[trunk, arm]: the steps at which the trunk is checkpointed, each its own target.
+    """
+
+    schedules: dict[str, dict[str, Any]]
+    starts: dict[tuple[str, str], int]
+    points: dict[tuple[str, str], list[int]]
+
+    @classmethod
+    def of(cls, study: Any) -> TrunkPlan:
+        """The plan of a `config.Study`."""
+        starts, points = {}, {}
+        for trunk, members in study.trunks.items():
+            for arm, cfg in study.arms.items():
+                mine = trunk_starts(
+                    {name: study.schedules[name] for name in members},
+                    cfg,
+                    study.budget.total_blocks,
+                    study.budget.step_blocks,
+                )
+                starts.update({(name, arm): step for name, step in mine.items()})
+                points[trunk, arm] = sorted({step for step in mine.values() if step})
+        return cls(study.schedules, starts, points)
+
+    def checkpoint(self, cell: dict[str, Any]) -> str | None:
+        """The trunk checkpoint a cell (ratio, schedule, arm, seed) starts from, or None."""
+        step = self.starts.get((cell["schedule"], cell["arm"]), 0)
+        if not step:
+            return None
+        trunk = self.schedules[cell["schedule"]]["trunk"]
+        return TRUNK.format(**{**cell, "trunk": trunk, "step": step}) + ".pt"
+
+    def parent_step(self, segment: dict[str, Any]) -> int:
+        """The step a trunk segment (ratio, trunk, arm, seed, step) trains from: the one its
+        record names when it exists (trunk_parent), else the latest point before it."""
+        record = Path(TRUNK.format(**segment) + ".json")
+        recorded = json.loads(record.read_text())["parent"] if record.exists() else None
+        points = self.points[segment["trunk"], segment["arm"]]
+        return trunk_parent(int(segment["step"]), points, recorded)
+
+    def records(self, ratios: list[str], seeds: list[int]) -> list[str]:
+        """The record (.json) of every trunk checkpoint, for the cost accounting."""
+        return [
+            TRUNK.format(ratio=ratio, trunk=trunk, arm=arm, seed=seed, step=step) + ".json"
+            for (trunk, arm), steps in self.points.items()
+            for ratio in ratios
+            for seed in seeds
+            for step in steps
+        ]

@@ -31,6 +31,7 @@ class Progress:
     tokens_seen: int = 0
     train_seconds: float = 0.0
     curve: list[dict[str, Any]] | None = None
+    inherited: dict[str, Any] | None = None  # what the run took over (train.inheritance)
 
 
 def run_fingerprint(

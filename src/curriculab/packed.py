@@ -162,7 +162,6 @@ class _Cell:
     evaluate_at: set[int] = field(default_factory=set)
     resumed_at: int = 0
     first_bad: torch.Tensor | None = None  # first step with a non-finite loss (-1: none yet)
-    inherited: dict[str, Any] | None = None  # what it took over from a trunk (metrics.json)
 
     @property
     def checkpoint(self) -> Path:
@@ -218,7 +217,7 @@ class PackModel:
         weights = self.weights if grad else {n: w.detach() for n, w in self.weights.items()}
         if rows == list(range(len(self.models))):
             return weights
-        index = torch.tensor(rows, device=self.weights[self.names[0]].device)
+        index = torch.tensor(rows, dtype=torch.long, device=self.weights[self.names[0]].device)
         return {n: w.index_select(0, index) for n, w in weights.items()}
 
     def hand_out_grads(self, models: list[torch.nn.Module]) -> None:
@@ -257,20 +256,20 @@ def mean_losses(
     return (totals / len(blocks)).tolist()
 
 
-def _open_cell(job: CellJob, preset: str, shapes: dict[str, Any], device) -> _Cell:
+def _open_cell(job: CellJob, preset: str, manifests: dict[str, Any], device) -> _Cell:
+    shapes = next(iter(manifests.values()))  # every shard shares tokenizer and seq_len
     model = build_model(preset, shapes["vocab_size"], shapes["seq_len"], job.seed).to(device)
     optimizer = make_optimizer(model, job.cfg, device)
     log = job.log.open("w", buffering=1)
     fingerprint = run_fingerprint(job.inputs.stream, preset, job.cfg, job.seed, job.window_start)
     progress = load_checkpoint(job.out_dir / "checkpoint.pt", model, optimizer, fingerprint, log)
     data = StreamBatches(job.inputs, job.cfg.batch_size, device)
-    inherited = None
     if progress.step == 0 and job.trunk is not None:  # (its own checkpoint wins)
         progress = resume(model, optimizer, data, job.cfg, job.window_start, job.cell, job.trunk,
-                          preset, job.seed)  # fmt: skip
-        inherited = inheritance("trunk", str(job.trunk), progress)
+                          preset, job.seed, manifests)  # fmt: skip
+        progress.inherited = inheritance("trunk", str(job.trunk), progress)
         print(f"resumed from trunk {job.trunk} at step {progress.step}", file=log)
-    cell = _Cell(job, model, optimizer, data, progress, fingerprint, log, inherited=inherited)
+    cell = _Cell(job, model, optimizer, data, progress, fingerprint, log)
     cell.evaluate_at = set(eval_steps(data.steps, job.cfg.eval_points, job.cfg.eval_spacing))
     cell.resumed_at = progress.step
     cell.first_bad = torch.full((), -1, device=device)
@@ -287,8 +286,7 @@ def train_batched(
         raise TrainingError(f"pack {record['name']}: cells differ in batch shape or device")
     device = setup_runtime(threads, cfg0.device)
     manifests = {name: read_json(path) for name, path in jobs[0].inputs.manifests.items()}
-    shapes = next(iter(manifests.values()))
-    cells = [_open_cell(job, preset, shapes, device) for job in jobs]
+    cells = [_open_cell(job, preset, manifests, device) for job in jobs]
     pack = PackModel([c.model for c in cells])
     tests = {n: read_blocks(p) for n, p in sorted(jobs[0].inputs.test_shards.items())}
     curve_sets = {n: b[spread_subset(len(b), cfg0.eval_blocks)] for n, b in tests.items()}
@@ -296,6 +294,8 @@ def train_batched(
     started = time.perf_counter()
 
     def record_curve(group: list[_Cell], step: int) -> None:
+        if not group:  # e.g. no cell at step 0: all resumed (own checkpoint or a trunk)
+            return
         for name, blocks in curve_sets.items():
             losses = mean_losses(pack, [c.model for c in group], blocks, device)
             bpt = manifests[name]["splits"]["test"]["bytes_per_token"]
@@ -384,7 +384,7 @@ def _finish(cell: _Cell, final, preset, threads, n_domains, record, started, dev
     )  # fmt: skip
     metrics.update(resumed_at_step=cell.resumed_at, wall_seconds=time.perf_counter() - started)
     metrics["pack"] = record
-    metrics["inherited"] = cell.inherited
+    metrics["inherited"] = cell.progress.inherited
     write_json(cell.job.out_dir / "metrics.json", metrics)
     cell.checkpoint.unlink(missing_ok=True)
     cell.log.close()

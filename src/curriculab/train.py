@@ -304,15 +304,15 @@ def train_cell(
     checkpoint = out_dir / "checkpoint.pt"
     fingerprint = run_fingerprint(inputs.stream, preset, cfg, seed, window_start)
     run.progress = load_checkpoint(checkpoint, run.model, run.optimizer, fingerprint, log)
-    branching, inherited = branching or Branching(), None
+    branching = branching or Branching()
     if run.progress.step == 0 and trunk is not None:  # (its own checkpoint wins)
-        inherited = resume_from_trunk(run, trunk, preset, seed)
+        resume_from_trunk(run, trunk, preset, seed)
     elif run.progress.step == 0 and branching.start is not None:
         start = branching.start
         run.model.load_state_dict(start.model)
         run.optimizer.load_state_dict(start.optimizer)
         run.progress = copy.deepcopy(start.progress)
-        inherited = inheritance("cell", start.cell, run.progress)
+        run.progress.inherited = inheritance("cell", start.cell, run.progress)
         print(f"branched off {start.cell} at step {start.step} (identical so far)", file=log)
     started, resumed_at = time.perf_counter(), run.progress.step
     train_steps(run, run.data.steps, checkpoint, fingerprint, branching.keep)
@@ -325,7 +325,7 @@ def train_cell(
     metrics.update(resumed_at_step=resumed_at, wall_seconds=time.perf_counter() - started)
     if pack is not None:
         metrics["pack"] = pack
-    metrics["inherited"] = inherited
+    metrics["inherited"] = run.progress.inherited  # (kept in its checkpoints, if killed)
     write_json(out_dir / "metrics.json", metrics)
     checkpoint.unlink(missing_ok=True)
     return metrics

@@ -60,6 +60,7 @@ INERT_KEYS = frozenset({"log_every_steps", "checkpoint_every"})
 MISMATCH = {
     "settings": "the model, seed or training settings differ",
     "steps": "the run's length in optimiser steps differs",
+    "data": "the shards or the tokenizer differ",
     "prefix": "the stream's prefix differs (another trunk, ratio or seed, or another order)",
     "learning_rates": "the learning rates of the steps so far differ",
 }
@@ -67,10 +68,11 @@ MISMATCH = {
 
 def match_record(
     data: StreamBatches, cfg: TrainConfig, window_start: float | None, step: int, preset: str,
-    seed: int,
+    seed: int, manifests: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:  # fmt: skip
-    """What a run computed up to `step`, in hashes: its settings, its length, the first `step`
-    batches of its stream and the learning rate of each step."""
+    """What a run computed up to `step`, in hashes: its settings, its length, its data (the
+    shards' manifests: their checksums and tokenizer), the first `step` batches of its stream
+    and the learning rate of each step."""
     n = min(step * cfg.batch_size, len(data.blocks))
     prefix = hashlib.sha256(json.dumps(data.names).encode())
     prefix.update(data.domains[:n].astype(np.int64).tobytes())
@@ -81,6 +83,7 @@ def match_record(
         "step": step,
         "settings": repr((preset, seed, sorted(settings.items()))),
         "steps": data.steps,
+        "data": hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest(),
         "prefix": prefix.hexdigest(),
         "learning_rates": hashlib.sha256(lrs.tobytes()).hexdigest(),
     }
@@ -88,7 +91,8 @@ def match_record(
 
 def resume(
     model, optimizer, data: StreamBatches, cfg: TrainConfig, window_start: float | None,
-    label: str, path: Path, preset: str, seed: int, state: dict[str, Any] | None = None,
+    label: str, path: Path, preset: str, seed: int, manifests: dict[str, dict[str, Any]],
+    state: dict[str, Any] | None = None,
 ) -> Progress:  # fmt: skip
     """Put the trunk checkpoint at `path` into model and optimiser, after checking that it is
     this run's own past (a TrainingError naming what differs otherwise); its progress."""
@@ -96,9 +100,9 @@ def resume(
     match = state.get("match")
     if match is None:
         raise TrainingError(f"{label}: {path} is not a trunk checkpoint (no match record)")
-    expected = match_record(data, cfg, window_start, match["step"], preset, seed)
+    expected = match_record(data, cfg, window_start, match["step"], preset, seed, manifests)
     for key, problem in MISMATCH.items():
-        if match[key] != expected[key]:
+        if match.get(key) != expected[key]:
             raise TrainingError(f"{label}: cannot resume from trunk {path}: {problem}")
     return restore(state, model, optimizer)
 
@@ -106,9 +110,10 @@ def resume(
 def resume_from_trunk(run: Run, path: Path, preset: str, seed: int) -> dict[str, Any]:
     """Start a cell from a trunk checkpoint; what it inherited (metrics.json `inherited`)."""
     run.progress = resume(run.model, run.optimizer, run.data, run.cfg, run.window_start,
-                          run.cell, path, preset, seed)  # fmt: skip
+                          run.cell, path, preset, seed, run.manifests)  # fmt: skip
+    run.progress.inherited = inheritance("trunk", str(path), run.progress)
     print(f"resumed from trunk {path} at step {run.progress.step}", file=run.log, flush=True)
-    return inheritance("trunk", str(path), run.progress)
+    return run.progress.inherited
 
 
 def train_trunk(
@@ -137,13 +142,13 @@ def train_trunk(
         first = state.get("match", {}).get("step", 0)
         if run.progress.step == 0:
             run.progress = resume(run.model, run.optimizer, run.data, cfg, run.window_start,
-                                  label, parent, preset, seed, state)  # fmt: skip
+                                  label, parent, preset, seed, run.manifests, state)  # fmt: skip
     started, seconds = time.perf_counter(), run.progress.train_seconds
     if not 0 <= run.progress.step < until <= run.data.steps:
         raise TrainingError(f"{label}: cannot train from step {run.progress.step} to {until}")
     print(f"{label}: steps {run.progress.step} to {until} of {run.data.steps}", file=log)
     train_steps(run, until, work, fingerprint)
-    match = match_record(run.data, cfg, run.window_start, until, preset, seed)
+    match = match_record(run.data, cfg, run.window_start, until, preset, seed, run.manifests)
     save_checkpoint(out, run.model, run.optimizer, run.progress, fingerprint, match=match)
     work.unlink(missing_ok=True)
     return {

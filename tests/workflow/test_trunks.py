@@ -72,11 +72,11 @@ def study(tmp_path_factory) -> Path:
 
 
 def test_windows_branch_off_one_trunk_per_seed(study: Path) -> None:
-    """Checkpoints where the windows start (steps 12 and 8); every window cell starts from its
-    own, the baseline from the latest before its fixed decay (step 13): step 12."""
+    """Checkpoints where the windows start (steps 12 and 8) and where the baseline's fixed
+    decay starts (step 13, the final 20%): every cell starts where it leaves the trunk."""
     checkpoints = sorted(p.name for p in study.glob("results/trunks/0.3/main/wsd_window/*/*.pt"))
-    assert checkpoints == ["step12.pt", "step12.pt", "step8.pt", "step8.pt"]
-    starts = {"shuffled": 12, "win-window0.25": 12, "win-window0.5": 8}
+    assert checkpoints == sorted(["step12.pt", "step13.pt", "step8.pt"] * len(SEEDS))
+    starts = {"shuffled": 13, "win-window0.25": 12, "win-window0.5": 8}
     starts |= {"drop-removecooking": 12, "drop-removehistory": 12}
     for schedule, step in starts.items():
         for seed in SEEDS:

@@ -41,10 +41,9 @@ if TYPE_CHECKING:
     from curriculab.streams.build import BudgetSpec
 
 _TRUNK, _BLOCKS, _WINDOW = 2, 3, 4  # random streams of their own (build.py uses 0 and 1)
-BRANCHING_FAMILIES = ("end_window", "shuffled")
 
 
-def branch_step(window: float, total_blocks: int, batch_size: int) -> int:
+def window_step(window: float, total_blocks: int, batch_size: int) -> int:
     """The optimiser step at which a window of `window` (fraction of training) starts: its
     start rounded to a whole step, so the branch resumes between two steps."""
     return round((1.0 - window) * total_blocks / batch_size)
@@ -55,20 +54,15 @@ def check_trunk_members(
 ) -> str | None:
     """A problem with the schedules of one trunk (config time), or None.
 
-    Every member is an end_window or shuffled schedule; all share one base mixture; every window
-    starts after step 0 and before the last step.
+    All members share one base mixture; every window starts after step 0 and before the last
+    step. (Only end_window and shuffled schedules can name a trunk: the schema says so.)
     """
     steps = total_blocks // batch_size
     bases = {}
-    for name, spec in members.items():
-        if spec["family"] not in BRANCHING_FAMILIES:
-            return (
-                f"schedule {name!r}: family {spec['family']!r} cannot branch off trunk {trunk!r}"
-                f" (only {' and '.join(BRANCHING_FAMILIES)} can)"
-            )
+    for name, spec in members.items():  # (the schema allows `trunk` on these families only)
         bases[name] = spec.get("base_d1_share")
         if spec["family"] == "end_window":
-            step = branch_step(spec["window"], total_blocks, batch_size)
+            step = window_step(spec["window"], total_blocks, batch_size)
             if not 0 < step < steps:
                 return (
                     f"schedule {name!r}: window {spec['window']:g} starts at step {step} of "
@@ -120,7 +114,7 @@ def branch_domains(
     domains = trunk_domains(base_shares(ctx, spec.get("base_d1_share")), total, seed, trunk)
     if spec["family"] == "shuffled":
         return domains, None
-    position = batch_size * branch_step(spec["window"], total, batch_size)
+    position = batch_size * window_step(spec["window"], total, batch_size)
     plan = make_plan(ctx, spec)
     assert isinstance(plan, Profile)
     window = np.repeat(
