@@ -114,7 +114,7 @@ def pack_cells(pack):
     """(ratio, schedule, arm, seed, trunk checkpoint) of every cell of a pack, for the script."""
     cells = [dict(CELL_BY_ID[cell], id=cell) for cell in pack.cells]
     return [  # a trunk only where there is one: the params of other packs stay as they were
-        cell | ({"trunk": TRUNKS.checkpoint(cell)} if TRUNKS.checkpoint(cell) else {})
+        cell | ({"trunk": trunk} if (trunk := TRUNKS.checkpoint(cell)) else {})
         for cell in cells
     ]
 

@@ -52,7 +52,6 @@ from curriculab.train import (
     StreamBatches,
     due_after,
     eval_steps,
-    inheritance,
     log_progress,
     make_optimizer,
     raise_if_bad,
@@ -60,7 +59,7 @@ from curriculab.train import (
     train_cell,
     verify_inputs,
 )
-from curriculab.trunk import resume
+from curriculab.trunk import branch_from_trunk
 
 # The CPU's attention kernel has no batching rule: vmap runs it once per cell, which is what
 # keeps each cell's attention exactly its unbatched one. Expected, so not worth a warning.
@@ -265,10 +264,10 @@ def _open_cell(job: CellJob, preset: str, manifests: dict[str, Any], device) -> 
     progress = load_checkpoint(job.out_dir / "checkpoint.pt", model, optimizer, fingerprint, log)
     data = StreamBatches(job.inputs, job.cfg.batch_size, device)
     if progress.step == 0 and job.trunk is not None:  # (its own checkpoint wins)
-        progress = resume(model, optimizer, data, job.cfg, job.window_start, job.cell, job.trunk,
-                          preset, job.seed, manifests)  # fmt: skip
-        progress.inherited = inheritance("trunk", str(job.trunk), progress)
-        print(f"resumed from trunk {job.trunk} at step {progress.step}", file=log)
+        progress = branch_from_trunk(
+            model, optimizer, data, job.cfg, job.window_start, job.cell, job.trunk, preset,
+            job.seed, manifests, log,
+        )  # fmt: skip
     cell = _Cell(job, model, optimizer, data, progress, fingerprint, log)
     cell.evaluate_at = set(eval_steps(data.steps, job.cfg.eval_points, job.cfg.eval_spacing))
     cell.resumed_at = progress.step

@@ -107,13 +107,25 @@ def resume(
     return restore(state, model, optimizer)
 
 
-def resume_from_trunk(run: Run, path: Path, preset: str, seed: int) -> dict[str, Any]:
-    """Start a cell from a trunk checkpoint; what it inherited (metrics.json `inherited`)."""
-    run.progress = resume(run.model, run.optimizer, run.data, run.cfg, run.window_start,
-                          run.cell, path, preset, seed, run.manifests)  # fmt: skip
-    run.progress.inherited = inheritance("trunk", str(path), run.progress)
-    print(f"resumed from trunk {path} at step {run.progress.step}", file=run.log, flush=True)
-    return run.progress.inherited
+def branch_from_trunk(
+    model, optimizer, data: StreamBatches, cfg: TrainConfig, window_start: float | None,
+    label: str, path: Path, preset: str, seed: int, manifests: dict[str, dict[str, Any]],
+    log: TextIO,
+) -> Progress:  # fmt: skip
+    """Start a cell from a trunk checkpoint (`resume`); its progress, recording what it
+    inherited (metrics.json `inherited`)."""
+    progress = resume(model, optimizer, data, cfg, window_start, label, path, preset, seed,
+                      manifests)  # fmt: skip
+    progress.inherited = inheritance("trunk", str(path), progress)
+    print(f"resumed from trunk {path} at step {progress.step}", file=log, flush=True)
+    return progress
+
+
+def resume_from_trunk(run: Run, path: Path, preset: str, seed: int) -> None:
+    """Start a cell's run from a trunk checkpoint (branch_from_trunk)."""
+    run.progress = branch_from_trunk(run.model, run.optimizer, run.data, run.cfg,
+                                     run.window_start, run.cell, path, preset, seed,
+                                     run.manifests, run.log)  # fmt: skip
 
 
 def train_trunk(

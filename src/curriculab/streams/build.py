@@ -33,7 +33,7 @@ from curriculab.streams.schedules import (
     make_plan,
     name_key,
 )
-from curriculab.streams.trunk import assign_sequences, base_shares, branch_domains, trunk_domains
+from curriculab.streams.trunk import assign_sequences, branch_domains
 
 _SUBSAMPLE, _ORDER = 0, 1  # independent random streams per purpose
 
@@ -163,18 +163,6 @@ def assign_blocks(
     return blocks, epochs
 
 
-def _context(
-    train_blocks: dict[str, int], target: str, ratio: float, schedule: str, seed: int, budget
-) -> tuple[list[str], list[np.ndarray], Context]:
-    names = sorted(train_blocks)
-    available = available_blocks(train_blocks, target, ratio, seed)
-    pools = [available[name] for name in names]
-    ctx = Context(
-        schedule, tuple(names), names.index(target), np.array([len(p) for p in pools]), budget.kind
-    )
-    return names, pools, ctx
-
-
 def build_order(
     train_blocks: dict[str, int],
     target: str,
@@ -185,7 +173,12 @@ def build_order(
     budget: BudgetSpec = BudgetSpec(),
 ) -> tuple[list[str], Order]:
     """The (domain names, order) of one cell; a schedule on a trunk continues its order."""
-    names, pools, ctx = _context(train_blocks, target, ratio, schedule, seed, budget)
+    names = sorted(train_blocks)
+    available = available_blocks(train_blocks, target, ratio, seed)
+    pools = [available[name] for name in names]
+    ctx = Context(
+        schedule, tuple(names), names.index(target), np.array([len(p) for p in pools]), budget.kind
+    )
     if "trunk" in spec:
         domains, position = branch_domains(ctx, spec, budget.total_blocks, budget.step_blocks, seed)
         blocks, epochs = assign_sequences(
@@ -217,8 +210,7 @@ def build_trunk_order(
     budget: BudgetSpec,
 ) -> tuple[list[str], Order]:
     """The (domain names, order) of a trunk: its base mixture (D1 at `base_d1_share`, None: its
-    natural share) over the whole budget, the prefix of every stream that branches off it."""
-    names, pools, ctx = _context(train_blocks, target, ratio, f"trunk {trunk}", seed, budget)
-    domains = trunk_domains(base_shares(ctx, base_d1_share), budget.total_blocks, seed, trunk)
-    blocks, epochs = assign_sequences(domains, pools, seed, trunk, budget.max_epochs, ctx)
-    return names, Order(domains, blocks, epochs, None, trunk, None)
+    natural share) over the whole budget, the prefix of every stream that branches off it; it
+    is the order of a shuffled schedule on the trunk."""
+    spec = {"family": "shuffled", "trunk": trunk, "base_d1_share": base_d1_share}
+    return build_order(train_blocks, target, ratio, f"trunk {trunk}", spec, seed, budget)
