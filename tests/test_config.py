@@ -135,6 +135,26 @@ BAD_CASES = [
     ("grid.lr_arms.cool", {"decay_start": "window"}, "grid.lr_arms.cool.decay_start"),
     ("domains.cooking.subset", {"buckets": 2, "keep": [2]}, "domains.cooking.subset.keep"),
     ("domains.cooking.subset", {"buckets": 1, "keep": [0]}, "domains.cooking.subset.buckets"),
+    ("utility", {"weights": {"baking": 1.0}}, "utility"),
+    ("utility", {"weights": {"cooking": 0.0}}, "utility"),
+    ("utility", {"weights": {"cooking": -1.0}}, "utility.weights.cooking"),
+    ("utility", {"count_power": -0.5, "weights": {"cooking": 1}}, "utility"),
+    (
+        "grid.schedules.late",
+        {"family": "utility_order", "strength": 2},
+        "grid.schedules.late.strength",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "end_windows", "window": 0.2, "shares": {"cooking": 0.5}},
+        "grid.schedules.late",
+    ),
+    (
+        "grid.schedules.late",
+        {"family": "end_windows", "window": 0.2, "shares": {"baking": 1.0}},
+        "grid.schedules.late",
+    ),
+    ("grid.schedules.late", {"family": "concentrate", "domain": "baking"}, "grid.schedules.late"),
 ]
 
 
@@ -279,3 +299,20 @@ def test_trunks_and_removals_are_typed(tiny_config) -> None:
     assert study.trunks == {"main": ("w", "drop")}
     assert study.removals == {"drop": {"domain": "history", "reference": "w"}}
     assert study.budget.step_blocks == tiny_config["train"]["batch_size"]
+
+
+def test_only_schedules_that_place_by_utility_carry_it(tiny_config) -> None:
+    """A change of utility reruns the streams that depend on it and no other."""
+    utility = {"weights": {"cooking": 1.0, "history": 0.5}}
+    tiny_config["utility"] = utility
+    tiny_config["grid"]["schedules"].update(
+        by_utility={"family": "utility_order", "strength": 0.5},
+        windows={"family": "end_windows", "window": 0.2, "shares": "utility"},
+        fixed={"family": "end_windows", "window": 0.2, "shares": {"cooking": 1.0}},
+        probe={"family": "concentrate", "domain": "history"},
+    )
+    study = load_study(tiny_config, SCHEMA)
+    assert study.utility == utility
+    carrying = {name for name, spec in study.schedules.items() if "utility" in spec}
+    assert carrying == {"by_utility", "windows"}
+    assert study.schedules["by_utility"]["utility"] == utility

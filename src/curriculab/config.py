@@ -18,7 +18,9 @@ from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources
 from curriculab.model import PRESETS
+from curriculab.objective import check_utility
 from curriculab.streams.build import BudgetSpec
+from curriculab.streams.multi import uses_utility
 from curriculab.streams.schedules import check_schedule
 from curriculab.streams.trunk import check_removals, check_trunks
 
@@ -66,6 +68,7 @@ class Study:
 
     name: str
     target_domain: str
+    utility: dict[str, Any] | None  # per-domain weights of the objective (curriculab.objective)
     domains: dict[str, DomainSpec]
     test_fraction: float
     min_chars: int
@@ -179,6 +182,8 @@ def _label(value: Any, index: int) -> str:
 
 
 def _check_schedules(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, dict]:
+    """Every schedule, sweeps expanded and checked; one that places domains by utility carries
+    the study's `utility` (its order depends on it: see streams.schedules.uses_utility)."""
     names, target = sorted(config["domains"]), config["target_domain"]
     single = {"$ref": "#/$defs/schedule", "$defs": schema["$defs"]}
     schedules = {}
@@ -188,7 +193,7 @@ def _check_schedules(config: dict[str, Any], schema: dict[str, Any]) -> dict[str
         problem = check_schedule(spec, names, target)
         if problem:
             raise ConfigError(f"config key 'grid.schedules.{base}'{note}: {problem}")
-        schedules[name] = spec
+        schedules[name] = {**spec, "utility": config.get("utility")} if uses_utility(spec) else spec
     return schedules
 
 
@@ -199,6 +204,9 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key 'target_domain': {config['target_domain']!r} is not one of the "
             f"domains {sorted(domains)}"
         )
+    problem = check_utility(config.get("utility"), sorted(domains))
+    if problem:
+        raise ConfigError(f"config key 'utility': {problem}")
     labels = [ratio_label(r) for r in config["grid"]["ratios"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config key 'grid.ratios': values must be distinct, got {labels}")
@@ -267,6 +275,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     return Study(
         name=config["study"],
         target_domain=config["target_domain"],
+        utility=config.get("utility"),
         domains=domains,
         test_fraction=float(config["prepare"]["test_fraction"]),
         min_chars=int(config["prepare"]["min_chars"]),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from curriculab.errors import CurriculabError
+from curriculab.objective import utility_weights
 from curriculab.streams.schedules import (
     Budget,
     Context,
@@ -176,9 +177,9 @@ def build_order(
     names = sorted(train_blocks)
     available = available_blocks(train_blocks, target, ratio, seed)
     pools = [available[name] for name in names]
-    ctx = Context(
-        schedule, tuple(names), names.index(target), np.array([len(p) for p in pools]), budget.kind
-    )
+    sizes = np.array([len(p) for p in pools])
+    weights = utility_weights(spec.get("utility"), names, target, sizes)
+    ctx = Context(schedule, tuple(names), names.index(target), sizes, budget.kind, weights)
     if "trunk" in spec:
         domains, position = branch_domains(ctx, spec, budget.total_blocks, budget.step_blocks, seed)
         blocks, epochs = assign_sequences(

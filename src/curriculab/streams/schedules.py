@@ -41,6 +41,7 @@ class Profile:
 
     edges: np.ndarray  # (B + 1,) training-time fractions from 0 to 1
     shares: np.ndarray  # (K, B), each column sums to 1
+    window: float | None = None  # where a family's own final window starts (None: D1's rule)
 
     def mass(self) -> np.ndarray:
         """(K,) each domain's share of the whole run: the integral of s_k over time."""
@@ -69,6 +70,7 @@ class Context:
     target: int  # index of D1
     available: np.ndarray  # (K,) blocks available per domain after the D1 subsample
     budget: Budget
+    utility: np.ndarray | None = None  # (K,) utility weights summing to 1 (curriculab.objective)
 
     @property
     def natural(self) -> np.ndarray:
@@ -290,6 +292,8 @@ def final_window_start(plan: Plan, target: int, max_phases: int = 10) -> float |
     """
     if not isinstance(plan, Profile):
         return None
+    if plan.window is not None:  # the K-domain families state their window (streams.multi)
+        return plan.window
     share = plan.shares[target]
     starts = [0, *(b for b in range(1, len(share)) if share[b] != share[b - 1])]
     if len(starts) < 2 or len(starts) > max_phases or share[-1] <= share[starts[-1] - 1]:

@@ -47,4 +47,8 @@ def summarise_order(names: list[str], order: Order, target: str, seq_len: int) -
         "target_share_by_bin": shares_over_training(
             order.domains, names.index(target), BARCODE_BINS
         ),
+        "share_by_bin": {  # every domain's strip (the report draws one per domain when K > 2)
+            name: shares_over_training(order.domains, k, BARCODE_BINS)
+            for k, name in enumerate(names)
+        },
     }
