@@ -14,6 +14,7 @@ from curriculab.evaluate import evaluate_cell
 from curriculab.harness import heldout_task, write_heldout_task
 from curriculab.io import read_json
 from curriculab.lr import arm_description
+from curriculab.objective import describe as describe_objective
 from curriculab.pack import plan_packs, recorded_pack
 from curriculab.streams.stream_file import write_stream, write_trunk_stream
 from curriculab.job_resources import (
@@ -214,6 +215,8 @@ def get_study_summary():
         "seeds": list(STUDY.seeds),
         "model_preset": STUDY.model_preset,
         "trunks": {name: list(members) for name, members in STUDY.trunks.items()},
+        "objective": describe_objective(STUDY.utility, STUDY.target_domain),
+        "utility": STUDY.utility,
     }
 
 

@@ -13,6 +13,10 @@ TABLES = [
     "lr_profile",
     "utility",
     "trunks",
+    "weights",
+    "domain_barcodes",
+    "domain_verdicts",
+    "finetune",
 ]
 # With the study key `harness`: every cell's harness scores, and their summary over seeds.
 HARNESS_TABLES = ["harness", "harness_summary"] if STUDY.harness else []
@@ -26,6 +30,7 @@ rule aggregate:
         summaries=[summary for *_, summary in get_stream_summaries()],
         harness=get_cell_runs("harness.json") if STUDY.harness else [],
         trunks=TRUNKS.records(STUDY.ratio_labels, STUDY.seeds),
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
         **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
         **{f"{name}_csv": f"results/tables/{name}.csv" for name in HARNESS_TABLES},
@@ -89,6 +94,9 @@ rule aggregate:
         target_d1_loss=STUDY.target_d1_loss,
         verdict_schedules=STUDY.verdict_schedules,
         removals=STUDY.removals,
+        utility=STUDY.utility,
+        schedules=STUDY.schedules,
+        ratios=STUDY.ratio_labels,
     script:
         "../workflow/scripts/aggregate.py"
 

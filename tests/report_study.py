@@ -1,9 +1,12 @@
-"""The synthetic study the report tests render: builders, and helpers that read a page.
+"""The synthetic studies the report tests render: builders, and helpers that read a page.
 
-It crosses 2 ratios x 3 schedules x 2 learning-rate arms x 3 seeds. Its domain orders,
-exposure and learning-rate profiles come from the real `curriculab.lr` functions; its losses
-decay exponentially from ln(vocab) to a floor well below each cell's unigram reference; the
-tables the report reads are made by the real `analyse`, `summarise` and `reference_table`.
+The default study is a two-domain one (code, the target, against web) and crosses 2 ratios x
+3 schedules x 2 learning-rate arms x 3 seeds; `named_study` is a three-domain study with a
+utility and concentrate schedules, read domain by domain. Their domain orders, exposure and
+learning-rate profiles come from the real `curriculab.lr` functions; their losses decay
+exponentially from ln(vocab) to a floor well below each cell's unigram reference; the tables
+the report reads are made by the real `analyse_objective`, `summarise` and `reference_table`,
+as the aggregate step makes them.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import numpy as np
 import polars as pl
 
 from curriculab.analysis.aggregate import summarise
+from curriculab.analysis.objective import analyse_objective, weights_table
 from curriculab.analysis.references import DEFAULT_MARGIN, reference_table
-from curriculab.analysis.statistics import analyse
 from curriculab.lr import arm_description, exposure, lr_by_bin, lr_per_position
 from curriculab.report.data import data_table
 from curriculab.report.html import render_report
@@ -38,6 +41,24 @@ CHART_IDS = (
 SCHEDULES = ("shuffled", "d1_last", "d1_first")
 # How much a schedule leaves D1 loss above the best final value (nats/token): a plausible shape.
 D1_PENALTY = {"shuffled": 0.10, "d1_last": 0.0, "d1_first": 0.25}
+# The schedules as the aggregate step's params give them (name -> spec).
+SCHEDULE_SPECS: dict[str, dict[str, Any]] = {
+    "shuffled": {"family": "shuffled"},
+    "d1_last": {"family": "sequential", "order": ["web", "code"]},
+    "d1_first": {"family": "sequential", "order": ["code", "web"]},
+    **{
+        f"concentrate_{d}": {"family": "concentrate", "domain": d} for d in ("code", "web", "books")
+    },
+}
+# The named study: what concentrating each domain does to each domain's final loss (nats/token),
+# and its utility. The objective (0.5 code + 0.3 web + 0.2 books) falls by 0.125 when code is
+# concentrated (keep it for the end), rises by 0.14 for web (spread it), does not move for books.
+CONCENTRATE_EFFECT = {
+    "concentrate_code": {"code": -0.3, "web": 0.05, "books": 0.05},
+    "concentrate_web": {"code": 0.3, "web": -0.1, "books": 0.1},
+    "concentrate_books": {},
+}
+NAMED_UTILITY = {"weights": {"code": 0.5, "web": 0.3, "books": 0.2}}
 # Unigram reference per domain (nats/token): what a model of token frequencies alone reaches.
 UNIGRAM = {"code": 5.2, "web": 5.8, "books": 5.9}
 TEST_TOKENS = {"code": 4000, "web": 3000, "books": 1000}  # test-split tokens: D2 pooling weights
@@ -62,13 +83,16 @@ ARM_BONUS = {"constant": 0.0, "wsd_window": 0.08}
 
 
 def synthetic_study(
-    ratios: tuple[str, ...] = ("0.05", "0.2"), seeds: tuple[int, ...] = (0, 1, 2)
+    ratios: tuple[str, ...] = ("0.05", "0.2"),
+    seeds: tuple[int, ...] = (0, 1, 2),
+    domains: tuple[str, ...] = ("code", "web"),
 ) -> dict[str, Any]:
-    """A study dict as the pipeline passes it, with two D2 domains to exercise pooling."""
+    """A study dict as the pipeline passes it: by default the two-domain study (D1 and D2); give
+    three domains to exercise D2 pooling in the charts (the page then reads domain by domain)."""
     return {
         "name": "tiny <order> & mix",
         "target_domain": "code",
-        "domains": ["code", "web", "books"],
+        "domains": list(domains),
         "ratios": list(ratios),
         "schedules": list(SCHEDULES),
         "arms": {name: arm_description(arm) for name, arm in ARMS.items()},
@@ -78,24 +102,39 @@ def synthetic_study(
     }
 
 
+def named_study(seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> dict[str, Any]:
+    """Three domains, a stated utility, and one concentrate schedule per domain: the study the
+    report reads domain by domain, with a fine-tuning section."""
+    study = synthetic_study(seeds=seeds, domains=("code", "web", "books"))
+    study["schedules"] = ["shuffled", *CONCENTRATE_EFFECT]
+    study["utility"] = NAMED_UTILITY
+    study["objective"] = "the utility-weighted test loss (weights books 0.2, code 0.5, web 0.3)"
+    return study
+
+
 def _natural(ratio: str) -> float:
     """D1's share of the stream at D1/D2 ratio `ratio`."""
     return float(ratio) / (1 + float(ratio))
 
 
-def stream_order(ratio: str, schedule: str, seed: int) -> np.ndarray:
-    """(POSITIONS,) domain index per sequence: 0 = code (D1), 1 = web, 2 = books (3:1)."""
+def stream_order(ratio: str, schedule: str, seed: int, n_domains: int = 3) -> np.ndarray:
+    """(POSITIONS,) domain index per sequence: 0 = code (D1), 1 = web, 2 = books (3:1 when
+    there are three domains). concentrate_<domain> moves all of that domain to the end."""
     rng = np.random.default_rng([seed, int(1000 * float(ratio)), len(schedule)])
     n_d1 = round(_natural(ratio) * POSITIONS)
     d1 = np.zeros(POSITIONS, dtype=bool)
-    if schedule == "shuffled":
-        d1[rng.permutation(POSITIONS)[:n_d1]] = True
-    elif schedule == "d1_last":
+    if schedule == "d1_last":
         d1[POSITIONS - n_d1 :] = True
-    else:
+    elif schedule == "d1_first":
         d1[:n_d1] = True
-    d2 = np.where(rng.random(POSITIONS) < 0.75, 1, 2)
-    return np.where(d1, 0, d2)
+    else:
+        d1[rng.permutation(POSITIONS)[:n_d1]] = True
+    d2 = np.where(rng.random(POSITIONS) < 0.75, 1, 2) if n_domains > 2 else 1
+    order = np.where(d1, 0, d2)
+    if schedule.startswith("concentrate_"):
+        k = ["code", "web", "books"].index(schedule.removeprefix("concentrate_"))
+        order = np.concatenate([order[order != k], order[order == k]])
+    return order
 
 
 def _window_start(ratio: str, schedule: str) -> float | None:
@@ -125,7 +164,7 @@ def synthetic_exposure(study: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFram
                 lrs = lr_per_position(POSITIONS, BATCH, cfg, _window_start(ratio, schedule))
                 for seed in study["seeds"]:
                     cell = _identity(ratio, schedule, arm, seed)
-                    order = stream_order(ratio, schedule, seed)
+                    order = stream_order(ratio, schedule, seed, len(names))
                     for name, stats in exposure(order, names, lrs, cfg.lr).items():
                         exposure_rows.append({**cell, "domain": name, **stats})
                     for i, value in enumerate(lr_by_bin(lrs, cfg.lr, BINS)):
@@ -157,7 +196,9 @@ def synthetic_tables(
                     for domain in study["domains"]:
                         is_target = domain == target
                         reference[domain] = UNIGRAM.get(domain, 5.5) + rng.normal(0, 0.01)
-                        floor = 3.0 + (D1_PENALTY[schedule] - float(ratio) if is_target else 0.5)
+                        penalty = D1_PENALTY.get(schedule, D1_PENALTY["shuffled"])
+                        floor = 3.0 + (penalty - float(ratio) if is_target else 0.5)
+                        floor += CONCENTRATE_EFFECT.get(schedule, {}).get(domain, 0.0)
                         floor += rng.normal(0, 0.02) - ARM_BONUS.get(arm, 0.0)
                         if is_target and stalled == (ratio, schedule, arm):
                             floor = reference[domain] - 0.04
@@ -209,10 +250,12 @@ def synthetic_tables(
 def synthetic_barcodes(study: dict[str, Any]) -> pl.DataFrame:
     """D1 share per stretch of training of every stream (no arm: the arms share a stream)."""
     rows = []
+    k = len(study["domains"])
     for ratio in study["ratios"]:
         for schedule in study["schedules"]:
             for seed in study["seeds"]:
-                shares = (stream_order(ratio, schedule, seed) == 0).reshape(BINS, -1).mean(axis=1)
+                order = stream_order(ratio, schedule, seed, k)
+                shares = (order == 0).reshape(BINS, -1).mean(axis=1)
                 rows += [
                     {
                         "ratio": ratio,
@@ -228,16 +271,48 @@ def synthetic_barcodes(study: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def synthetic_domain_barcodes(study: dict[str, Any]) -> pl.DataFrame:
+    """Every domain's share per stretch of training of every stream (domain_barcodes)."""
+    rows = []
+    names = study["domains"]
+    for ratio in study["ratios"]:
+        for schedule in study["schedules"]:
+            for seed in study["seeds"]:
+                order = stream_order(ratio, schedule, seed, len(names)).reshape(BINS, -1)
+                for k, domain in enumerate(names):
+                    rows += [
+                        {"ratio": ratio, "ratio_value": float(ratio), "schedule": schedule,
+                         "seed": seed, "domain": domain, "bin": i, "progress": i / BINS,
+                         "share": float(share)}
+                        for i, share in enumerate((order == k).mean(axis=1))
+                    ]  # fmt: skip
+    return pl.DataFrame(rows)
+
+
 def report_tables(collected: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict:
     """The tables the aggregate step hands the report (workflow/scripts/aggregate.py)."""
     barcodes = synthetic_barcodes(study)
-    tables = analyse(collected["cells"], collected["curves"], barcodes, study["baseline"])
+    domain_barcodes = synthetic_domain_barcodes(study)
+    blocks = {d: MANIFEST_SPLITS[d]["train"][2] for d in study["domains"]}
+    utility = study.get("utility")
+    weights = weights_table(
+        utility, study["domains"], study["target_domain"], study["ratios"], blocks
+    )
+    params = {
+        "utility": utility,
+        "domains": study["domains"],
+        "baseline": study["baseline"],
+        "schedules": {name: SCHEDULE_SPECS[name] for name in study["schedules"]},
+    }
+    tables = analyse_objective(collected, barcodes, domain_barcodes, weights, params)
     return {
         **collected,
         **tables,
         "summary": summarise(tables["cells"]),
         "references": reference_table(tables["cells"], study["domains"], DEFAULT_MARGIN),
         "barcodes": barcodes,
+        "domain_barcodes": domain_barcodes,
+        "weights": weights,
     }
 
 

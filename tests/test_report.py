@@ -138,10 +138,11 @@ def test_numbers_are_written_for_people(rendered: tuple[str, dict]) -> None:
     assert unreadable_numbers(page.replace(">270k<", ">269952<", 1)) == ["269952"]
     # A float-printed count in a cell is caught twice: as a float and as six bare digits.
     assert unreadable_numbers(page.replace(">4.1M<", ">4096000.0<", 1)) == ["4096000.0"] * 2
-    # Token counts of every size (the manifests of report_study), and the tokens and time the
-    # study spent, each within the rounding its rule states.
+    # Token counts of many sizes (the manifests of report_study; books' 950k and 950 are on the
+    # three-domain page, test_report_domains), and the tokens and time the study spent, each
+    # within the rounding its rule states.
     data = table_under(page, "Data")
-    assert [row[3] for row in data[1:7]] == ["1.23M", "270k", "8.77M", "25.8k", "950k", "950"]
+    assert [row[3] for row in data[1:5]] == ["1.23M", "270k", "8.77M", "25.8k"]
     cells = tables["cells"]
     (_, _, n_tokens, _, _, seconds), *_ = table_under(page, "Cost")[1:]
     assert parse_tokens(n_tokens) == pytest.approx(cells["tokens_seen"].sum(), rel=0.005)
@@ -242,8 +243,20 @@ def test_text_is_escaped(tmp_path: Path) -> None:
     assert "lr &lt;i&gt;wsd&lt;/i&gt;, code" in body  # the warning names the stalled group
 
 
-def test_report_renders_from_collected_runs(tmp_path: Path) -> None:
-    domains = [TARGET, "web", "books"]
+@pytest.mark.parametrize(
+    ("domains", "charts", "heading"),
+    [
+        ([TARGET, "web"], CHART_IDS, "D2 (web) learning curves"),
+        (  # three domains: read domain by domain, a learning-curve chart per domain
+            [TARGET, "web", "books"],
+            ("chart-barcodes", "chart-curves-web", "chart-curves-books", "chart-final-loss"),
+            "books learning curves",
+        ),
+    ],
+)
+def test_report_renders_from_collected_runs(
+    tmp_path: Path, domains: list[str], charts: tuple[str, ...], heading: str
+) -> None:
     collected = collect_cells(make_runs(tmp_path / "runs", domains, seeds=(0, 1)), TARGET)
     study = synthetic_study(seeds=(0, 1))
     study.update(
@@ -256,9 +269,9 @@ def test_report_renders_from_collected_runs(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     render_report(report_tables(collected, study), study, out)
     page = out.read_text(encoding="utf-8")
-    for chart_id in CHART_IDS:
+    for chart_id in charts:
         assert f'id="{chart_id}"' in page
-    assert "D2 (web, books) learning curves" in page
+    assert heading in page
     assert "40 with results of 40 in the grid" in page
     exposure_rows = table_under(page, "Exposure")[1:]
     assert len(exposure_rows) == 5 * 2 * 2 * len(domains)
@@ -325,7 +338,8 @@ def test_no_warning_when_every_group_learned(rendered: tuple[str, dict]) -> None
     assert 'class="warning"' not in body
     assert "Every group of cells learned beyond token frequencies" in body
     rows = table_under(page, "Did the models learn beyond token frequencies?")
-    assert len(rows) - 1 == 2 * len(SCHEDULES) * len(ARMS) * 3  # ratio x schedule x arm x domain
+    domains = len(synthetic_study()["domains"])
+    assert len(rows) - 1 == 2 * len(SCHEDULES) * len(ARMS) * domains  # ratio x ... x domain
     assert {row[-1] for row in rows[1:]} == {"yes"}
 
 

@@ -61,7 +61,7 @@ def test_learning_curve_chart_averages_over_seeds() -> None:
 
 
 def test_learning_curve_chart_pools_other_domains_by_tokens() -> None:
-    study = synthetic_study(ratios=("0.05",), seeds=(0,))
+    study = synthetic_study(ratios=("0.05",), seeds=(0,), domains=("code", "web", "books"))
     curves = synthetic_tables(study)["curves"]
     weights = {"web": 3000, "books": 1000}
     spec = learning_curve_chart(curves, "D2", is_target=False).to_dict()

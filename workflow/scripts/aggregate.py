@@ -1,5 +1,6 @@
-"""Rule aggregate: cells with learning metrics, references, exposure, paired comparisons,
-verdicts, domain utility by removal and trunk segments."""
+"""Rule aggregate: cells with learning metrics and the objective, references, exposure, paired
+comparisons, verdicts (H1/H2 and per domain), fine-tuning calls, domain utility by removal and
+trunk segments."""
 
 import sys
 from pathlib import Path
@@ -9,8 +10,13 @@ from curriculab.errors import log_to
 log_to(snakemake.log[0])
 
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
+from curriculab.analysis.objective import (
+    analyse_objective,
+    collect_domain_barcodes,
+    train_blocks,
+    weights_table,
+)
 from curriculab.analysis.references import reference_table
-from curriculab.analysis.statistics import analyse
 from curriculab.analysis.trunks import collect_trunks
 from curriculab.analysis.utility import utility_table
 
@@ -19,21 +25,19 @@ runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
 collected = collect_cells(runs, params.target)
 streams = [(r, s, int(seed), Path(p)) for r, s, seed, p in params.streams]
 barcodes, stream_domains = collect_streams(streams)
-analysed = analyse(
-    collected["cells"],
-    collected["curves"],
-    barcodes,
-    params.baseline,
-    params.target_d1_loss,
-    params.verdict_schedules,
-)
+domain_barcodes = collect_domain_barcodes(streams)  # empty for summaries without share_by_bin
+blocks = train_blocks(params.domains, snakemake.input.manifests)
+weights = weights_table(params.utility, params.domains, params.target, params.ratios, blocks)
+analysed = analyse_objective(collected, barcodes, domain_barcodes, weights, dict(params.items()))
 tables = {
     **collected,
-    **analysed,
+    **analysed,  # cells, paired, verdicts, domain_verdicts, finetune
     "summary": summarise(analysed["cells"]),
     "references": reference_table(analysed["cells"], params.domains, params.unigram_margin),
     "barcodes": barcodes,
     "stream_domains": stream_domains,
+    "domain_barcodes": domain_barcodes,
+    "weights": weights,
     "utility": utility_table(analysed["cells"], params.removals, params.domains, params.target),
     "trunks": collect_trunks(snakemake.input.trunks),  # empty (with its columns): no trunks
 }

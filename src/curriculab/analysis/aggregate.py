@@ -283,23 +283,33 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.D
     }
 
 
+def _mean_interval(column: str) -> list[pl.Expr]:
+    """<column>_mean, _std (ddof=1; null for one seed), _ci_low and _ci_high (95% t) per group."""
+    std = pl.when(pl.len() > 1).then(pl.col(column).std(ddof=1))
+    half = t_quantile(pl.len()) * std / pl.len().cast(pl.Float64).sqrt()
+    return [
+        pl.col(column).mean().alias(f"{column}_mean"),
+        std.alias(f"{column}_std"),
+        (pl.col(column).mean() - half).alias(f"{column}_ci_low"),
+        (pl.col(column).mean() + half).alias(f"{column}_ci_high"),
+    ]
+
+
 def summarise(cells: pl.DataFrame) -> pl.DataFrame:
     """Per (ratio, schedule, arm): n_seeds, mean, sample std (ddof=1) and 95% t-interval of the
-    mean of D1 and D2 test loss, and the mean of their unigram references.
+    mean of D1 and D2 test loss, and the mean of their unigram references; the same four for
+    the `objective` (analysis.objective) when cells carry it, last.
 
     Losses in nats/token. std is null when a group has one seed: a spread from one run is unknown,
     not zero. Sorted by ratio_value, schedule, arm.
     """
     stats = []
     for column in ("d1_test_loss", "d2_test_loss"):
-        std = pl.when(pl.len() > 1).then(pl.col(column).std(ddof=1))
-        half = t_quantile(pl.len()) * std / pl.len().cast(pl.Float64).sqrt()
-        stats.append(pl.col(column).mean().alias(f"{column}_mean"))
-        stats.append(std.alias(f"{column}_std"))
-        stats.append((pl.col(column).mean() - half).alias(f"{column}_ci_low"))
-        stats.append((pl.col(column).mean() + half).alias(f"{column}_ci_high"))
+        stats += _mean_interval(column)
     for column in ("d1_unigram_loss", "d2_unigram_loss"):
         stats.append(pl.col(column).mean().alias(f"{column}_mean"))
+    if "objective" in cells.columns:
+        stats += _mean_interval("objective")
     group = ["ratio", "schedule", "arm"]
     return (
         cells.group_by(group)

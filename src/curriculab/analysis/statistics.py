@@ -1,4 +1,5 @@
-"""Per-cell learning metrics, paired comparisons against the baseline, and H1/H2 verdicts.
+"""Paired comparisons against the baseline, and H1/H2 verdicts (per-cell learning metrics:
+analysis.learning; the objective and per-domain verdicts of K domains: analysis.objective).
 
 A cell is one training run, keyed by (ratio, schedule, arm, seed). The seed fixes the model
 initialisation and the D1 subsample (nested across ratios), and every schedule is trained under
@@ -42,7 +43,7 @@ find realistic ones. This is why the default family is one schedule (8 tests for
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,15 @@ import polars as pl
 from scipy import special, stats
 from statsmodels.stats.multitest import multipletests
 
+# Learning-curve metrics live in analysis.learning; analyse adds them to the cells.
+from curriculab.analysis.learning import (  # noqa: F401 (tokens_to_reach: known here too)
+    CELL,
+    curve_metrics,
+    default_targets,
+    tokens_to_reach,
+)
+
 CONFIDENCE = 0.95
-CELL = ["ratio", "ratio_value", "schedule", "arm", "seed"]
 # A barcode describes the data order only, which the learning-rate arm does not change.
 STREAM = ["ratio", "ratio_value", "schedule", "seed"]
 # What a schedule is compared within: same data amount, learning-rate arm and seed.
@@ -90,69 +98,6 @@ def t_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[floa
     half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1)
     half /= math.sqrt(len(values))
     return mean, mean - half, mean + half
-
-
-def curve_metrics(curves: pl.DataFrame, targets: dict[tuple[str, str], float]) -> pl.DataFrame:
-    """Per cell: D1 speed of learning and D2 forgetting, from the learning curves.
-
-    - d1_auc: area under the D1 test-loss curve over tokens seen, divided by the tokens seen
-      (nats/token; lower means D1 was learned earlier and kept).
-    - d1_tokens_to_target: tokens seen when the D1 loss first reaches the target loss of the
-      cell's (ratio, arm) (linear interpolation between evaluations; null when never reached).
-    - d2_forgetting: final minus best D2 test loss over the run (nats/token, >= 0).
-    targets: the target D1 loss per (ratio label, arm).
-    """
-    rows = []
-    for key, cell in curves.sort("step").group_by(CELL, maintain_order=True):
-        named = dict(zip(CELL, key, strict=True))
-        d1 = cell.filter(pl.col("is_target"))
-        tokens = d1["tokens_seen"].to_numpy().astype(np.float64)
-        loss = d1["loss"].to_numpy()
-        d2 = (
-            cell.filter(~pl.col("is_target"))
-            .group_by("step", maintain_order=True)
-            .agg(pl.col("loss").mean())
-        )
-        target = targets[(named["ratio"], named["arm"])]
-        rows.append(
-            {
-                **named,
-                "d1_auc": float(np.trapezoid(loss, tokens) / tokens[-1])
-                if tokens[-1]
-                else math.nan,
-                "d1_tokens_to_target": tokens_to_reach(tokens, loss, target),
-                "d2_forgetting": float(d2["loss"][-1] - d2["loss"].min()),
-            }
-        )
-    return pl.DataFrame(rows)
-
-
-def tokens_to_reach(tokens: np.ndarray, loss: np.ndarray, target: float) -> float | None:
-    """First tokens-seen at which `loss` falls to `target` (interpolated), or None."""
-    below = np.flatnonzero(loss <= target)
-    if len(below) == 0:
-        return None
-    i = int(below[0])
-    if i == 0:
-        return float(tokens[0])
-    frac = (loss[i - 1] - target) / (loss[i - 1] - loss[i])
-    return float(tokens[i - 1] + frac * (tokens[i] - tokens[i - 1]))
-
-
-def default_targets(curves: pl.DataFrame, baseline: str) -> dict[tuple[str, str], float]:
-    """Target D1 loss per (ratio, arm): the baseline's mean D1 loss (over seeds) at the
-    evaluation nearest half of training, in that arm. So the baseline reaches it about half-way
-    by construction, and a schedule that learns D1 faster reaches it sooner (stated in the
-    report). Per arm, because the learning-rate schedule alone moves the loss at mid-training."""
-    d1 = curves.filter(pl.col("is_target") & (pl.col("schedule") == baseline))
-    targets = {}
-    for (ratio, arm), group in d1.sort(["ratio", "arm", "seed", "step"]).group_by(
-        ["ratio", "arm"], maintain_order=True
-    ):
-        steps = group["step"].unique().sort().to_numpy()
-        half = steps[np.argmin(np.abs(steps - steps.max() / 2))]
-        targets[(ratio, arm)] = float(group.filter(pl.col("step") == half)["loss"].mean())
-    return targets
 
 
 def paired_differences(cells: pl.DataFrame, baseline: str, column: str) -> pl.DataFrame:
@@ -207,11 +152,18 @@ def end_bias(barcodes: pl.DataFrame) -> dict[str, float]:
     return dict(zip(centre["schedule"], centre["centre"], strict=True))
 
 
-def late_schedules(barcodes: pl.DataFrame, baseline: str, margin: float = 0.05) -> list[str]:
+def late_schedules(
+    barcodes: pl.DataFrame,
+    baseline: str,
+    margin: float = 0.05,
+    bias: Mapping[str, float] | None = None,
+) -> list[str]:
     """The schedules whose D1 sits later than the baseline's by more than `margin` (a fraction
     of training, see `end_bias`), latest first. The margin keeps schedules that only differ
-    from the baseline by binning noise out of the hypotheses, which are about late D1."""
-    bias = end_bias(barcodes)
+    from the baseline by binning noise out of the hypotheses, which are about late D1.
+    bias: where each schedule places what the study values instead (analysis.objective:
+    the utility's centre), when the study states a utility."""
+    bias = end_bias(barcodes) if bias is None else bias
     if baseline not in bias:
         raise ValueError(f"baseline schedule {baseline!r} has no barcodes")
     late = [s for s, c in bias.items() if s != baseline and c - bias[baseline] > margin]
@@ -302,11 +254,16 @@ def holm_verdicts(estimate: np.ndarray, p_value: np.ndarray, alpha: float) -> di
 
 
 def hypothesis_verdicts(
-    cells: pl.DataFrame, late: Sequence[str], baseline: str, alpha: float = 0.05
+    cells: pl.DataFrame,
+    late: Sequence[str],
+    baseline: str,
+    alpha: float = 0.05,
+    column: str = "d1_test_loss",
 ) -> pl.DataFrame:
     """H1 per (schedule, arm, ratio) and H2 per (schedule, arm) for every schedule in `late`
-    against `baseline`, from the final D1 test loss (`d1_test_loss`, nats/token) of `cells`,
-    with Holm's correction over the whole table (see the module docstring).
+    against `baseline`, from the final test loss `column` of `cells` (nats/token; `analyse`
+    passes the study's `objective`, which is `d1_test_loss` itself without a utility), with
+    Holm's correction over the whole table (see the module docstring).
 
     Columns: hypothesis, schedule, arm, ratio ("all" for H2), estimate (H1: mean paired
     difference, nats/token; H2: mean per-seed slope, nats/token per unit of ln ratio), ci_low,
@@ -314,7 +271,7 @@ def hypothesis_verdicts(
     (two-sided, unadjusted), p_adjusted (Holm), family_size, verdict, correction ("holm").
     Rows in the order of `late`, then arm, then H1 by ratio and H2 last.
     """
-    differences = paired_differences(cells, baseline, "d1_test_loss").filter(
+    differences = paired_differences(cells, baseline, column).filter(
         pl.col("schedule").is_in(list(late)) & pl.col("difference").is_not_nan()
     )
     if differences.is_empty():
@@ -348,7 +305,20 @@ def hypothesis_verdicts(
     )
 
 
-PAIRED_METRICS = ("d1_test_loss", "d2_test_loss", "d1_auc")
+PAIRED_METRICS = ("d1_test_loss", "d2_test_loss", "d1_auc", "objective")
+
+
+def verdict_family(
+    barcodes: pl.DataFrame,
+    baseline: str,
+    verdict_schedules: Sequence[str] | None = None,
+    bias: Mapping[str, float] | None = None,
+) -> list[str]:
+    """The schedules of the verdict family: `verdict_schedules` when given (a pre-registered
+    choice), else the one schedule that places D1 (or, with `bias`, the utility) latest."""
+    if verdict_schedules:
+        return list(verdict_schedules)
+    return late_schedules(barcodes, baseline, bias=bias)[:1]
 
 
 def analyse(
@@ -358,15 +328,19 @@ def analyse(
     baseline: str,
     target_d1_loss: float | None = None,
     verdict_schedules: Sequence[str] | None = None,
+    bias: Mapping[str, float] | None = None,
+    metrics: Sequence[str] = (),
 ) -> dict[str, pl.DataFrame]:
     """Everything the report states: cells with learning metrics, paired differences against
-    the baseline (per metric and arm, with 95% t-intervals), and the H1/H2 verdicts.
+    the baseline (per metric and arm, with 95% t-intervals), and the H1/H2 verdicts on the
+    cells' `objective` (added as a copy of `d1_test_loss` when absent: the default objective).
 
-    The verdict family: `verdict_schedules` when given (a pre-registered choice), else the one
-    schedule that places D1 latest. Each schedule added to the family costs power (Holm), so
-    by default the other late schedules are compared in the exploratory tables only.
+    The verdict family: `verdict_family`. Each schedule added to the family costs power (Holm),
+    so by default the other late schedules are compared in the exploratory tables only.
     `target_d1_loss` (nats/token), when given, replaces the per-(ratio, arm) default target of
-    `default_targets`."""
+    `default_targets`. metrics: paired columns beside PAIRED_METRICS (test_loss_<domain>)."""
+    if "objective" not in cells.columns:
+        cells = cells.with_columns(pl.col("d1_test_loss").alias("objective"))
     if target_d1_loss is None:
         targets = default_targets(curves, baseline)
     else:
@@ -381,11 +355,14 @@ def analyse(
         target_frame, on=["ratio", "arm"], how="left"
     )
     paired = pl.concat(
-        [summarise_paired(paired_differences(cells, baseline, m), m) for m in PAIRED_METRICS]
+        [
+            summarise_paired(paired_differences(cells, baseline, m), m)
+            for m in (*PAIRED_METRICS, *metrics)
+        ]
     )
-    late = list(verdict_schedules) if verdict_schedules else late_schedules(barcodes, baseline)[:1]
+    late = verdict_family(barcodes, baseline, verdict_schedules, bias)
     return {
         "cells": cells,
         "paired": paired,
-        "verdicts": hypothesis_verdicts(cells, late, baseline),
+        "verdicts": hypothesis_verdicts(cells, late, baseline, column="objective"),
     }

@@ -1,8 +1,9 @@
-"""Altair chart builders for the report: learning curves and final test loss per cell.
+"""Altair chart builders for the report: learning curves, final test loss per cell, where D1
+sits in each stream, and the paired comparisons against the baseline (heatmap, H2).
 
-Charts receive their data as inline JSON records rather than DataFrames: altair then neither
-needs a DataFrame interchange layer nor applies its 5,000-row limit, and non-finite losses (a
-diverged run) become nulls, which Vega draws as gaps instead of failing to parse.
+The shared parts (inline data, fonts, panels) are in report.chart_base; the charts of a study
+read domain by domain (one strip per domain) in report.domain_charts. Titles and axes that name
+the ratio or the measured loss take their words from report.words (default: D1 and D2).
 """
 
 from __future__ import annotations
@@ -11,54 +12,21 @@ import altair as alt
 import polars as pl
 
 from curriculab.analysis.statistics import t_quantile
+from curriculab.report.chart_base import (
+    LOSS_TITLE,
+    STRIP_WIDTH,
+    TOKENS_TITLE,
+    faceted,
+    loss_tooltips,
+    lr_line,
+    panel_label,
+    readable,
+    records,
+    schedule_scale,
+    step_rates,
+)
 from curriculab.report.fmt import VEGA_LOSS, VEGA_PERCENT, loss, vega_tokens
-
-LOSS_TITLE = "test loss (nats/token)"
-TOKENS_TITLE = "tokens seen"
-PANEL_COLUMNS = 3  # facet panels per row before wrapping; keeps panels readable at 1400 px
-
-
-def _readable(chart: alt.FacetChart) -> alt.FacetChart:
-    """Larger fonts than Vega's defaults, which are hard to read in a report at 100 % zoom."""
-    return (
-        chart.configure_axis(labelFontSize=12, titleFontSize=13)
-        .configure_header(labelFontSize=13, labelFontWeight="bold")
-        .configure_legend(labelFontSize=12, titleFontSize=13)
-        .configure_title(fontSize=16, subtitleFontSize=12)
-    )
-
-
-def _records(table: pl.DataFrame) -> alt.Data:
-    """Inline Vega data with NaN/inf replaced by null (JSON has no NaN)."""
-    finite = table.with_columns(
-        pl.when(pl.col(pl.Float64).is_finite()).then(pl.col(pl.Float64)).name.keep()
-    )
-    return alt.Data(values=finite.to_dicts())
-
-
-def _panel_label(table: pl.DataFrame) -> pl.DataFrame:
-    """Add `panel` ("D1 ratio 0.05", and "· lr constant" when the table has learning-rate arms):
-    the facet title for one amount of D1 under one arm."""
-    label = [pl.lit("D1 ratio "), pl.col("ratio")]
-    if "arm" in table.columns:
-        label += [pl.lit(" · lr "), pl.col("arm")]
-    return table.with_columns(pl.concat_str(label).alias("panel"))
-
-
-def _panel_order(table: pl.DataFrame) -> list[str]:
-    """Panel labels by arm, then in numeric ratio order (as strings, "10" sorts before "2")."""
-    keys = ["arm", "ratio_value"] if "arm" in table.columns else ["ratio_value"]
-    return table.sort(keys).get_column("panel").unique(maintain_order=True).to_list()
-
-
-def _panel_columns(table: pl.DataFrame) -> int:
-    """One row of panels per learning-rate arm: as many columns as ratios (at most 4)."""
-    return min(4, table.get_column("ratio").n_unique()) if "arm" in table.columns else PANEL_COLUMNS
-
-
-def _schedule_scale(table: pl.DataFrame) -> alt.Scale:
-    """Schedules in a fixed, sorted order, so every chart gives a schedule the same colour."""
-    return alt.Scale(domain=sorted(table.get_column("schedule").unique().to_list()))
+from curriculab.report.words import D1_WORDS, Words
 
 
 def _mean_curves(curves: pl.DataFrame, is_target: bool) -> pl.DataFrame:
@@ -112,7 +80,7 @@ def _mean_curves(curves: pl.DataFrame, is_target: bool) -> pl.DataFrame:
 
 
 def learning_curve_chart(
-    curves: pl.DataFrame, domain_label: str, is_target: bool
+    curves: pl.DataFrame, domain_label: str, is_target: bool, words: Words = D1_WORDS
 ) -> alt.FacetChart:
     """Test loss (nats/token) against tokens seen, one line per schedule, one panel per ratio
     and learning-rate arm.
@@ -121,10 +89,10 @@ def learning_curve_chart(
     line is the unigram reference (a unigram model of the tokens the cells trained on). is_target
     picks the D1 rows (True) or the pooled other domains (False); domain_label names them.
     """
-    table = _panel_label(_mean_curves(curves, is_target))
+    table = panel_label(_mean_curves(curves, is_target), words.ratio)
     # Opaque line symbols: the legend would otherwise take the faint opacity of the bands.
     legend = alt.Legend(symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=3)
-    colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table), legend=legend)
+    colour = alt.Color("schedule:N", title="schedule", scale=schedule_scale(table), legend=legend)
     # Token counts as the tables write them (270k, 1.23M), never a raw 269952.
     x = alt.X(
         "tokens_seen:Q", title=TOKENS_TITLE, axis=alt.Axis(labelExpr=vega_tokens("datum.value"))
@@ -169,26 +137,29 @@ def learning_curve_chart(
             ],
         )
     )
-    layers = alt.layer(band, line, reference, data=_records(table)).properties(
-        width=340, height=240
-    )
+    layers = alt.layer(band, line, reference, data=records(table)).properties(width=340, height=240)
     title = f"{domain_label}: test loss during training"
     subtitle = (
         "line: mean over seeds; band: 95% t-interval over seeds; dashed: unigram reference "
         "(add-half unigram of the cells' own training tokens)"
     )
-    return _faceted(layers, table, title, subtitle)
+    return faceted(layers, table, title, subtitle)
 
 
-def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.FacetChart:
+def final_loss_chart(
+    cells: pl.DataFrame, column: str = "d1_test_loss", words: Words = D1_WORDS
+) -> alt.FacetChart:
     """Final test loss (nats/token) per schedule, one panel per ratio; dots are seeds, ticks means.
+    column: the cells' loss column, which `words.measure` names ("final D1 test loss").
 
     Each panel has its own y range: the question is which schedule wins at a given amount of D1,
     and a shared range would flatten those gaps under the much larger gaps between ratios.
     """
-    table = _panel_label(cells.select("ratio", "ratio_value", "schedule", "arm", "seed", column))
-    colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table))
-    y_title = f"final {column.removesuffix('_test_loss').upper()} {LOSS_TITLE}"
+    table = panel_label(
+        cells.select("ratio", "ratio_value", "schedule", "arm", "seed", column), words.ratio
+    )
+    colour = alt.Color("schedule:N", title="schedule", scale=schedule_scale(table))
+    y_title = f"{words.measure} (nats/token)"
     x = alt.X("schedule:N", title="schedule", axis=alt.Axis(labelAngle=0))
     mean = (
         alt.Chart()
@@ -209,21 +180,10 @@ def final_loss_chart(cells: pl.DataFrame, column: str = "d1_test_loss") -> alt.F
             ],
         )
     )
-    layers = alt.layer(mean, seeds, data=_records(table)).properties(width=220, height=220)
-    title = f"Final {column.removesuffix('_test_loss').upper()} test loss per schedule"
-    chart = _faceted(layers, table, title, "dots: individual seeds; tick: mean over seeds")
+    layers = alt.layer(mean, seeds, data=records(table)).properties(width=220, height=220)
+    title = f"{words.measure[0].upper()}{words.measure[1:]} per schedule"
+    chart = faceted(layers, table, title, "dots: individual seeds; tick: mean over seeds")
     return chart.resolve_scale(y="independent")
-
-
-def _faceted(
-    layers: alt.LayerChart, table: pl.DataFrame, title: str, subtitle: str
-) -> alt.FacetChart:
-    """One panel per D1 ratio (in ratio order), with a left-aligned title and subtitle."""
-    chart = layers.facet(
-        facet=alt.Facet("panel:N", title=None, sort=_panel_order(table)),
-        columns=_panel_columns(table),
-    ).properties(title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
-    return _readable(chart)
 
 
 def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConcatChart:
@@ -236,31 +196,25 @@ def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConc
     """
     first_seed = barcodes.get_column("seed").min()
     bars = barcodes.filter(pl.col("seed") == first_seed)
-    rates = lr_profile.filter(pl.col("seed") == first_seed)
+    rates = step_rates(lr_profile, first_seed)
     n_bins = bars.get_column("bin").max() + 1
     ratios = bars.sort("ratio_value")["ratio"].unique(maintain_order=True).to_list()
     schedules = bars["schedule"].unique(maintain_order=True).to_list()
-    # The learning rate of the last stretch is held to 100%, where the strip ends (step-after).
-    last = rates.filter(pl.col("bin") == pl.col("bin").max().over("ratio", "schedule", "arm"))
-    rates = pl.concat([rates, last.with_columns(progress=pl.lit(1.0))]).sort("progress")
-    time = alt.Scale(domain=[0, 1])
-    x = alt.X("progress:Q", title=None, scale=time, axis=alt.Axis(format="%"))
-    # fill and stroke, not color: two scales, each shared by every panel, so each legend is
-    # drawn once, and the strip needs no legend or axis of its own between it and its lines.
+    # fill, not color: a scale of its own shared by every panel, so its legend is drawn once,
+    # and the strip needs no legend or axis of its own between it and its lines.
     share = alt.Fill(
         "target_share:Q", title="D1 share", scale=alt.Scale(scheme="viridis", domain=[0, 1])
     )
-    arm = alt.Stroke("arm:N", title="learning-rate arm", scale=alt.Scale(scheme="dark2"))
     rows = []
     for schedule in schedules:
         blocks = []
         for ratio in ratios:
             keep = (pl.col("schedule") == schedule) & (pl.col("ratio") == ratio)
             strip = (
-                alt.Chart(_records(bars.filter(keep)), title=f"{schedule} · D1 ratio {ratio}")
+                alt.Chart(records(bars.filter(keep)), title=f"{schedule} · D1 ratio {ratio}")
                 .mark_rect()
                 .encode(
-                    x=alt.X("progress:Q", title=None, scale=time, axis=None),
+                    x=alt.X("progress:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=None),
                     x2="progress_end:Q",
                     fill=share,
                     tooltip=[
@@ -269,28 +223,9 @@ def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConc
                     ],
                 )
                 .transform_calculate(progress_end=f"datum.progress + {1 / n_bins}")
-                .properties(width=300, height=16)
+                .properties(width=STRIP_WIDTH, height=16)
             )
-            line = (
-                alt.Chart(_records(rates.filter(keep)))
-                .mark_line(interpolate="step-after")
-                .encode(
-                    x=x,
-                    y=alt.Y(
-                        "lr_fraction:Q",
-                        title="lr / peak",
-                        scale=alt.Scale(domain=[0, 1.05]),
-                        axis=alt.Axis(values=[0, 0.5, 1]),
-                    ),
-                    stroke=arm,
-                    tooltip=[
-                        alt.Tooltip("arm:N"),
-                        alt.Tooltip("progress:Q", title="from", format=".0%"),
-                        alt.Tooltip("lr_fraction:Q", title="lr / peak", format=VEGA_PERCENT),
-                    ],
-                )
-                .properties(width=300, height=55)
-            )
+            line = lr_line(rates.filter(keep))
             blocks.append(alt.vconcat(strip, line, spacing=2))
         rows.append(alt.hconcat(*blocks, spacing=24))
     title = "Where D1 sits in each stream, and the learning rate it meets there"
@@ -301,18 +236,15 @@ def barcode_chart(barcodes: pl.DataFrame, lr_profile: pl.DataFrame) -> alt.VConc
     chart = alt.vconcat(*rows, spacing=14).properties(
         title=alt.TitleParams(title, subtitle=subtitle, anchor="start")
     )
-    return _readable(chart)
+    return readable(chart)
 
 
-def _loss_tooltips(*fields: str) -> list[alt.Tooltip]:
-    """Tooltips of loss differences (nats/token), signed, with the tables' 3 decimals."""
-    return [alt.Tooltip(f"{field}:Q", format="+" + VEGA_LOSS) for field in fields]
-
-
-def paired_heatmap(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.FacetChart:
+def paired_heatmap(
+    paired: pl.DataFrame, metric: str = "d1_test_loss", words: Words = D1_WORDS
+) -> alt.FacetChart:
     """Mean paired difference against the baseline for every (ratio, schedule), one panel per
     learning-rate arm: blue where the schedule lowers the loss, red where it raises it; each
-    cell labelled with its (unadjusted, exploratory) 95% CI."""
+    cell labelled with its (unadjusted, exploratory) 95% CI. `words` name the metric."""
     table = paired.filter(pl.col("metric") == metric)
     label = [
         f"{loss(mean, signed=True)} [{loss(low, signed=True)}, {loss(high, signed=True)}]"
@@ -323,33 +255,33 @@ def paired_heatmap(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Fa
     extent = max(float(table["mean_difference"].abs().max() or 0.0), 1e-6)
     base = alt.Chart().encode(
         x=alt.X("schedule:N", title="schedule", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("ratio:N", title="D1 ratio", sort=ratios),
+        y=alt.Y("ratio:N", title=words.ratio, sort=ratios),
     )
     rects = base.mark_rect().encode(
         color=alt.Color(
             "mean_difference:Q",
-            title="Δ D1 loss (nats/token)",
+            title=f"Δ {words.short} (nats/token)",
             scale=alt.Scale(scheme="redblue", reverse=True, domain=[-extent, extent]),
         ),
         tooltip=[
             "ratio:N",
             "schedule:N",
             "arm:N",
-            *_loss_tooltips("mean_difference", "ci_low", "ci_high"),
+            *loss_tooltips("mean_difference", "ci_low", "ci_high"),
             alt.Tooltip("n_seeds:Q", title="seeds", format="d"),
         ],
     )
     text = base.mark_text(fontSize=12).encode(text="label:N")
-    layers = alt.layer(rects, text, data=_records(table)).properties(
+    layers = alt.layer(rects, text, data=records(table)).properties(
         width=alt.Step(170), height=alt.Step(40)
     )
-    return _readable(
+    return readable(
         layers.facet(column=alt.Column("arm:N", title="learning-rate arm")).properties(
             title=alt.TitleParams(
-                "Paired change in final D1 test loss against the baseline",
+                f"Paired change in {words.measure} against the baseline",
                 subtitle=(
                     "mean over seeds [95% t-interval, unadjusted: exploratory]; "
-                    "below 0 (blue): the schedule helps D1"
+                    f"below 0 (blue): the schedule {words.helps}"
                 ),
                 anchor="start",
             )
@@ -357,7 +289,9 @@ def paired_heatmap(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Fa
     )
 
 
-def benefit_chart(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.LayerChart:
+def benefit_chart(
+    paired: pl.DataFrame, metric: str = "d1_test_loss", words: Words = D1_WORDS
+) -> alt.LayerChart:
     """H2: benefit over the baseline (baseline minus schedule) against the amount of D1, with
     95% intervals; one line per schedule and learning-rate arm (dash), ratios on a log axis."""
     table = paired.filter(pl.col("metric") == metric).with_columns(
@@ -365,10 +299,10 @@ def benefit_chart(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Lay
         (-pl.col("ci_high")).alias("benefit_low"),
         (-pl.col("ci_low")).alias("benefit_high"),
     )
-    colour = alt.Color("schedule:N", title="schedule", scale=_schedule_scale(table))
+    colour = alt.Color("schedule:N", title="schedule", scale=schedule_scale(table))
     x = alt.X(
         "ratio_value:Q",
-        title="D1 ratio (D1 / D2 train blocks, log scale)",
+        title=f"{words.ratio} ({words.ratio_unit}, log scale)",
         scale=alt.Scale(type="log"),
     )
     line = (
@@ -376,14 +310,14 @@ def benefit_chart(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Lay
         .mark_line(point=True)
         .encode(
             x=x,
-            y=alt.Y("benefit:Q", title="D1 loss benefit over baseline (nats/token)"),
+            y=alt.Y("benefit:Q", title=f"{words.short} benefit over baseline (nats/token)"),
             color=colour,
             strokeDash=alt.StrokeDash("arm:N", title="learning-rate arm"),
             tooltip=[
                 "schedule:N",
                 "arm:N",
                 "ratio:N",
-                *_loss_tooltips("benefit", "benefit_low", "benefit_high"),
+                *loss_tooltips("benefit", "benefit_low", "benefit_high"),
             ],
         )
     )
@@ -393,11 +327,11 @@ def benefit_chart(paired: pl.DataFrame, metric: str = "d1_test_loss") -> alt.Lay
         .encode(x=x, y="benefit_low:Q", y2="benefit_high:Q", color=colour, detail="arm:N")
     )
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#888").encode(y=alt.datum(0))
-    return alt.layer(bars, line, zero, data=_records(table)).properties(
+    return alt.layer(bars, line, zero, data=records(table)).properties(
         width=520,
         height=300,
         title=alt.TitleParams(
-            "H2: benefit of each schedule against the amount of D1",
+            f"H2: benefit of each schedule against the amount of {words.amount}",
             subtitle="above 0: better than the baseline; H2 expects the benefit to shrink",
             anchor="start",
         ),

@@ -152,7 +152,7 @@ FORMATS = {
 }
 
 
-def _per_cell(cells: pl.DataFrame) -> str:
+def _per_cell(cells: pl.DataFrame, ratio: str) -> str:
     """Per (ratio, schedule, arm), mean over seeds: what a cell trained itself and inherited."""
     means = ("trained_tokens", "inherited_tokens", "trained_flops", "inherited_flops")
     per = (
@@ -165,7 +165,7 @@ def _per_cell(cells: pl.DataFrame) -> str:
         .sort("ratio_value", "schedule", "arm")
     )
     columns = {
-        "ratio": "D1 ratio",
+        "ratio": ratio,
         "schedule": "schedule",
         "arm": "lr arm",
         "trained_tokens": "tokens trained itself",
@@ -179,10 +179,10 @@ def _per_cell(cells: pl.DataFrame) -> str:
     return table(per, columns, FORMATS)
 
 
-def _trunk_segments(trunks: pl.DataFrame) -> str:
+def _trunk_segments(trunks: pl.DataFrame, ratio: str) -> str:
     """One row per trunk segment: where it resumed from, where it ends, what it trained."""
     columns = {
-        "ratio": "D1 ratio",
+        "ratio": ratio,
         "trunk": "trunk",
         "arm": "lr arm",
         "seed": "seed",
@@ -195,13 +195,15 @@ def _trunk_segments(trunks: pl.DataFrame) -> str:
     return table(trunks.sort("ratio_value", "trunk", "arm", "seed", "step"), columns, FORMATS)
 
 
-def cost_section(cells: pl.DataFrame, trunks: pl.DataFrame | None = None) -> str:
+def cost_section(
+    cells: pl.DataFrame, trunks: pl.DataFrame | None = None, ratio: str = "D1 ratio"
+) -> str:
     """The study's training cost in one sentence and a totals table (tokens, FLOPs, share of
     training every cell alone, wall time), then per (ratio, schedule, arm) the mean cell's own
     and inherited tokens and FLOPs, and the trunk segments when there are some.
 
     cells: the cells table (analysis.aggregate); trunks: the trunks table (analysis.trunks),
-    None or empty for a study without trunks.
+    None or empty for a study without trunks; ratio: the ratio's heading (report.words).
     """
     cells = _with_flops(cells)
     trunks = pl.DataFrame() if trunks is None else trunks
@@ -213,7 +215,7 @@ def cost_section(cells: pl.DataFrame, trunks: pl.DataFrame | None = None) -> str
     frame = pl.DataFrame(list(totals.values()), schema={k: t for k, (_, t) in TOTALS.items()})
     columns = {key: heading for key, (heading, _) in TOTALS.items()}
     parts = [_sentence(totals, cells, trunks), table(frame, columns, FORMATS)]
-    parts += ["<h3>Per cell (mean over seeds)</h3>", _per_cell(cells)]
+    parts += ["<h3>Per cell (mean over seeds)</h3>", _per_cell(cells, ratio)]
     if not trunks.is_empty():
-        parts += ["<h3>Trunk segments</h3>", _trunk_segments(trunks)]
+        parts += ["<h3>Trunk segments</h3>", _trunk_segments(trunks, ratio)]
     return "\n".join(parts)

@@ -7,7 +7,6 @@ the file renders on an air-gapped cluster node or years later from an archive.
 
 from __future__ import annotations
 
-import datetime
 import html
 import json
 from collections.abc import Callable
@@ -29,6 +28,8 @@ from curriculab.report.charts import (
     paired_heatmap,
 )
 from curriculab.report.cost import cost_section
+from curriculab.report.domains import domain_verdict_section, named_charts
+from curriculab.report.finetune import finetune_section
 from curriculab.report.harness import harness_section
 from curriculab.report.sections import (
     exposure_section,
@@ -37,7 +38,9 @@ from curriculab.report.sections import (
     table,
     verdict_sentences,
 )
+from curriculab.report.study import named_summary_table, study_section, summary_table
 from curriculab.report.utility import utility_section
+from curriculab.report.words import Words, words_for
 
 # svg (not canvas) so the rendered charts are text in the DOM: crisp when zoomed, and testable.
 EMBED_OPTIONS = {
@@ -135,85 +138,9 @@ def _all_columns(frame: pl.DataFrame) -> str:
     return table(frame, {c: c for c in frame.columns}, {"tokens": fmt.tokens})
 
 
-def _mean_std(mean: float | None, std: float | None) -> str:
-    """ "mean ± std" in nats/token; std is null (one seed) prints as "n/a" rather than a
-    misleading 0."""
-    return f"{fmt.loss(mean)} ± {fmt.loss(std)}"
-
-
-def _summary_table(summary: pl.DataFrame) -> str:
-    """The per-(ratio, schedule, arm) summary as an HTML table; all text escaped."""
-    head = [
-        "D1 ratio",
-        "schedule",
-        "lr arm",
-        "seeds",
-        "D1 test loss (nats/token)",
-        "D1 unigram reference",
-        "D2 test loss (nats/token)",
-        "D2 unigram reference",
-    ]
-    rows = []
-    for r in summary.sort("ratio_value", "schedule", "arm").iter_rows(named=True):
-        cells = [
-            f"<td>{html.escape(str(r['ratio']))}</td>",
-            f"<td>{html.escape(str(r['schedule']))}</td>",
-            f"<td>{html.escape(str(r['arm']))}</td>",
-            f"<td class=num>{fmt.count(r['n_seeds'])}</td>",
-            f"<td class=num>{_mean_std(r['d1_test_loss_mean'], r['d1_test_loss_std'])}</td>",
-            f"<td class=num>{fmt.loss(r['d1_unigram_loss_mean'])}</td>",
-            f"<td class=num>{_mean_std(r['d2_test_loss_mean'], r['d2_test_loss_std'])}</td>",
-            f"<td class=num>{fmt.loss(r['d2_unigram_loss_mean'])}</td>",
-        ]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    header = "".join(  # from "seeds" on, the columns hold numbers: right-aligned
-        f"<th{' class=num' if i >= 3 else ''}>{html.escape(h)}</th>" for i, h in enumerate(head)
-    )
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _listing(values: list[Any]) -> str:
-    """Comma-separated values; str() so float ratios or int seeds from a config also work."""
-    return ", ".join(str(value) for value in values)
-
-
-def _study_section(study: dict[str, Any], cells: pl.DataFrame) -> str:
-    """The "what was run" list: study name, grid, model preset, tokens per cell, date."""
-    arms = study.get("arms") or {"-": "as in train"}
-    grid = len(study["ratios"]) * len(study["schedules"]) * len(arms) * len(study["seeds"])
-    tokens = cells.group_by("ratio_value").agg(pl.col("tokens_seen").mean()).sort("ratio_value")
-    items = {
-        "study": study["name"],
-        "target domain (D1)": study["target_domain"],
-        "domains": _listing(study["domains"]),
-        "D1 ratios (D1 / D2 train blocks)": _listing(study["ratios"]),
-        "schedules": _listing(study["schedules"]),
-        "learning-rate arms": "; ".join(f"{name}: {text}" for name, text in arms.items()),
-        "seeds": _listing(study["seeds"]),
-        "cells": (
-            f"{cells.height} with results of {grid} in the grid "
-            "(ratios × schedules × learning-rate arms × seeds)"
-        ),
-        "model preset": study["model_preset"],
-        "training tokens per cell (by ratio)": ", ".join(
-            fmt.tokens(value) for value in tokens["tokens_seen"].to_list()
-        ),
-        "baseline": study.get("baseline", "shuffled"),
-        "report date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    body = "".join(
-        f"<dt>{html.escape(key)}</dt><dd>{html.escape(str(value))}</dd>"
-        for key, value in items.items()
-    )
-    return f"<dl>{body}</dl>"
-
-
-def _charts(
-    tables: dict[str, pl.DataFrame], study: dict[str, Any]
-) -> tuple[list[Section], dict[str, Any]]:
-    """The chart sections in page order, each with a one-line caption that says what to look
-    at, and {div id: Vega-Lite spec} for the embed script. A chart's div is "chart-" + its
-    section id."""
+def _d1_charts(tables: dict[str, pl.DataFrame], study: dict[str, Any]) -> list[tuple]:
+    """The chart sections of a two-domain study (D1 and the pooled D2), in page order:
+    (section id, heading, caption, chart)."""
     target, baseline = study["target_domain"], study.get("baseline", "shuffled")
     others = ", ".join(d for d in study["domains"] if d != target)
     curves, cells = tables["curves"], tables["cells"]
@@ -264,6 +191,16 @@ def _charts(
                 benefit_chart(tables["paired"]),
             ),
         ]
+    return charts
+
+
+def _charts(
+    tables: dict[str, pl.DataFrame], study: dict[str, Any], words: Words
+) -> tuple[list[Section], dict[str, Any]]:
+    """The chart sections in page order, each with a one-line caption that says what to look
+    at, and {div id: Vega-Lite spec} for the embed script. A chart's div is "chart-" + its
+    section id. A study read domain by domain has its own (report.domains.named_charts)."""
+    charts = named_charts(tables, study, words) if words.named else _d1_charts(tables, study)
     sections = [
         Section(
             key,
@@ -298,45 +235,80 @@ def _sections(
 ) -> tuple[list[Section], dict[str, Any]]:
     """Every section of the page in order, and the chart specs. An optional table's section
     is one _optional(...) line: it then has its place on the page and in the contents."""
-    cells = tables["cells"]
-    charts, specs = _charts(tables, study)
+    cells, baseline = tables["cells"], study.get("baseline", "shuffled")
+    words = words_for(study)
+    charts, specs = _charts(tables, study, words)
+    if words.named:
+        summary = (
+            "Summary: the objective and every domain's final test loss (mean ± sample std over "
+            "seeds)",
+            named_summary_table(cells, list(study["domains"]), words),
+        )
+    else:
+        summary = (
+            "Summary: final test loss (mean ± sample std over seeds) and unigram references",
+            summary_table(tables["summary"]),
+        )
     sections = [
-        Section("study", "What was run", _study_section(study, cells)),
-        Section(
-            "verdicts",
-            "Verdicts",
-            verdict_sentences(tables["verdicts"], study.get("baseline", "shuffled")),
+        Section("study", "What was run", study_section(study, cells, words, tables.get("weights"))),
+        Section("verdicts", "Verdicts", verdict_sentences(tables["verdicts"], baseline, words)),
+        *_optional(
+            tables,
+            "domain_verdicts",
+            "domain-verdicts",
+            "Per-domain verdicts",
+            lambda verdicts: domain_verdict_section(verdicts, baseline, words),
+        ),
+        *_optional(
+            tables,
+            "finetune",
+            "finetune",
+            "Fine-tuning data: which domains to spread, which to keep for the end",
+            lambda finetune: finetune_section(finetune, baseline, words),
         ),
         Section(
             "references",
             "Did the models learn beyond token frequencies?",
-            reference_section(tables["references"]),
+            reference_section(tables["references"], words.ratio),
         ),
         *_optional(tables, "data", "data", "Data", _all_columns),
         *charts,
         Section(
             "exposure",
             "Exposure: the learning rate each domain was trained at",
-            EXPOSURE_TEXT + exposure_section(tables["exposure"]),
+            EXPOSURE_TEXT + exposure_section(tables["exposure"], words.ratio),
         ),
-        Section(
-            "summary",
-            "Summary: final test loss (mean ± sample std over seeds) and unigram references",
-            _summary_table(tables["summary"]),
-        ),
+        Section("summary", *summary),
         *_optional(
             tables,
             "harness_summary",
             "harness",
             "Harness tasks (lm-evaluation-harness)",
-            lambda summary: harness_section(summary, study.get("baseline", "shuffled")),
+            lambda summary: harness_section(summary, baseline),
         ),
-        Section("speed", "Speed of learning and forgetting", learning_table(cells)),
+        Section(
+            "speed",
+            "Speed of learning and forgetting",
+            learning_table(cells, study["target_domain"] if words.named else None),
+        ),
         *_optional(tables, "utility", "utility", "Domain utility by removal", utility_section),
-        Section("cost", "Cost", cost_section(cells, tables.get("trunks"))),
+        Section("cost", "Cost", cost_section(cells, tables.get("trunks"), words.ratio)),
         Section("provenance", "Provenance", _provenance(provenance)),
     ]
     return sections, specs
+
+
+def _intro(study: dict[str, Any], words: Words) -> str:
+    """The sentence under the title: what the study asks, and the unit of every loss."""
+    unit = "Losses are mean cross-entropy on each domain's held-out test split, in nats per token."
+    if not words.named:
+        return (
+            "How the order of target-domain (D1) and general-domain (D2) pretraining data changes "
+            f"test loss.\n{unit}"
+        )
+    objective = study.get("objective") or "the utility-weighted test loss"
+    domains = ", ".join(str(d) for d in study["domains"])
+    return f"How the order of pretraining data from {domains} changes {objective}. {unit}"
 
 
 def render_report(
@@ -349,9 +321,13 @@ def render_report(
 
     tables: cells, summary, curves, barcodes, lr_profile, paired, verdicts, references and
     exposure, as the aggregate step writes them; optionally data (report.data.data_table),
-    harness_summary (lm-evaluation-harness scores) and utility (domain utility by removal), each
-    a section only when present, and trunks (the cost section's trunk segments). study: name,
-    target_domain, domains, ratios, schedules, seeds, model_preset, baseline (as in config).
+    harness_summary (lm-evaluation-harness scores), utility (domain utility by removal),
+    domain_verdicts and finetune (analysis.objective, analysis.finetune), each a section only
+    when it has rows, weights (the utility weights, listed when the study states a utility),
+    domain_barcodes (every domain's strip) and trunks (the cost section's trunk segments).
+    study: name, target_domain, domains, ratios, schedules, seeds, model_preset, baseline (as in
+    config), objective and utility. A study read domain by domain (K > 2 or a stated utility,
+    report.words) names its domains and judges the objective; a two-domain study reads D1/D2.
     """
     sections, specs = _sections(tables, study, provenance or {})
     title = html.escape(f"curriculab report: {study['name']}")
@@ -366,8 +342,7 @@ def render_report(
 </head>
 <body>
 <h1>{title}</h1>
-<p>How the order of target-domain (D1) and general-domain (D2) pretraining data changes test loss.
-Losses are mean cross-entropy on each domain's held-out test split, in nats per token.</p>
+<p>{html.escape(_intro(study, words_for(study)), quote=False)}</p>
 {_contents(sections)}
 {body}
 <script>

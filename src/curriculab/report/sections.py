@@ -10,14 +10,17 @@ from typing import Any
 import polars as pl
 
 from curriculab.report import fmt
+from curriculab.report.words import D1_WORDS, Words
 
 
-def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
+def verdict_sentences(verdicts: pl.DataFrame, baseline: str, words: Words = D1_WORDS) -> str:
     """H1 and H2 per learning-rate arm in plain sentences with their numbers, as an HTML list;
-    then how the verdicts were reached (the family and its error control)."""
+    then how the verdicts were reached (the family and its error control). `words` name the
+    ratio and the measured loss (the final D1 test loss, or the objective)."""
     if verdicts.is_empty():
         return (
-            "<p>No verdicts: the study has no schedule that places D1 later than the baseline.</p>"
+            f"<p>No verdicts: the study has no schedule that places {html.escape(words.placed)} "
+            "later than the baseline.</p>"
         )
     items = []
     for row in verdicts.sort("arm", "hypothesis", "schedule").iter_rows(named=True):
@@ -30,18 +33,18 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
         )
         if row["hypothesis"] == "H1":
             text = (
-                f"At D1 ratio {row['ratio']}, {row['schedule']} changes the final D1 test loss by "
-                f"{fmt.loss(row['estimate'], signed=True)} nats/token against {baseline} "
+                f"At {words.ratio} {row['ratio']}, {row['schedule']} changes the {words.measure} "
+                f"by {fmt.loss(row['estimate'], signed=True)} nats/token against {baseline} "
                 f"({interval}, {tested}, {row['n']} seeds, paired by seed): H1 {row['verdict']}."
             )
         else:
             text = (
                 f"The benefit of {row['schedule']} over {baseline} (baseline minus schedule, "
                 f"nats/token) changes by {fmt.loss(row['estimate'], signed=True)} per unit of "
-                f"ln(D1 ratio) (mean of per-seed slopes; {interval} over {row['n']} seeds; "
+                f"ln({words.ratio}) (mean of per-seed slopes; {interval} over {row['n']} seeds; "
                 f"{tested}): H2 {row['verdict']}."
             )
-            text += _h2_caveat(verdicts, row["schedule"], row["arm"])
+            text += _h2_caveat(verdicts, row["schedule"], row["arm"], words.amount)
         head = f"{row['hypothesis']}, lr {row['arm']}"
         items.append(f"<li><b>{html.escape(head)}</b>: {html.escape(text)}</li>")
     family = int(verdicts["family_size"].max() or 0)
@@ -52,15 +55,16 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str) -> str:
         "zero, <i>contradicted</i> when it is below 0.05 on the other side, <i>inconclusive</i> "
         "otherwise. The 95% intervals are per test (unadjusted). Comparisons pair cells of the "
         "same seed and learning-rate arm; H2 fits one slope per seed (the cells of a seed share "
-        "the D1 subsample and the initial weights across ratios), then a t-interval over seeds. "
-        "The family holds the schedules named in analysis.verdict_schedules, by default the one "
-        "that places D1 latest. Every other comparison in this report (heatmap, tables, other "
-        "schedules) is exploratory: unadjusted."
+        f"{html.escape(words.subsample)} and the initial weights across ratios), then a "
+        "t-interval over seeds. The family holds the schedules named in "
+        "analysis.verdict_schedules, by default the one that places "
+        f"{html.escape(words.placed)} latest. Every other comparison in this report (heatmap, "
+        "tables, other schedules) is exploratory: unadjusted."
     )
     return f"<ul>{''.join(items)}</ul><p>{rule}</p>"
 
 
-def _h2_caveat(verdicts: pl.DataFrame, schedule: str, arm: str) -> str:
+def _h2_caveat(verdicts: pl.DataFrame, schedule: str, arm: str, amount: str = "D1") -> str:
     """H2 speaks of a benefit shrinking; say so when there is no benefit at any ratio."""
     h1 = verdicts.filter(
         (pl.col("hypothesis") == "H1") & (pl.col("schedule") == schedule) & (pl.col("arm") == arm)
@@ -68,12 +72,12 @@ def _h2_caveat(verdicts: pl.DataFrame, schedule: str, arm: str) -> str:
     if h1.height and (h1["estimate"] > 0).all():
         return (
             f" Caution: {schedule} is worse than the baseline at every ratio, so a negative "
-            "slope means its harm grows with the amount of D1, not that a benefit shrinks."
+            f"slope means its harm grows with the amount of {amount}, not that a benefit shrinks."
         )
     return ""
 
 
-def reference_section(references: pl.DataFrame) -> str:
+def reference_section(references: pl.DataFrame, ratio: str = "D1 ratio") -> str:
     """Did the models learn beyond token frequencies? A sentence per verdict, a warning per
     group that did not, and the table of losses against their unigram references."""
     margin = float(references["margin"][0])
@@ -87,7 +91,7 @@ def reference_section(references: pl.DataFrame) -> str:
         )
     else:
         groups = "; ".join(
-            f"D1 ratio {r['ratio']}, {r['schedule']}, lr {r['arm']}, {r['domain']} "
+            f"{ratio} {r['ratio']}, {r['schedule']}, lr {r['arm']}, {r['domain']} "
             f"(gain {fmt.loss(r['gain_min'])})"
             for r in failed.iter_rows(named=True)
         )
@@ -100,7 +104,7 @@ def reference_section(references: pl.DataFrame) -> str:
     return verdict + table(
         references,
         {
-            "ratio": "D1 ratio",
+            "ratio": ratio,
             "schedule": "schedule",
             "arm": "lr arm",
             "domain": "domain",
@@ -114,7 +118,7 @@ def reference_section(references: pl.DataFrame) -> str:
     )
 
 
-def exposure_section(exposure: pl.DataFrame) -> str:
+def exposure_section(exposure: pl.DataFrame, ratio: str = "D1 ratio") -> str:
     """How much learning rate each domain got: token share against learning-rate-weighted
     share, and the mean learning rate of its tokens, per (ratio, schedule, arm), mean over seeds."""
     shares = ("token_share", "lr_weighted_share", "mean_lr_fraction")
@@ -126,7 +130,7 @@ def exposure_section(exposure: pl.DataFrame) -> str:
     return table(
         summary,
         {
-            "ratio": "D1 ratio",
+            "ratio": ratio,
             "schedule": "schedule",
             "arm": "lr arm",
             "domain": "domain",
@@ -176,8 +180,10 @@ def table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def learning_table(cells: pl.DataFrame) -> str:
-    """Speed of learning and forgetting per (ratio, schedule), mean over seeds."""
+def learning_table(cells: pl.DataFrame, target: str | None = None) -> str:
+    """Speed of learning and forgetting per (ratio, schedule), mean over seeds. With `target`
+    (a study read domain by domain) the headings name it instead of D1 and D2."""
+    d1, d2 = (target, "other domains'") if target else ("D1", "D2")
     summary = (
         cells.group_by("ratio", "ratio_value", "schedule", "arm")
         .agg(
@@ -194,14 +200,14 @@ def learning_table(cells: pl.DataFrame) -> str:
     return table(
         summary,
         {
-            "ratio": "D1 ratio",
+            "ratio": f"{d1} ratio",
             "schedule": "schedule",
             "arm": "lr arm",
-            "d1_auc": "D1 loss, area under curve / tokens (nats/token)",
-            "d1_target_loss": "target D1 loss",
+            "d1_auc": f"{d1} loss, area under curve / tokens (nats/token)",
+            "d1_target_loss": f"target {d1} loss",
             "d1_tokens_to_target": "tokens to target (mean)",
             "reached_of": "seeds reaching it",
-            "d2_forgetting": "D2 forgetting (nats/token)",
+            "d2_forgetting": f"{d2} forgetting (nats/token)",
         },
         formats={
             "d1_auc": fmt.loss,

@@ -1,0 +1,132 @@
+"""Which data is fine-tuning data: the effect of concentrating one domain at the end.
+
+A `concentrate` schedule (streams.multi) puts all of one domain's data in the final window of
+training and keeps every domain's share of the run, so against the baseline (`shuffled` by
+default: every domain spread through training) only *when* that domain is seen changes. The
+seed-paired change in the objective (concentrate minus baseline, nats/token, paired within
+ratio, learning-rate arm and seed) says how to treat the domain:
+
+- "spread through training": concentrating it significantly raises the objective;
+- "keep for the end": concentrating it significantly lowers the objective (fine-tuning data);
+- "inconclusive": neither, at the Holm-adjusted level.
+
+The objective rows of the table are one Holm family of their own (separate from the H1/H2 and
+per-domain families). Beside them, the change in every domain's own loss is exploratory: 95%
+t-intervals and p-values, unadjusted, with no call. Within a (ratio, arm), `rank` orders the
+objective rows from the most harmed by concentration (1: spread it most) to the most helped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from curriculab.analysis.statistics import (
+    h1_summaries,
+    holm_verdicts,
+    paired_differences,
+    t_tests,
+)
+
+FINETUNE_SCHEMA: dict[str, type[pl.DataType]] = {
+    "domain": pl.String,  # the concentrated domain
+    "schedule": pl.String,  # its concentrate schedule
+    "window": pl.Float64,  # the final window (fraction of training); null: the domain's own share
+    "ratio": pl.String,
+    "ratio_value": pl.Float64,
+    "arm": pl.String,
+    "metric": pl.String,  # "objective" (with a call) or "test_loss_<domain>" (exploratory)
+    "estimate": pl.Float64,  # mean paired change, concentrate minus baseline (nats/token)
+    "ci_low": pl.Float64,  # 95% t-interval over seeds, unadjusted
+    "ci_high": pl.Float64,
+    "n": pl.Int64,  # seed pairs
+    "p_value": pl.Float64,  # two-sided one-sample t-test, unadjusted
+    "p_adjusted": pl.Float64,  # Holm over the objective rows; null on the exploratory rows
+    "family_size": pl.Int64,  # tests in that family; null on the exploratory rows
+    "call": pl.String,  # objective rows: spread through training / keep for the end / inconclusive
+    "rank": pl.Int64,  # objective rows, per (ratio, arm): 1 = most harmed by concentration
+}
+CALLS = {
+    "contradicted": "spread through training",  # the objective rises when concentrated
+    "supported": "keep for the end",  # it falls
+    "inconclusive": "inconclusive",
+}
+
+
+def concentrate_schedules(schedules: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
+    """(schedule, domain, window) of every `concentrate` schedule not on a trunk, by name."""
+    rows = [
+        {"schedule": name, "domain": spec["domain"], "window": spec.get("window")}
+        for name, spec in sorted(schedules.items())
+        if spec["family"] == "concentrate" and "trunk" not in spec
+    ]
+    schema = {"schedule": pl.String, "domain": pl.String, "window": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _tests(cells: pl.DataFrame, names: list[str], baseline: str, metric: str) -> pl.DataFrame:
+    """Per (schedule, arm, ratio): mean, sd and n of the paired changes in `metric`."""
+    differences = paired_differences(cells, baseline, metric).filter(
+        pl.col("schedule").is_in(names) & pl.col("difference").is_not_nan()
+    )
+    return h1_summaries(differences).drop("hypothesis").with_columns(metric=pl.lit(metric))
+
+
+def _ranks(objective: pl.DataFrame) -> pl.Series:
+    """Per (ratio, arm): 1 for the largest rise of the objective; null where untested."""
+    tested = pl.col("estimate").is_not_nan() & pl.col("p_value").is_not_nan()
+    rank = pl.when(tested).then(pl.col("estimate")).rank("min", descending=True)
+    return objective.select(rank.over("ratio", "arm").cast(pl.Int64))["estimate"]
+
+
+def finetune_table(
+    cells: pl.DataFrame,
+    schedules: Mapping[str, Mapping[str, Any]],
+    baseline: str,
+    domains: Sequence[str],
+    alpha: float = 0.05,
+) -> pl.DataFrame:
+    """The fine-tuning table (FINETUNE_SCHEMA; see the module docstring) of every concentrate
+    schedule with cells, against `baseline`, from cells' `objective` and test_loss_<domain>.
+
+    Rows by ratio_value and arm; within them the objective rows by rank, then the exploratory
+    rows by schedule and `domains`. Empty (with the columns) when the study has no concentrate
+    schedule or no baseline cells to pair with."""
+    chosen = concentrate_schedules(schedules).filter(
+        pl.col("schedule").is_in(cells["schedule"].unique().to_list())
+    )
+    if chosen.is_empty():
+        return pl.DataFrame(schema=FINETUNE_SCHEMA)
+    metrics = ["objective", *(f"test_loss_{d}" for d in domains)]
+    tests = pl.concat([_tests(cells, chosen["schedule"].to_list(), baseline, m) for m in metrics])
+    if tests.is_empty():
+        return pl.DataFrame(schema=FINETUNE_SCHEMA)
+    tests = tests.join(chosen, on="schedule", how="left")
+    estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
+    low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
+    tests = tests.with_columns(ci_low=low, ci_high=high, p_value=p_value)
+    objective = tests.filter(pl.col("metric") == "objective")
+    holm = holm_verdicts(objective["estimate"].to_numpy(), objective["p_value"].to_numpy(), alpha)
+    objective = objective.with_columns(
+        p_adjusted=holm["p_adjusted"],
+        family_size=pl.lit(holm["family_size"], dtype=pl.Int64),
+        call=pl.Series([CALLS[v] for v in holm["verdict"]], dtype=pl.String),
+    )
+    objective = objective.with_columns(rank=_ranks(objective))
+    order = {m: i for i, m in enumerate(metrics)}
+    return (
+        pl.concat([objective, tests.filter(pl.col("metric") != "objective")], how="diagonal")
+        .sort(
+            "ratio_value",
+            "arm",
+            pl.col("metric") != "objective",
+            "rank",
+            "schedule",
+            pl.col("metric").replace_strict(order),
+            nulls_last=True,
+        )
+        .select(list(FINETUNE_SCHEMA))
+        .cast(FINETUNE_SCHEMA)
+    )
