@@ -154,3 +154,19 @@ def test_a_removal_the_cells_cannot_answer_is_refused(removals: dict, match: str
     cells = simulated_cells({"code": 0.0, "web": 0.0, "books": 0.0}, np.random.default_rng(2))
     with pytest.raises(ValueError, match=match):
         utility_table(cells, removals, DOMAINS, TARGET)
+
+
+def test_with_a_stated_utility_the_objective_row_is_the_weighted_loss() -> None:
+    rng = np.random.default_rng(17)
+    effects = {"code": 0.05, "web": 0.2, "books": 0.0}
+    weights = {"web": 0.5, "code": 0.25, "books": 0.25}
+    cells = simulated_cells(effects, rng, seeds=range(10)).with_columns(
+        objective=pl.sum_horizontal(pl.col(f"test_loss_{d}") * w for d, w in weights.items())
+    )
+    utility = {"weights": weights}
+    table = utility_table(cells, REMOVALS, DOMAINS, TARGET, utility)
+    assert table["measured"].to_list() == ["objective", "code", "web", "books"]
+    assert table["objective"].to_list() == [True, False, False, False]
+    row = table.row(0, named=True)  # the weighted effect: 0.5 x 0.2 + 0.25 x 0.05 = 0.1125
+    assert row["ci_low"] <= 0.1125 <= row["ci_high"]
+    assert row["verdict"] == "removing web raises the objective"

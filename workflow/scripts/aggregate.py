@@ -38,7 +38,9 @@ tables = {
     "stream_domains": stream_domains,
     "domain_barcodes": domain_barcodes,
     "weights": weights,
-    "utility": utility_table(analysed["cells"], params.removals, params.domains, params.target),
+    "utility": utility_table(
+        analysed["cells"], params.removals, params.domains, params.target, params.utility
+    ),
     "trunks": collect_trunks(snakemake.input.trunks),  # empty (with its columns): no trunks
 }
 if snakemake.input.harness:  # study key `harness`: lm-evaluation-harness scores

@@ -65,17 +65,17 @@ def _verdict(removed: str, measured: str, low: float | None, high: float | None)
     """What the interval says, in words; a direction only when it excludes 0."""
     if low is None or high is None:
         return "too few seeds for an interval"
+    loss = "the objective" if measured == "objective" else f"{measured}'s loss"
     if low > 0:
-        return f"removing {removed} raises {measured}'s loss"
+        return f"removing {removed} raises {loss}"
     if high < 0:
-        return f"removing {removed} lowers {measured}'s loss"
+        return f"removing {removed} lowers {loss}"
     return "no detectable change"
 
 
-def _change(group: pl.DataFrame, measured: str) -> dict[str, float | int | None]:
-    """n_pairs, reference_loss, change and its interval for one measured domain; pairs with a
-    non-finite loss (a diverged run) are left out, so n_pairs says how many remain."""
-    column = f"test_loss_{measured}"
+def _change(group: pl.DataFrame, column: str) -> dict[str, float | int | None]:
+    """n_pairs, reference_loss, change and its interval for one measured loss column; pairs
+    with a non-finite loss (a diverged run) are left out, so n_pairs says how many remain."""
     removed = group[column].to_numpy()
     kept = group[f"{column}_reference"].to_numpy()
     finite = np.isfinite(removed) & np.isfinite(kept)
@@ -95,6 +95,7 @@ def utility_table(
     removals: Mapping[str, Mapping[str, str]],
     domains: Sequence[str],
     target: str,
+    utility: Mapping[str, object] | None = None,
 ) -> pl.DataFrame:
     """One row per (ratio, arm, removal schedule, measured domain): the seed-paired change in
     that domain's final test loss (`test_loss_<domain>`, nats/token) when `removals[schedule]
@@ -104,18 +105,24 @@ def utility_table(
     then the others in `domains` order; rows sorted by ratio_value, arm, schedule. Pairs are by
     seed only: a seed present in one of the two schedules is dropped, never matched to another
     seed. Positive change = the loss rises without the domain = the domain was useful. An empty
-    `removals` gives an empty table with the columns of UTILITY_SCHEMA.
+    `removals` gives an empty table with the columns of UTILITY_SCHEMA. With a stated
+    `utility` the objective is the utility-weighted loss, not the target's: its row (measured
+    "objective", from the cells' `objective` column) comes first and is the one flagged.
     """
     _check(cells, removals, domains)
     measured = sorted(domains, key=lambda d: (d != target, list(domains).index(d)))
-    columns = [f"test_loss_{d}" for d in measured]
+    column = {d: f"test_loss_{d}" for d in measured}
+    if utility is not None:
+        measured, column = ["objective", *measured], {"objective": "objective", **column}
+        target = "objective"
+    columns = list(column.values())
     rows = []
     for schedule in sorted(removals):
         removed, reference = removals[schedule]["domain"], removals[schedule]["reference"]
         pairs = _pairs(cells, schedule, reference, columns)
         for key, group in pairs.group_by(["ratio", "ratio_value", "arm"], maintain_order=True):
             for domain in measured:
-                change = _change(group, domain)
+                change = _change(group, column[domain])
                 rows.append(
                     {
                         **dict(zip(("ratio", "ratio_value", "arm"), key, strict=True)),

@@ -13,8 +13,9 @@ UTILITY_TEXT = """<p>Each row compares a schedule that leaves one domain out of 
 the reference schedule of the same window that keeps it, at the same D1 ratio, learning-rate arm
 and seed. The change is the removal's final test loss minus the reference's on the measured
 domain (nats/token), the mean over seeds with its 95% t-interval: positive means the loss rises
-without the removed domain, so that domain helps the measured one; the objective is the target
-domain (D1). Seeds with only one of the two cells are left out. A direction is named only where
+without the removed domain, so that domain helps the measured one; the row marked (objective) is
+the study's objective: the target domain's loss, or with a stated utility the utility-weighted
+loss. Seeds with only one of the two cells are left out. A direction is named only where
 the interval excludes 0. Descriptive: the intervals are per comparison, not corrected for the
 number of domains and removals, and not part of the H1/H2 verdicts.</p>"""
 
@@ -38,7 +39,9 @@ def utility_section(utility: pl.DataFrame) -> str:
             [_interval(r["change"], r["ci_low"], r["ci_high"]) for r in records],
             pl.String,
         ),
-        pl.when(pl.col("objective"))
+        pl.when(pl.col("objective") & (pl.col("measured") == "objective"))
+        .then(pl.lit("utility-weighted loss (objective)"))
+        .when(pl.col("objective"))
         .then(pl.format("{} (objective)", "measured"))
         .otherwise(pl.col("measured"))
         .alias("measured_text"),
