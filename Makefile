@@ -10,6 +10,9 @@ VENV ?= .venv
 # fetches it). For a GPU machine: make study TORCH="torch==2.13.0 --index-url <CUDA wheel index>".
 TORCH ?= torch==2.13.0
 CORES ?= all
+# pytest-xdist workers: every test file runs in one worker (its module fixtures are built once),
+# two files at a time; the suite left one of the two cores idle most of the time when serial.
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 # Root installs system packages itself; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -20,7 +23,7 @@ study: $(VENV)/.installed-study
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(VENV)/.installed-test system-packages
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
