@@ -33,7 +33,7 @@ def test_window_decay_starts_where_the_d1_window_starts() -> None:
     rates = [lr_at(step, 100, window, 0.65) for step in range(100)]
     assert rates[64] == pytest.approx(CFG.lr) and rates[65] < CFG.lr
     assert rates[-1] == pytest.approx(CFG.min_lr_fraction * CFG.lr)
-    assert "final D1 window" in arm_description(window)
+    assert "final window" in arm_description(window)
 
 
 @pytest.mark.parametrize(

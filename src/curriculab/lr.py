@@ -115,8 +115,7 @@ def arm_description(cfg: LRSettings) -> str:
     text = f"{cfg.lr_schedule}, peak {cfg.lr:g}, warmup {cfg.warmup_fraction:g}"
     if cfg.lr_schedule == "wsd":
         where = (
-            "from the start of the schedule's final D1 window (else the final "
-            f"{cfg.decay_fraction:g})"
+            f"from the start of the schedule's final window (else the final {cfg.decay_fraction:g})"
             if cfg.decay_start == "window"
             else f"over the final {cfg.decay_fraction:g}"
         )

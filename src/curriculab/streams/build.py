@@ -60,7 +60,7 @@ class Order:
     domains: np.ndarray  # (n,) int32: index into the domain names
     blocks: np.ndarray  # (n,) int64: row of that domain's train shard
     epochs: np.ndarray  # (n,) int32: 0 for a block's first use, 1 for its second, ...
-    window_start: float | None = None  # where the final D1 window begins (fraction); None: none
+    window_start: float | None = None  # where the final (D1 or family) window begins; None: none
     trunk: str | None = None  # the trunk whose order this one continues (streams.trunk)
     branch_position: int | None = None  # where it leaves the trunk's order (None: it does not)
 

@@ -287,8 +287,9 @@ def final_window_start(plan: Plan, target: int, max_phases: int = 10) -> float |
 
     A window is the last phase of a profile with few phases (end_window, sequential with D1
     last, stages) when D1's share there is above its share just before. Smooth profiles (ramp)
-    and Beta placements have no window. A learning-rate arm can start its decay here, so that
-    the cooldown and the data window coincide.
+    and Beta placements have no window. A family may state its own (`Profile.window`: the K-domain
+    families of streams.multi). A learning-rate arm can start its decay here, so that the
+    cooldown and the data window coincide.
     """
     if not isinstance(plan, Profile):
         return None
