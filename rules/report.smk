@@ -74,6 +74,21 @@ rule aggregate:
             caption="../workflow/report/trunks.rst",
             category="Tables",
         ),
+        weights_csv=report(
+            "results/tables/weights.csv",
+            caption="../workflow/report/weights.rst",
+            category="Tables",
+        ),
+        domain_verdicts_csv=report(
+            "results/tables/domain_verdicts.csv",
+            caption="../workflow/report/domain_verdicts.rst",
+            category="Verdicts",
+        ),
+        finetune_csv=report(
+            "results/tables/finetune.csv",
+            caption="../workflow/report/finetune.rst",
+            category="Verdicts",
+        ),
     log:
         "logs/aggregate.log",
     benchmark:
