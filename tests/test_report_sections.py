@@ -88,6 +88,19 @@ def cost_tables(body: str) -> dict[str, list[list[str]]]:
     return section_tables(f"<h1>report</h1><h2>Cost</h2>{body}")
 
 
+def test_h2_of_a_one_ratio_study_is_called_not_testable() -> None:
+    nan = float("nan")
+    row = {"ratio": "all", "ci_low": nan, "ci_high": nan, "p_value": nan, "p_adjusted": nan}
+    h1 = {**row, "hypothesis": "H1", "ratio": "0.15", "estimate": 0.5, "n": 3}
+    h1 |= {"ci_low": 0.4, "ci_high": 0.6, "p_value": 0.01, "p_adjusted": 0.01}
+    h2 = {**row, "hypothesis": "H2", "estimate": nan, "n": 0}
+    rows = [{"schedule": "late", "arm": "wsd", "family_size": 1, **r} for r in (h1, h2)]
+    text = verdict_sentences(pl.DataFrame([{**r, "verdict": "inconclusive"} for r in rows]), "s")
+    assert "H2 needs every seed at two or more D1 ratio values" in text
+    assert "n/a" not in text and "over 0 seeds" not in text
+    assert "by +0.500 nats/token" in text  # H1 is still stated
+
+
 def test_cost_counts_trunks_once_against_training_every_cell_alone() -> None:
     # Per seed: shuffled from step 0; late_a and late_b resume from one trunk checkpoint at
     # 6,000 tokens, which one trunk segment (0 -> step 60) trained once.

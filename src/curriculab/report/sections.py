@@ -37,6 +37,11 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str, words: Words = D1_W
                 f"by {fmt.loss(row['estimate'], signed=True)} nats/token against {baseline} "
                 f"({interval}, {tested}, {row['n']} seeds, paired by seed): H1 {row['verdict']}."
             )
+        elif not row["n"]:  # no seed has two ratios: no slope to fit
+            text = (
+                f"Not testable: H2 needs every seed at two or more {words.ratio} values, and "
+                "this study has one (inconclusive, outside the family)."
+            )
         else:
             text = (
                 f"The benefit of {row['schedule']} over {baseline} (baseline minus schedule, "
