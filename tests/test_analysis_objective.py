@@ -16,6 +16,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from curriculab.analysis.finetune import FINETUNE_SCHEMA
+from curriculab.analysis.learning import curve_metrics
 from curriculab.analysis.objective import (
     DOMAIN_BARCODE_SCHEMA,
     DOMAIN_VERDICT_SCHEMA,
@@ -25,6 +26,7 @@ from curriculab.analysis.objective import (
     collect_domain_barcodes,
     domain_verdicts,
     named_domains,
+    objective_auc,
     train_blocks,
     utility_end_bias,
     weights_table,
@@ -317,3 +319,38 @@ def test_every_domain_strip_is_read_from_the_stream_summaries(tmp_path: Path) ->
     write_json(tmp_path / "old.json", summary)
     mixed = collect_domain_barcodes([*streams, ("0.5", "concentrate_c", 0, tmp_path / "old.json")])
     assert mixed.is_empty() and mixed.schema == pl.Schema(DOMAIN_BARCODE_SCHEMA)
+
+
+def test_the_objective_auc_is_the_area_under_the_weighted_curve() -> None:
+    """Uneven evaluation spacing, three domains, two cells: against a hand computation, and
+    with weight 1 on the target it is d1_auc."""
+    rng = np.random.default_rng(5)
+    tokens = np.array([0, 100, 250, 700, 1000])
+    rows = []
+    for seed in (0, 1):
+        for domain in ("a", "b", "c"):
+            loss = 6.0 - rng.random() - np.linspace(0, 2, len(tokens)) * rng.random()
+            rows += [
+                {"ratio": "0.1", "ratio_value": 0.1, "schedule": "s", "arm": "wsd",
+                 "seed": seed, "step": i, "tokens_seen": int(t), "domain": domain,
+                 "loss": float(v), "is_target": domain == "b"}
+                for i, (t, v) in enumerate(zip(tokens, loss, strict=True))
+            ]  # fmt: skip
+    curves = pl.DataFrame(rows)
+    weights = pl.DataFrame(
+        {"ratio": ["0.1"] * 3, "domain": ["a", "b", "c"], "weight": [0.5, 0.3, 0.2]}
+    )
+    got = objective_auc(curves, weights).sort("seed")
+    for seed in (0, 1):
+        cell = curves.filter(pl.col("seed") == seed)
+        curve = sum(
+            w * cell.filter(pl.col("domain") == d).sort("step")["loss"].to_numpy()
+            for d, w in zip(["a", "b", "c"], [0.5, 0.3, 0.2], strict=True)
+        )
+        expected = float(np.trapezoid(curve, tokens) / tokens[-1])
+        assert got["objective_auc"][seed] == pytest.approx(expected, rel=1e-12)
+    one_hot = weights.with_columns(weight=pl.Series([0.0, 1.0, 0.0]))
+    d1 = curve_metrics(curves, {("0.1", "wsd"): 5.0}).sort("seed")["d1_auc"].to_numpy()
+    assert objective_auc(curves, one_hot).sort("seed")["objective_auc"].to_numpy() == (
+        pytest.approx(d1, rel=1e-12)
+    )

@@ -213,3 +213,12 @@ def test_streams_without_every_domain_share_draw_the_target_strip(tmp_path: Path
     assert outline.captions["caption-barcodes"].startswith("Only code's strip")
     strips = chart_specs(page)["chart-barcodes"]["vconcat"][0]["hconcat"][0]["vconcat"][0]
     assert {r["domain"] for r in strips["data"]["values"]} == {"code"}
+
+
+def test_the_speed_table_gives_the_objectives_area_under_the_curve(
+    named: tuple[str, dict], two_domain: str
+) -> None:
+    page, tables = named
+    assert "objective_auc" in tables["cells"].columns
+    assert "objective, area under curve / tokens (nats/token)" in visible_text(page)
+    assert "objective, area under curve" not in visible_text(two_domain)

@@ -22,6 +22,7 @@ import polars as pl
 
 from curriculab.analysis.aggregate import StreamSpec, _check_runs, _get, _ratio_value, _read_json
 from curriculab.analysis.finetune import finetune_table
+from curriculab.analysis.learning import CELL
 from curriculab.analysis.statistics import (
     STREAM,
     analyse,
@@ -39,6 +40,13 @@ WEIGHTS_SCHEMA: dict[str, type[pl.DataType]] = {
     "ratio_value": pl.Float64,
     "domain": pl.String,
     "weight": pl.Float64,  # the domain's utility weight in the objective; a ratio's sum to 1
+}
+CELL_SCHEMA: dict[str, type[pl.DataType]] = {
+    "ratio": pl.String,
+    "ratio_value": pl.Float64,
+    "schedule": pl.String,
+    "arm": pl.String,
+    "seed": pl.Int64,
 }
 DOMAIN_BARCODE_SCHEMA: dict[str, type[pl.DataType]] = {
     "ratio": pl.String,
@@ -137,6 +145,26 @@ def add_objective(
         .with_columns(pl.sum_horizontal(terms).alias("objective"))
         .drop(f"weight_{d}" for d in domains)
     )
+
+
+def objective_auc(curves: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:
+    """Per cell: `objective_auc`, the speed of learning of the objective: the area under the
+    objective's learning curve, sum_k w_k loss_k(t) at every evaluation, over tokens seen,
+    divided by the tokens seen (nats/token; lower means the utility was learned earlier and
+    kept). With weight 1 on D1 it is analysis.learning's d1_auc."""
+    weighted = (
+        curves.join(weights.select("ratio", "domain", "weight"), on=["ratio", "domain"])
+        .filter(pl.col("weight") > 0)
+        .group_by([*CELL, "step"])
+        .agg(pl.col("tokens_seen").first(), (pl.col("weight") * pl.col("loss")).sum().alias("loss"))
+        .sort([*CELL, "step"])
+    )
+    rows = []
+    for key, cell in weighted.group_by(CELL, maintain_order=True):
+        tokens = cell["tokens_seen"].to_numpy().astype(np.float64)
+        area = np.trapezoid(cell["loss"].to_numpy(), tokens) / tokens[-1] if tokens[-1] else np.nan
+        rows.append({**dict(zip(CELL, key, strict=True)), "objective_auc": float(area)})
+    return pl.DataFrame(rows, schema={**CELL_SCHEMA, "objective_auc": pl.Float64})
 
 
 def collect_domain_barcodes(runs: Sequence[StreamSpec]) -> pl.DataFrame:
@@ -267,6 +295,10 @@ def analyse_objective(
         bias = utility_end_bias(domain_barcodes, weights)
     named = named_domains(domains, utility)
     losses = [f"test_loss_{d}" for d in domains] if named else []
+    if named:  # the objective's speed of learning beside D1's
+        speed = objective_auc(collected["curves"], weights)
+        cells = cells.join(speed, on=CELL, how="left", maintain_order="left")
+        losses.append("objective_auc")
     analysed = analyse(
         cells,
         collected["curves"],

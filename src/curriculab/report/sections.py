@@ -189,9 +189,11 @@ def learning_table(cells: pl.DataFrame, target: str | None = None) -> str:
     """Speed of learning and forgetting per (ratio, schedule), mean over seeds. With `target`
     (a study read domain by domain) the headings name it instead of D1 and D2."""
     d1, d2 = (target, "other domains'") if target else ("D1", "D2")
+    objective = ["objective_auc"] if "objective_auc" in cells.columns else []
     summary = (
         cells.group_by("ratio", "ratio_value", "schedule", "arm")
         .agg(
+            *[pl.col(c).mean() for c in objective],
             pl.col("d1_auc").mean(),
             pl.col("d1_tokens_to_target").mean(),
             pl.col("d1_tokens_to_target").is_not_null().sum().alias("reached"),
@@ -208,6 +210,7 @@ def learning_table(cells: pl.DataFrame, target: str | None = None) -> str:
             "ratio": f"{d1} ratio",
             "schedule": "schedule",
             "arm": "lr arm",
+            **dict.fromkeys(objective, "objective, area under curve / tokens (nats/token)"),
             "d1_auc": f"{d1} loss, area under curve / tokens (nats/token)",
             "d1_target_loss": f"target {d1} loss",
             "d1_tokens_to_target": "tokens to target (mean)",
@@ -215,6 +218,7 @@ def learning_table(cells: pl.DataFrame, target: str | None = None) -> str:
             "d2_forgetting": f"{d2} forgetting (nats/token)",
         },
         formats={
+            "objective_auc": fmt.loss,
             "d1_auc": fmt.loss,
             "d1_target_loss": fmt.loss,
             "d1_tokens_to_target": fmt.tokens,
