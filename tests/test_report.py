@@ -22,18 +22,15 @@ from curriculab.analysis.harness import SCHEMA as HARNESS_SCHEMA
 from curriculab.analysis.harness import harness_summary
 from curriculab.analysis.references import DEFAULT_MARGIN
 from curriculab.report.html import render_report
+from tests.report_page import PageOutline, body_of, table_under, visible_text
 from tests.report_study import (
     ARMS,
     CHART_IDS,
     SCHEDULES,
-    PageOutline,
-    body_of,
     render,
     report_tables,
     synthetic_study,
     synthetic_tables,
-    table_under,
-    visible_text,
 )
 from tests.test_aggregate import TARGET, make_runs
 from tests.test_report_fmt import parse_duration, parse_tokens

@@ -19,10 +19,10 @@ from curriculab.report.charts import (
     paired_heatmap,
 )
 from curriculab.report.fmt import vega_tokens
+from tests.report_page import mark_type
 from tests.report_study import (
     ARMS,
     BINS,
-    mark_type,
     report_tables,
     synthetic_barcodes,
     synthetic_study,

@@ -14,17 +14,8 @@ import pytest
 import vl_convert
 
 from curriculab.report.html import render_report
-from tests.report_study import (
-    PageOutline,
-    body_of,
-    named_study,
-    render,
-    report_tables,
-    section_tables,
-    synthetic_tables,
-    table_under,
-    visible_text,
-)
+from tests.report_page import PageOutline, body_of, section_tables, table_under, visible_text
+from tests.report_study import named_study, render, report_tables, synthetic_tables
 
 D1_D2 = re.compile(r"\bD[12]\b")
 NAMED_CHARTS = (

@@ -12,7 +12,8 @@ from curriculab.analysis.utility import UTILITY_SCHEMA
 from curriculab.report.cost import cost_section
 from curriculab.report.sections import verdict_sentences
 from curriculab.report.utility import utility_section
-from tests.report_study import PageOutline, render, section_tables
+from tests.report_page import PageOutline, section_tables
+from tests.report_study import render
 
 
 def test_h2_sentence_warns_when_there_is_no_benefit_at_any_ratio() -> None:
