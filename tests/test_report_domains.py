@@ -213,3 +213,16 @@ def test_the_speed_table_gives_the_objectives_area_under_the_curve(
     assert "objective_auc" in tables["cells"].columns
     assert "objective, area under curve / tokens (nats/token)" in visible_text(page)
     assert "objective, area under curve" not in visible_text(two_domain)
+
+
+def test_three_domains_without_a_utility_call_the_objective_the_target_loss() -> None:
+    from curriculab.report.words import words_for
+
+    study = {"domains": ["books", "code", "web"], "target_domain": "code", "utility": None}
+    words = words_for(study)
+    assert words.named and words.measure == "final objective (code test loss)"
+    assert words.placed == "code"
+    weighted = words_for({**study, "utility": {"weights": {"code": 1.0, "web": 1.0}}})
+    assert weighted.measure == "final objective (utility-weighted test loss)"
+    assert weighted.placed == "the utility"
+    assert not words_for({**study, "domains": ["code", "web"]}).named

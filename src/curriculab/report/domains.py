@@ -64,7 +64,7 @@ def named_charts(
     charts.append(
         (
             "final-loss",
-            "Final objective (utility-weighted test loss)",
+            words.measure[0].upper() + words.measure[1:],
             f"Lower is better; compare each schedule's tick with {baseline}'s in the same panel "
             "(each panel has its own scale); the dots show the spread over seeds.",
             final_loss_chart(tables["cells"], words.column, words),

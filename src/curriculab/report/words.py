@@ -38,11 +38,16 @@ D1_WORDS = Words()
 
 def named_words(target: str, utility: dict[str, Any] | None) -> Words:
     """The wording of a study read domain by domain, with `target` the domain whose amount the
-    ratio sets."""
+    ratio sets. Without a utility (K > 2 domains), the objective is the target's loss: say so."""
+    weighted = not is_default(utility)
     return Words(
         ratio=f"{target} ratio",
         ratio_unit=f"{target} / other train blocks",
-        measure="final objective (utility-weighted test loss)",
+        measure=(
+            "final objective (utility-weighted test loss)"
+            if weighted
+            else f"final objective ({target} test loss)"
+        ),
         short="objective",
         helps="lowers the objective",
         amount=target,
