@@ -1,0 +1,1 @@
+"""Design: from finished cells to the next cells worth running (surrogate, proposals)."""
