@@ -118,6 +118,19 @@ def test_invalid_utf8_fails_naming_file_and_byte_unless_replaced(tmp_path: Path,
     assert "1 invalid UTF-8 sequence(s) replaced" in capsys.readouterr().err
 
 
+def _python_files(digest: str, index: Path) -> dict:
+    """A wheel source reading every .py member of tinydata-1.0 in `index` as one document."""
+    return {
+        "type": "wheel",
+        "package": "tinydata",
+        "version": "1.0",
+        "sha256": digest,
+        "member": "tinydata/*.py",
+        "record_format": "file",
+        "find_links": str(index),
+    }
+
+
 def test_wheel_file_records_read_every_matching_member_in_name_order(tmp_path: Path) -> None:
     members = {
         "tinydata/b.py": b"def b():\n    return 2\n",
@@ -125,15 +138,7 @@ def test_wheel_file_records_read_every_matching_member_in_name_order(tmp_path: P
         "tinydata/readme.txt": b"not code",
     }
     digest = make_wheel(tmp_path / "index", "tinydata/a.py", b"A = 1\n", extra=members)
-    source = {
-        "type": "wheel",
-        "package": "tinydata",
-        "version": "1.0",
-        "sha256": digest,
-        "member": "tinydata/*.py",
-        "record_format": "file",
-        "find_links": str(tmp_path / "index"),
-    }
+    source = _python_files(digest, tmp_path / "index")
     assert read_source(source, None) == ["A = 1\n", "def b():\n    return 2\n", "C = 3\n"]
     assert read_source(source, 2) == ["A = 1\n", "def b():\n    return 2\n"]
     with pytest.raises(SourceError, match=r"member 'tinydata/\*\.rs' matches no member"):
@@ -142,14 +147,6 @@ def test_wheel_file_records_read_every_matching_member_in_name_order(tmp_path: P
 
 def test_wheel_file_records_name_the_member_with_invalid_utf8(tmp_path: Path) -> None:
     digest = make_wheel(tmp_path / "index", "tinydata/bad.py", b"x = '\xff'\n")
-    source = {
-        "type": "wheel",
-        "package": "tinydata",
-        "version": "1.0",
-        "sha256": digest,
-        "member": "tinydata/*.py",
-        "record_format": "file",
-        "find_links": str(tmp_path / "index"),
-    }
+    source = _python_files(digest, tmp_path / "index")
     with pytest.raises(SourceError, match=r"'tinydata/bad\.py': invalid UTF-8 at byte 5"):
         read_source(source, None)

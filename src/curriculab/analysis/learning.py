@@ -39,14 +39,18 @@ def curve_metrics(curves: pl.DataFrame, targets: dict[tuple[str, str], float]) -
         rows.append(
             {
                 **named,
-                "d1_auc": float(np.trapezoid(loss, tokens) / tokens[-1])
-                if tokens[-1]
-                else math.nan,
+                "d1_auc": area_per_token(tokens, loss),
                 "d1_tokens_to_target": tokens_to_reach(tokens, loss, target),
                 "d2_forgetting": float(d2["loss"][-1] - d2["loss"].min()),
             }
         )
     return pl.DataFrame(rows)
+
+
+def area_per_token(tokens: np.ndarray, loss: np.ndarray) -> float:
+    """Area under a learning curve over tokens seen, divided by the tokens seen (nats/token);
+    NaN for a curve that never left token 0."""
+    return float(np.trapezoid(loss, tokens) / tokens[-1]) if tokens[-1] else math.nan
 
 
 def tokens_to_reach(tokens: np.ndarray, loss: np.ndarray, target: float) -> float | None:

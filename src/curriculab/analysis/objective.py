@@ -22,14 +22,13 @@ import polars as pl
 
 from curriculab.analysis.aggregate import StreamSpec, _check_runs, _get, _ratio_value, _read_json
 from curriculab.analysis.finetune import finetune_table
-from curriculab.analysis.learning import CELL
+from curriculab.analysis.learning import CELL, area_per_token
 from curriculab.analysis.statistics import (
     STREAM,
     analyse,
     h1_summaries,
-    holm_verdicts,
+    holm_family,
     paired_differences,
-    t_tests,
     verdict_family,
 )
 from curriculab.objective import is_default, utility_weights
@@ -162,8 +161,8 @@ def objective_auc(curves: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for key, cell in weighted.group_by(CELL, maintain_order=True):
         tokens = cell["tokens_seen"].to_numpy().astype(np.float64)
-        area = np.trapezoid(cell["loss"].to_numpy(), tokens) / tokens[-1] if tokens[-1] else np.nan
-        rows.append({**dict(zip(CELL, key, strict=True)), "objective_auc": float(area)})
+        area = area_per_token(tokens, cell["loss"].to_numpy())
+        rows.append({**dict(zip(CELL, key, strict=True)), "objective_auc": area})
     return pl.DataFrame(rows, schema={**CELL_SCHEMA, "objective_auc": pl.Float64})
 
 
@@ -250,10 +249,6 @@ def domain_verdicts(
         "ratio_value",
         pl.col("domain").replace_strict({d: i for i, d in enumerate(order["domain"])}),
     )
-    estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
-    low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
-    holm = holm_verdicts(estimate, p_value, alpha)
-    verdict = [LOSS_VERDICTS[v] for v in holm["verdict"]]
     return tests.select(
         "schedule",
         "arm",
@@ -261,15 +256,7 @@ def domain_verdicts(
         "ratio_value",
         "domain",
         "metric",
-        estimate=estimate,
-        ci_low=low,
-        ci_high=high,
-        n="n",
-        p_value=p_value,
-        p_adjusted=holm["p_adjusted"],
-        family_size=pl.lit(holm["family_size"], dtype=pl.Int64),
-        verdict=pl.Series(verdict, dtype=pl.String),
-        correction=pl.lit("holm"),
+        **holm_family(tests, alpha, LOSS_VERDICTS),
     ).cast(DOMAIN_VERDICT_SCHEMA)
 
 

@@ -285,24 +285,28 @@ def hypothesis_verdicts(
         "hypothesis",
         "ratio_value",
     )
+    return tests.select("hypothesis", "schedule", "arm", "ratio", **holm_family(tests, alpha))
+
+
+def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None = None) -> dict:
+    """The columns of a table of tests judged as one Holm family, from each test's estimate,
+    sd and n: estimate (NaN, not null, where there is nothing to test), ci_low, ci_high, n,
+    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction."""
     estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
     low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
     holm = holm_verdicts(estimate, p_value, alpha)
-    return tests.select(
-        "hypothesis",
-        "schedule",
-        "arm",
-        "ratio",
-        estimate=estimate,  # NaN, not null, where there is nothing to test
-        ci_low=low,
-        ci_high=high,
-        n="n",
-        p_value=p_value,
-        p_adjusted=holm["p_adjusted"],
-        family_size=pl.lit(holm["family_size"], dtype=pl.Int64),
-        verdict=pl.Series(holm["verdict"], dtype=pl.String),
-        correction=pl.lit("holm"),
-    )
+    verdict = [words[v] for v in holm["verdict"]] if words else holm["verdict"]
+    return {
+        "estimate": estimate,
+        "ci_low": low,
+        "ci_high": high,
+        "n": pl.col("n"),
+        "p_value": p_value,
+        "p_adjusted": holm["p_adjusted"],
+        "family_size": pl.lit(holm["family_size"], dtype=pl.Int64),
+        "verdict": pl.Series(verdict, dtype=pl.String),
+        "correction": pl.lit("holm"),
+    }
 
 
 PAIRED_METRICS = ("d1_test_loss", "d2_test_loss", "d1_auc", "objective")

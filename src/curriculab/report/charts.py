@@ -146,15 +146,14 @@ def learning_curve_chart(
     return faceted(layers, table, title, subtitle)
 
 
-def final_loss_chart(
-    cells: pl.DataFrame, column: str = "d1_test_loss", words: Words = D1_WORDS
-) -> alt.FacetChart:
+def final_loss_chart(cells: pl.DataFrame, words: Words = D1_WORDS) -> alt.FacetChart:
     """Final test loss (nats/token) per schedule, one panel per ratio; dots are seeds, ticks means.
-    column: the cells' loss column, which `words.measure` names ("final D1 test loss").
+    The loss is the cells' `words.column`, which `words.measure` names ("final D1 test loss").
 
     Each panel has its own y range: the question is which schedule wins at a given amount of D1,
     and a shared range would flatten those gaps under the much larger gaps between ratios.
     """
+    column = words.column
     table = panel_label(
         cells.select("ratio", "ratio_value", "schedule", "arm", "seed", column), words.ratio
     )

@@ -67,7 +67,7 @@ def named_charts(
             words.measure[0].upper() + words.measure[1:],
             f"Lower is better; compare each schedule's tick with {baseline}'s in the same panel "
             "(each panel has its own scale); the dots show the spread over seeds.",
-            final_loss_chart(tables["cells"], words.column, words),
+            final_loss_chart(tables["cells"], words),
         )
     )
     paired = tables["paired"].filter(pl.col("metric") == words.column)
