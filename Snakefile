@@ -18,6 +18,13 @@ include: "rules/trunk.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/harness.smk"
+
+
+if DESIGN:  # the study key `design` (README: Design)
+
+    include: "rules/design.smk"
+
+
 include: "rules/report.smk"
 
 

@@ -9,6 +9,7 @@ from snakemake.utils import min_version
 from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
+from curriculab.design.plan import cells_read, round_of
 from curriculab.errors import job_log, one_line
 from curriculab.evaluate import evaluate_cell
 from curriculab.harness import heldout_task, write_heldout_task
@@ -55,6 +56,20 @@ STREAMS = [
 ]
 RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
+# The design loop (README: Design; rules/design.smk): every round has a fixed number of points,
+# so its cells are named before any has run: round r's schedules at the design's ratio and arm,
+# every seed. They are cells like any other, never part of the grid's verdicts.
+DESIGN = STUDY.design
+DESIGN_CELLS = {
+    round_: [
+        {"ratio": DESIGN.ratio, "schedule": schedule, "arm": DESIGN.arm, "seed": seed}
+        for seed in STUDY.seeds
+        for schedule in DESIGN.names(round_)
+    ]
+    for round_ in (range(DESIGN.final_round + 1) if DESIGN else [])
+}
+GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
+DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=True)
 # Trunks (README: Trunks): where every cell on a trunk starts, where each trunk is checkpointed.
 TRUNKS = TrunkPlan.of(STUDY)
 
@@ -62,7 +77,7 @@ TRUNKS = TrunkPlan.of(STUDY)
 wildcard_constraints:
     domain="|".join(map(re.escape, DOMAINS)),
     ratio="|".join(map(re.escape, STUDY.ratio_labels)),
-    schedule="|".join(map(re.escape, sorted(STUDY.schedules, key=len, reverse=True))),
+    schedule="|".join(map(re.escape, GRID_SCHEDULES + DESIGN_SCHEDULES)),
     arm="|".join(map(re.escape, sorted(STUDY.arms, key=len, reverse=True))),
     seed=r"\d+",
     split="train|test",
@@ -77,7 +92,8 @@ SHARD_MANIFESTS = {
 
 RUN_OUTPUTS = ("model/model.safetensors", "curve.parquet", "metrics.json")
 CELL_BY_ID = {
-    RUN_DIR.format(**cell).removeprefix("results/runs/"): cell for cell in CELLS
+    RUN_DIR.format(**cell).removeprefix("results/runs/"): cell
+    for cell in CELLS + [c for cells in DESIGN_CELLS.values() for c in cells]
 }
 
 
@@ -104,6 +120,16 @@ PACK_ORDER = [
     for arm in STUDY.arms
 ]
 PACKS = plan_packs(PACK_ORDER, STUDY.resources.cells_per_job, finished_pack)
+# A design round's cells are packed among themselves: the next round's proposals wait for them.
+PACKS += [
+    pack
+    for cells in DESIGN_CELLS.values()
+    for pack in plan_packs(
+        [RUN_DIR.format(**c).removeprefix("results/runs/") for c in cells],
+        STUDY.resources.cells_per_job,
+        finished_pack,
+    )
+]
 
 
 def pack_files(pack, pattern):
@@ -180,17 +206,45 @@ def get_pack_mem_mb(pack):
     return mem_mb
 
 
+def cell_files(cells, name):
+    """File `name` of the run directory of each of `cells`."""
+    return [f"{RUN_DIR}/{name}".format(**cell) for cell in cells]
+
+
+def cell_specs(cells):
+    """(ratio, schedule, arm, seed, run directory) of each of `cells`, for a table step."""
+    return [
+        (c["ratio"], c["schedule"], c["arm"], c["seed"], RUN_DIR.format(**c))
+        for c in cells
+    ]
+
+
 def get_cell_runs(name):
     """File `name` of every cell's run directory, in grid order."""
-    return [f"{RUN_DIR}/{name}".format(**cell) for cell in CELLS]
+    return cell_files(CELLS, name)
 
 
 def get_cell_specs():
     """(ratio, schedule, arm, seed, run directory) of every cell, for the aggregate step."""
-    return [
-        (c["ratio"], c["schedule"], c["arm"], c["seed"], RUN_DIR.format(**c))
-        for c in CELLS
-    ]
+    return cell_specs(CELLS)
+
+
+# The design loop (rules/design.smk): a round's proposals live in ROUND.
+ROUND = "results/design/round{round}/proposals.json"
+
+
+def get_design_cells(wildcards):
+    """The cells a design round reads (curriculab.design.plan.cells_read); the summary's
+    (a job without {round}) also hold the baseline's."""
+    keys = wildcards.keys()
+    return cells_read(STUDY, int(wildcards.round) if "round" in keys else None)
+
+
+def design_stream_job(input, output, params, wildcards, log):
+    """A design point's stream: its spec is read from its round's proposals."""
+    proposals = read_json(input.proposals)["proposals"]
+    spec = next(p["spec"] for p in proposals if p["schedule"] == wildcards.schedule)
+    stream_job(input, output, params, wildcards, log, spec)
 
 
 def get_stream_summaries():
@@ -224,15 +278,17 @@ def get_study_summary():
 # `force-use-threads` in the profiles): no interpreter, numpy or pyarrow is started for them.
 
 
-def stream_job(input, output, params, wildcards, log):
-    """Build the stream and its summary; the summary also goes to the log."""
+def stream_job(input, output, params, wildcards, log, spec=None):
+    """Build the stream and its summary; the summary also goes to the log. `spec`: the
+    schedule's spec when it is not params.spec (a design point, read from its round's file).
+    """
     with job_log(log[0]) as log_file:
         summary = write_stream(
             {d: read_json(m) for d, m in zip(params.domains, input.manifests)},
             params.target,
             params.ratio,
             wildcards.schedule,
-            params.spec,
+            spec or params.spec,
             int(wildcards.seed),
             budget_spec(
                 params.budget, params.seq_len, params.budget.get("step_blocks", 1)

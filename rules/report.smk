@@ -119,7 +119,17 @@ rule aggregate:
 rule report:
     input:
         **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
+        **(
+            {
+                "design_points": "results/design/points.parquet",
+                "design_surface": "results/design/surface.parquet",
+                "design_summary": "results/design/summary.json",
+            }
+            if DESIGN
+            else {}
+        ),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        # With the study key `design`: the design loop's points, surface and recommendation.
     output:
         report=report(
             "reports/report.html",

@@ -13,6 +13,8 @@ rule stream:
         "logs/streams/{ratio}/{schedule}/seed{seed}.log",
     benchmark:
         "benchmarks/streams/{ratio}/{schedule}/seed{seed}.tsv"
+    wildcard_constraints:
+        schedule="|".join(map(re.escape, GRID_SCHEDULES)),  # design points: rule design_stream
     resources:
         cpus_per_task=1,
         mem_mb=2000,

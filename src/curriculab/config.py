@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from curriculab.design.plan import Design, check_design
 from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources
@@ -89,6 +90,7 @@ class Study:
     harness: HarnessSpec | None = None  # lm-evaluation-harness tasks on every cell; None: none
     trunks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # trunk -> its schedules
     removals: dict[str, dict[str, str]] = field(default_factory=dict)  # schedule -> domain, ref
+    design: Design | None = None  # the design loop (curriculab.design.plan); None: none
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -296,6 +298,12 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         harness=harness_spec(config.get("harness"), tuple(config["domains"])),
         trunks=check_trunks(schedules, budget, seq_len),
         removals=check_removals(schedules),
+        design=check_design(
+            config.get("design"),
+            schedules,
+            {ratio_label(r): float(r) for r in grid["ratios"]},
+            lr_arms(grid.get("lr_arms"), train),
+        ),
     )
 
 

@@ -9,12 +9,15 @@ log_to(snakemake.log[0])
 
 import polars as pl
 
+from curriculab.io import read_json
 from curriculab.provenance import provenance
 from curriculab.report.data import data_table
 from curriculab.report.html import render_report
 
+DESIGN = "design_summary"  # the design loop's summary (study key `design`)
+JSON_INPUTS = ("manifests", DESIGN)
 tables = {
-    name: pl.read_parquet(path) for name, path in snakemake.input.items() if name != "manifests"
+    name: pl.read_parquet(path) for name, path in snakemake.input.items() if name not in JSON_INPUTS
 }
 tables["data"] = data_table(
     snakemake.params.domains, snakemake.input.manifests, tables["stream_domains"]
@@ -24,5 +27,6 @@ render_report(
     snakemake.params.study,
     Path(snakemake.output.report),
     provenance(snakemake.config, snakemake.params.repo),
+    read_json(snakemake.input.design_summary) if DESIGN in snakemake.input.keys() else None,  # noqa: SIM118
 )
 print(f"wrote {snakemake.output.report}", file=sys.stderr)

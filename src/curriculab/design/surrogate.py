@@ -18,7 +18,7 @@ again (`exclude`), and proposals keep a minimum distance from it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
+from curriculab.design.plan import DesignError
+
+# allowed(points (N, D) in parameter values) -> (N,) bool: which points can be run
+Allowed = Callable[[np.ndarray], np.ndarray]
 CANDIDATES = 1024  # Sobol points over the box that proposals are chosen from (a power of 2)
 
 
@@ -78,6 +82,29 @@ def candidates(box: Box, seed: int) -> np.ndarray:
     return qmc.Sobol(len(box.names), scramble=True, seed=seed).random(CANDIDATES)
 
 
+def feasible_pool(box: Box, seed: int, allowed: Allowed | None) -> np.ndarray:
+    """The Sobol candidates that `allowed` keeps (all without it); an error when none is."""
+    pool = candidates(box, seed)
+    if allowed is not None:
+        pool = pool[allowed(box.scale(pool))]
+    if not len(pool):
+        raise DesignError(
+            f"design: no point of the box {list(box.names)} can be built at the design's ratio "
+            "and budget; widen the box or change the design's ratio"
+        )
+    return pool
+
+
+def predict(
+    box: Box, x: np.ndarray, y: np.ndarray, points: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and predictive sd (seed-to-seed noise included) of the fit to (x, y)
+    at `points` (parameter values): what a new measurement there should give."""
+    gp = fit_surrogate(box, x, y, seed)
+    mean, sd = gp.predict(box.unit(points), return_std=True)
+    return mean, sd
+
+
 def expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
     """E[max(best - f, 0)] for f ~ N(mean, sd^2), elementwise (minimisation)."""
     sd = np.maximum(sd, 1e-12)
@@ -93,12 +120,13 @@ def propose(
     seed: int = 0,
     exclude: Sequence[Sequence[float]] = (),
     min_distance: float = 0.02,
+    allowed: Allowed | None = None,
 ) -> np.ndarray:
     """(n, D) next points: the predicted optimum, then n - 1 by expected improvement with
     kriging-believer updates. Points within `min_distance` (unit-cube units) of a measured,
-    excluded or already chosen point are skipped."""
+    excluded or already chosen point are skipped, and so are those `allowed` rejects."""
     gp = fit_surrogate(box, x, y, seed)
-    pool = candidates(box, seed)
+    pool = feasible_pool(box, seed, allowed)
     taken = [box.unit(np.asarray(p, dtype=np.float64)) for p in [*x, *exclude]]
     chosen: list[np.ndarray] = []
     xs, ys = box.unit(x), np.asarray(y, dtype=np.float64)
@@ -117,11 +145,13 @@ def propose(
     return box.scale(np.array(chosen))
 
 
-def recommend(box: Box, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
+def recommend(
+    box: Box, x: np.ndarray, y: np.ndarray, seed: int = 0, allowed: Allowed | None = None
+) -> tuple[np.ndarray, float]:
     """The point of lowest posterior mean among the measured points and the Sobol set, and
     that predicted objective: the curriculum the loop recommends."""
     gp = fit_surrogate(box, x, y, seed)
-    pool = np.vstack([box.unit(x), candidates(box, seed)])
+    pool = np.vstack([box.unit(x), feasible_pool(box, seed, allowed)])
     mean = gp.predict(pool)
     best = int(np.argmin(mean))
     return box.scale(pool[best]), float(mean[best])

@@ -28,6 +28,7 @@ from curriculab.report.charts import (
     paired_heatmap,
 )
 from curriculab.report.cost import cost_section
+from curriculab.report.design import design_section
 from curriculab.report.domains import domain_verdict_section, named_charts
 from curriculab.report.finetune import finetune_section
 from curriculab.report.harness import harness_section
@@ -230,8 +231,28 @@ sequences divided by the same sum over all sequences; below its share of tokens,
 where the learning rate was low.</p>"""
 
 
+def _design(
+    tables: dict[str, pl.DataFrame],
+    study: dict[str, Any],
+    words: Words,
+    design: dict[str, Any] | None,
+    specs: dict[str, Any],
+) -> list[Section]:
+    """The design loop's section (its chart spec added to `specs`); none without a design."""
+    if design is None:
+        return []
+    body, chart = design_section(
+        tables["design_points"], tables["design_surface"], design, words, study
+    )
+    specs["chart-design"] = chart.to_dict()
+    return [Section("design", "Design loop: the next cells worth running", body)]
+
+
 def _sections(
-    tables: dict[str, pl.DataFrame], study: dict[str, Any], provenance: dict[str, Any]
+    tables: dict[str, pl.DataFrame],
+    study: dict[str, Any],
+    provenance: dict[str, Any],
+    design: dict[str, Any] | None = None,
 ) -> tuple[list[Section], dict[str, Any]]:
     """Every section of the page in order, and the chart specs. An optional table's section
     is one _optional(...) line: it then has its place on the page and in the contents."""
@@ -259,6 +280,7 @@ def _sections(
             "Per-domain verdicts",
             lambda verdicts: domain_verdict_section(verdicts, baseline, words),
         ),
+        *_design(tables, study, words, design, specs),
         *_optional(
             tables,
             "finetune",
@@ -316,6 +338,7 @@ def render_report(
     study: dict[str, Any],
     out_path: Path,
     provenance: dict[str, Any] | None = None,
+    design: dict[str, Any] | None = None,
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
@@ -328,8 +351,10 @@ def render_report(
     study: name, target_domain, domains, ratios, schedules, seeds, model_preset, baseline (as in
     config), objective and utility. A study read domain by domain (K > 2 or a stated utility,
     report.words) names its domains and judges the objective; a two-domain study reads D1/D2.
+    design: the design loop's summary (design.summary), with tables design_points and
+    design_surface; None without a design.
     """
-    sections, specs = _sections(tables, study, provenance or {})
+    sections, specs = _sections(tables, study, provenance or {}, design)
     title = html.escape(f"curriculab report: {study['name']}")
     body = "\n".join(section.to_html() for section in sections)
     page = f"""<!DOCTYPE html>

@@ -164,6 +164,40 @@ def assign_blocks(
     return blocks, epochs
 
 
+def cell_context(
+    names: list[str],
+    target: str,
+    schedule: str,
+    spec: dict[str, Any],
+    sizes: np.ndarray,
+    budget: BudgetSpec,
+) -> Context:
+    """What a schedule's family knows about a cell with `sizes` (K,) available blocks."""
+    weights = utility_weights(spec.get("utility"), names, target, sizes)
+    return Context(schedule, tuple(names), names.index(target), sizes, budget.kind, weights)
+
+
+def plan_problem(
+    train_blocks: dict[str, int],
+    target: str,
+    ratio: float,
+    schedule: str,
+    spec: dict[str, Any],
+    budget: BudgetSpec = BudgetSpec(),
+) -> str | None:
+    """Why a schedule cannot be built for a cell at `ratio` (one line), or None when it can:
+    the check of a proposed point before any stream is written (curriculab.design)."""
+    names = sorted(train_blocks)
+    wanted = target_blocks_wanted(train_blocks, target, ratio)
+    sizes = np.array([wanted if name == target else train_blocks[name] for name in names])
+    ctx = cell_context(names, target, schedule, spec, sizes, budget)
+    try:
+        block_counts(ctx, make_plan(ctx, spec), budget)
+    except ValueError as error:  # ScheduleError: a family or the budget refuses the point
+        return str(error)
+    return None
+
+
 def build_order(
     train_blocks: dict[str, int],
     target: str,
@@ -177,9 +211,7 @@ def build_order(
     names = sorted(train_blocks)
     available = available_blocks(train_blocks, target, ratio, seed)
     pools = [available[name] for name in names]
-    sizes = np.array([len(p) for p in pools])
-    weights = utility_weights(spec.get("utility"), names, target, sizes)
-    ctx = Context(schedule, tuple(names), names.index(target), sizes, budget.kind, weights)
+    ctx = cell_context(names, target, schedule, spec, np.array([len(p) for p in pools]), budget)
     if "trunk" in spec:
         domains, position = branch_domains(ctx, spec, budget.total_blocks, budget.step_blocks, seed)
         blocks, epochs = assign_sequences(

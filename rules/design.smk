@@ -1,0 +1,113 @@
+# The design loop (README: Design; curriculab.design): round by round, a surrogate of the
+# objective fitted to every measured point proposes the next schedules, which train as cells
+# like any other (rules/train.smk packs them per round) and feed the round after. The number of
+# points per round is fixed, so the whole DAG is known from the start; a round's proposals are
+# an ordinary target whose inputs are the cells before it (nothing reruns while they stand).
+
+
+# One round's proposals: round 0 is a Sobol design, later rounds come from the surrogate, the
+# last is the recommended curriculum (curriculab.design.plan).
+rule design:
+    input:
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        proposals=lambda wc: [ROUND.format(round=r) for r in range(int(wc.round))],
+        evaluations=lambda wc: cell_files(get_design_cells(wc), "eval.json"),
+        metrics=lambda wc: cell_files(get_design_cells(wc), "metrics.json"),
+        curves=lambda wc: cell_files(get_design_cells(wc), "curve.parquet"),
+    output:
+        proposals=ROUND,
+    log:
+        "logs/design/round{round}.log",
+    benchmark:
+        "benchmarks/design/round{round}.tsv"
+    wildcard_constraints:
+        round=r"\d+",
+    conda:
+        "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=15,
+    params:
+        design=DESIGN.params(),
+        runs=lambda wc: cell_specs(get_design_cells(wc)),
+        schedules=STUDY.schedules,
+        domains=DOMAINS,
+        target=STUDY.target_domain,
+        utility=STUDY.utility,
+        budget=config["streams"],
+        seq_len=STUDY.seq_len,
+        ratio=STUDY.ratio_value(DESIGN.ratio),
+    script:
+        "../workflow/scripts/design.py"
+
+
+# A design point's stream: the same builder as rule stream, the spec from its round's file.
+rule design_stream:
+    input:
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        proposals=lambda wc: ROUND.format(round=round_of(wc.schedule)),
+    output:
+        stream=f"{STREAM}.arrow",
+        summary=f"{STREAM}.summary.json",
+    log:
+        "logs/streams/{ratio}/{schedule}/seed{seed}.log",
+    benchmark:
+        "benchmarks/streams/{ratio}/{schedule}/seed{seed}.tsv"
+    wildcard_constraints:
+        schedule="|".join(map(re.escape, DESIGN_SCHEDULES)),
+    resources:
+        cpus_per_task=1,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        domains=DOMAINS,
+        target=STUDY.target_domain,
+        ratio=lambda wc: STUDY.ratio_value(wc.ratio),
+        budget=config["streams"],
+        seq_len=STUDY.seq_len,
+    run:
+        design_stream_job(input, output, params, wildcards, log)
+
+
+# The loop's result for the report: every measured point with its prediction, the surface
+# fitted to all of them, and the recommended curriculum, predicted and measured.
+rule design_summary:
+    input:
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        proposals=[ROUND.format(round=r) for r in DESIGN_CELLS],
+        evaluations=lambda wc: cell_files(get_design_cells(wc), "eval.json"),
+        metrics=lambda wc: cell_files(get_design_cells(wc), "metrics.json"),
+        curves=lambda wc: cell_files(get_design_cells(wc), "curve.parquet"),
+    output:
+        points="results/design/points.parquet",
+        points_csv=report(
+            "results/design/points.csv",
+            caption="../workflow/report/design.rst",
+            category="Design",
+        ),
+        surface="results/design/surface.parquet",
+        summary="results/design/summary.json",
+    log:
+        "logs/design/summary.log",
+    benchmark:
+        "benchmarks/design/summary.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=15,
+    params:
+        design=DESIGN.params(),
+        runs=lambda wc: cell_specs(get_design_cells(wc)),
+        schedules=STUDY.schedules,
+        domains=DOMAINS,
+        target=STUDY.target_domain,
+        utility=STUDY.utility,
+        budget=config["streams"],
+        seq_len=STUDY.seq_len,
+        ratio=STUDY.ratio_value(DESIGN.ratio),
+        baseline=STUDY.baseline,
+    script:
+        "../workflow/scripts/design.py"

@@ -1,0 +1,191 @@
+"""The rounds of the design loop and its summary for the report (torch-free).
+
+Every measured point is a schedule at the design's ratio and arm, trained with every seed of
+the study. Its objective is the mean over those seeds: all points share the same seeds, so a
+seed's offset (its initialisation, its D1 subsample) shifts every point alike and drops out of
+the comparison, as in the paired verdicts. The surrogate (design.surrogate) is fitted to these
+means; its white-noise term absorbs what the seeds leave.
+
+The free observations are the grid's own schedules that lie in the design (design.plan:
+Design.point_of): the base schedule at least. Design cells are never part of the verdicts:
+they are chosen by looking at results, so testing them there would be data snooping; they are
+reported here, with a recommendation whose measurement was taken after it was proposed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curriculab.analysis.statistics import paired_differences, t_interval
+from curriculab.design.plan import Design, DesignError, round_of
+from curriculab.design.surrogate import (
+    Allowed,
+    Box,
+    feasible_pool,
+    fit_surrogate,
+    predict,
+    propose,
+)
+from curriculab.streams.build import BudgetSpec, plan_problem
+
+SURFACE_POINTS = {1: 101, 2: 41}  # grid points per axis of the fitted surface (by dimension)
+
+
+def allowed_points(
+    design: Design, train_blocks: dict[str, int], target: str, ratio: float, budget: BudgetSpec
+) -> Allowed:
+    """Which points (N, D) can be built: those whose schedule the budget can fill at the
+    design's ratio (under fixed_data a long window cannot hold more D1 than there is)."""
+
+    def allowed(points: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                plan_problem(
+                    train_blocks, target, ratio, "design", design.spec_at(point_dict(design, p)),
+                    budget,
+                ) is None
+                for p in points
+            ], dtype=bool,
+        )  # fmt: skip
+
+    return allowed
+
+
+def point_dict(design: Design, point: np.ndarray) -> dict[str, float]:
+    return {name: float(v) for name, v in zip(design.bounds, point, strict=True)}
+
+
+def observations(
+    cells: pl.DataFrame, design: Design, specs: Mapping[str, dict[str, Any]]
+) -> pl.DataFrame:
+    """One row per measured point: schedule, round (-1 for a grid schedule), the parameters,
+    seeds, and the objective's mean over seeds with its 95% t-interval. `cells` needs ratio,
+    arm, schedule, seed and objective; `specs` maps every schedule name to its spec."""
+    mine = cells.filter((pl.col("ratio") == design.ratio) & (pl.col("arm") == design.arm))
+    rows = []
+    for schedule in sorted(set(mine["schedule"]) & set(specs)):
+        point = design.point_of(specs[schedule])
+        if point is None:
+            continue
+        values = mine.filter(pl.col("schedule") == schedule).sort("seed")["objective"].to_numpy()
+        mean, low, high = t_interval(values)
+        round_ = round_of(schedule)
+        rows.append({
+            "schedule": schedule, "round": -1 if round_ is None else round_, **point,
+            "seeds": len(values), "objective": mean, "ci_low": low, "ci_high": high,
+        })  # fmt: skip
+    if not rows:
+        raise DesignError(f"design: no measured point of schedule {design.base!r} yet")
+    seeds = {row["seeds"] for row in rows}
+    if len(seeds) > 1:
+        raise DesignError(f"design: points have different numbers of seeds {sorted(seeds)}")
+    return pl.DataFrame(rows).sort("round", "schedule")
+
+
+def xy(design: Design, obs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(points (N, D), seed-mean objective (N,)) of the observations."""
+    return obs.select(list(design.bounds)).to_numpy(), obs["objective"].to_numpy()
+
+
+def round_seed(design: Design, round_: int) -> int:
+    """The seed of a round's candidate set and fit (a fresh Sobol set every round)."""
+    return design.seed * 1000 + round_
+
+
+def propose_round(
+    design: Design, round_: int, obs: pl.DataFrame | None, allowed: Allowed
+) -> list[dict[str, Any]]:
+    """The points of one round, each with its schedule name, role, parameters, spec and (after
+    round 0) the prediction made before it was run: posterior mean and predictive sd."""
+    box = Box.of(design.bounds)
+    seed = round_seed(design, round_)
+    if round_ == 0:
+        pool = feasible_pool(box, seed, allowed)
+        if len(pool) < design.initial:
+            raise DesignError(f"design: only {len(pool)} feasible initial points; widen the box")
+        points, mean, sd = box.scale(pool[: design.initial]), None, None
+    else:
+        x, y = xy(design, obs)
+        points = propose(box, x, y, design.size(round_), seed, allowed=allowed)
+        if len(points) < design.size(round_):
+            raise DesignError(f"design round {round_}: the box has no unmeasured point left")
+        mean, sd = predict(box, x, y, points, seed)
+    out = []
+    for i, (name, p) in enumerate(zip(design.names(round_), points, strict=True)):
+        spec = design.spec_at(point_dict(design, p))  # the values rounded (Design.spec_at)
+        out.append({
+            "schedule": name, "round": round_, "role": design.role(round_, i),
+            "point": {k: spec[k] for k in design.bounds}, "spec": spec,
+            "predicted": None if mean is None else {"mean": float(mean[i]), "sd": float(sd[i])},
+        })  # fmt: skip
+    return out
+
+
+def surface(design: Design, obs: pl.DataFrame, allowed: Allowed, focus: dict[str, float]):
+    """The fitted objective over the box (for the report): a line over one parameter, a grid
+    over two; with more, a grid over the first two with the rest held at `focus` (the
+    recommended point). Columns: the plotted parameters, mean, sd, feasible."""
+    box = Box.of(design.bounds)
+    x, y = xy(design, obs)
+    gp = fit_surrogate(box, x, y, round_seed(design, design.final_round + 1))
+    shown = list(design.bounds)[:2]
+    axes = [np.linspace(*design.bounds[n], SURFACE_POINTS[len(shown)]) for n in shown]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    points = np.column_stack([
+        mesh[shown.index(n)].ravel() if n in shown else np.full(mesh[0].size, focus[n])
+        for n in design.bounds
+    ])  # fmt: skip
+    mean, sd = gp.predict(box.unit(points), return_std=True)
+    table = pl.DataFrame({n: points[:, list(design.bounds).index(n)] for n in shown})
+    table = table.with_columns(
+        mean=pl.Series(mean), sd=pl.Series(sd), feasible=pl.Series(allowed(points))
+    )
+    return table, fit_record(gp, y)
+
+
+def fit_record(gp: Any, y: np.ndarray) -> dict[str, Any]:
+    """What the fit found, in nats/token: the sd of the objective's variation over the box
+    (signal) against the sd the seeds leave (noise), the length scales (unit-cube units) and
+    the kernel. A signal far below the noise means the surface is flat within noise."""
+    signal, noise = gp.kernel_.k1, gp.kernel_.k2
+    scale = float(np.std(y)) or 1.0  # normalize_y: the kernel is in units of y's sd
+    return {
+        "kernel": str(gp.kernel_),
+        "signal_sd": float(np.sqrt(signal.k1.constant_value)) * scale,
+        "noise_sd": float(np.sqrt(noise.noise_level)) * scale,
+        "length_scales": np.atleast_1d(signal.k2.length_scale).astype(float).tolist(),
+    }
+
+
+def recommendation(
+    design: Design, obs: pl.DataFrame, proposal: dict[str, Any], cells: pl.DataFrame, baseline: str
+) -> dict[str, Any]:
+    """The recommended curriculum (the final round's point): its prediction made before it ran,
+    its measurement (mean over seeds, 95% t-interval) and its seed-paired difference from the
+    baseline schedule and from the best grid schedule of the design."""
+    row = obs.filter(pl.col("schedule") == proposal["schedule"]).row(0, named=True)
+    mine = cells.filter((pl.col("ratio") == design.ratio) & (pl.col("arm") == design.arm))
+    grid = obs.filter(pl.col("round") < 0).sort("objective")
+    out = {
+        "schedule": proposal["schedule"], "point": proposal["point"],
+        "spec": proposal["spec"], "predicted": proposal["predicted"],
+        "measured": {"mean": row["objective"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+                     "seeds": row["seeds"]},
+        "best_grid": grid["schedule"][0] if grid.height else None,
+    }  # fmt: skip
+    for key, other in (("versus_baseline", baseline), ("versus_best_grid", out["best_grid"])):
+        pairs = paired_differences(
+            mine.filter(pl.col("schedule").is_in([other, proposal["schedule"]])), other,
+            "objective",
+        ).filter(pl.col("schedule") == proposal["schedule"])  # fmt: skip
+        if other is None or other == proposal["schedule"] or not pairs.height:
+            out[key] = None
+            continue
+        mean, low, high = t_interval(pairs["difference"].to_numpy())
+        out[key] = {"schedule": other, "mean": mean, "ci_low": low, "ci_high": high,
+                    "seeds": pairs.height}  # fmt: skip
+    return out

@@ -1,0 +1,52 @@
+"""Rules design and design_summary: one round's proposals, or the loop's result for the report."""
+
+import json
+import sys
+from pathlib import Path
+
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
+
+from curriculab.analysis.aggregate import collect_cells
+from curriculab.analysis.objective import add_objective, train_blocks, weights_table
+from curriculab.config import budget_spec
+from curriculab.design.loop import allowed_points, observations, propose_round
+from curriculab.design.plan import Design
+from curriculab.design.summary import summarise
+from curriculab.io import atomic_path, read_json, write_json
+
+params = snakemake.params
+design = Design.of(params.design)
+blocks = train_blocks(params.domains, snakemake.input.manifests)
+allowed = allowed_points(
+    design, blocks, params.target, params.ratio, budget_spec(params.budget, params.seq_len)
+)
+rounds = [read_json(path) for path in snakemake.input.proposals]
+specs = dict(params.schedules) | {p["schedule"]: p["spec"] for r in rounds for p in r["proposals"]}
+runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
+cells = collect_cells(runs, params.target)["cells"] if runs else None
+if cells is not None:
+    weights = weights_table(params.utility, params.domains, params.target, [design.ratio], blocks)
+    cells = add_objective(cells, weights, params.utility)
+obs = observations(cells, design, specs) if cells is not None else None
+
+if snakemake.rule == "design":
+    round_ = int(snakemake.wildcards["round"])
+    proposals = propose_round(design, round_, obs if round_ else None, allowed)
+    observed = [] if obs is None else obs.to_dicts()
+    write_json(
+        snakemake.output.proposals,
+        {"round": round_, "design": params.design, "observed": observed, "proposals": proposals},
+    )
+    for p in proposals:
+        print(json.dumps(p), file=sys.stderr)
+else:
+    points, surface, summary = summarise(design, obs, rounds, allowed, cells, params.baseline)
+    for table, path in ((points, snakemake.output.points), (surface, snakemake.output.surface)):
+        with atomic_path(path) as tmp:
+            table.write_parquet(tmp)
+    with atomic_path(snakemake.output.points_csv) as tmp:
+        points.write_csv(tmp)
+    write_json(snakemake.output.summary, summary)
+    print(json.dumps(summary, indent=2), file=sys.stderr)
