@@ -229,8 +229,15 @@ def get_cell_specs():
     return cell_specs(CELLS)
 
 
-# The design loop (rules/design.smk): a round's proposals live in ROUND.
+# The design loop (rules/design.smk): a round's proposals live in ROUND; DESIGN_GRID are the
+# grid's schedules that lie in the design (its free observations: only their specs are params,
+# so a change elsewhere in the grid reruns no round).
 ROUND = "results/design/round{round}/proposals.json"
+DESIGN_GRID = {
+    name: spec
+    for name, spec in (STUDY.schedules.items() if DESIGN else [])
+    if DESIGN.point_of(spec) is not None
+}
 
 
 def get_design_cells(wildcards):

@@ -31,7 +31,7 @@ rule design:
     params:
         design=DESIGN.params(),
         runs=lambda wc: cell_specs(get_design_cells(wc)),
-        schedules=STUDY.schedules,
+        schedules=DESIGN_GRID,
         domains=DOMAINS,
         target=STUDY.target_domain,
         utility=STUDY.utility,
@@ -101,7 +101,7 @@ rule design_summary:
     params:
         design=DESIGN.params(),
         runs=lambda wc: cell_specs(get_design_cells(wc)),
-        schedules=STUDY.schedules,
+        schedules=DESIGN_GRID,
         domains=DOMAINS,
         target=STUDY.target_domain,
         utility=STUDY.utility,

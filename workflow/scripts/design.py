@@ -11,7 +11,7 @@ log_to(snakemake.log[0])
 from curriculab.analysis.aggregate import collect_cells
 from curriculab.analysis.objective import add_objective, train_blocks, weights_table
 from curriculab.config import budget_spec
-from curriculab.design.loop import allowed_points, observations, propose_round
+from curriculab.design.loop import allowed_points, observations, propose_round, seed_noise
 from curriculab.design.plan import Design
 from curriculab.design.summary import summarise
 from curriculab.io import atomic_path, read_json, write_json
@@ -30,19 +30,28 @@ if cells is not None:
     weights = weights_table(params.utility, params.domains, params.target, [design.ratio], blocks)
     cells = add_objective(cells, weights, params.utility)
 obs = observations(cells, design, specs) if cells is not None else None
+noise = seed_noise(cells, design, obs["schedule"].to_list()) if obs is not None else None
 
 if snakemake.rule == "design":
     round_ = int(snakemake.wildcards["round"])
-    proposals = propose_round(design, round_, obs if round_ else None, allowed)
+    proposals = propose_round(design, round_, obs if round_ else None, allowed, noise)
     observed = [] if obs is None else obs.to_dicts()
     write_json(
         snakemake.output.proposals,
-        {"round": round_, "design": params.design, "observed": observed, "proposals": proposals},
+        {
+            "round": round_,
+            "design": params.design,
+            "observed": observed,
+            "seed_noise_sd": None if noise is None else noise**0.5,
+            "proposals": proposals,
+        },
     )
     for p in proposals:
         print(json.dumps(p), file=sys.stderr)
 else:
-    points, surface, summary = summarise(design, obs, rounds, allowed, cells, params.baseline)
+    points, surface, summary = summarise(
+        design, obs, rounds, allowed, cells, params.baseline, noise
+    )
     for table, path in ((points, snakemake.output.points), (surface, snakemake.output.surface)):
         with atomic_path(path) as tmp:
             table.write_parquet(tmp)

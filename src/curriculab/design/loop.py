@@ -86,6 +86,25 @@ def observations(
     return pl.DataFrame(rows).sort("round", "schedule")
 
 
+def seed_noise(cells: pl.DataFrame, design: Design, names: list[str]) -> float | None:
+    """The variance of a point's seed mean that pairing by seed cannot remove: the point x
+    seed interaction of the two-way layout (points x seeds) of the schedules `names`, its
+    residual mean square divided by the seeds. A seed's offset shared by every point is not
+    noise here: it moves every seed mean alike. None with fewer than two points or seeds."""
+    mine = cells.filter(
+        (pl.col("ratio") == design.ratio)
+        & (pl.col("arm") == design.arm)
+        & pl.col("schedule").is_in(names)
+    )
+    wide = mine.pivot(on="seed", index="schedule", values="objective").drop("schedule")
+    table = wide.to_numpy().astype(np.float64)
+    points, seeds = table.shape
+    if points < 2 or seeds < 2 or not np.isfinite(table).all():
+        return None
+    residual = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
+    return float((residual**2).sum() / ((points - 1) * (seeds - 1)) / seeds)
+
+
 def xy(design: Design, obs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(points (N, D), seed-mean objective (N,)) of the observations."""
     return obs.select(list(design.bounds)).to_numpy(), obs["objective"].to_numpy()
@@ -97,10 +116,15 @@ def round_seed(design: Design, round_: int) -> int:
 
 
 def propose_round(
-    design: Design, round_: int, obs: pl.DataFrame | None, allowed: Allowed
+    design: Design,
+    round_: int,
+    obs: pl.DataFrame | None,
+    allowed: Allowed,
+    noise: float | None = None,
 ) -> list[dict[str, Any]]:
     """The points of one round, each with its schedule name, role, parameters, spec and (after
-    round 0) the prediction made before it was run: posterior mean and predictive sd."""
+    round 0) the prediction made before it was run: posterior mean and predictive sd.
+    noise: the seed mean's noise variance (seed_noise)."""
     box = Box.of(design.bounds)
     seed = round_seed(design, round_)
     if round_ == 0:
@@ -110,10 +134,10 @@ def propose_round(
         points, mean, sd = box.scale(pool[: design.initial]), None, None
     else:
         x, y = xy(design, obs)
-        points = propose(box, x, y, design.size(round_), seed, allowed=allowed)
+        points = propose(box, x, y, design.size(round_), seed, allowed=allowed, noise=noise)
         if len(points) < design.size(round_):
             raise DesignError(f"design round {round_}: the box has no unmeasured point left")
-        mean, sd = predict(box, x, y, points, seed)
+        mean, sd = predict(box, x, y, points, seed, noise)
     out = []
     for i, (name, p) in enumerate(zip(design.names(round_), points, strict=True)):
         spec = design.spec_at(point_dict(design, p))  # the values rounded (Design.spec_at)
@@ -125,13 +149,19 @@ def propose_round(
     return out
 
 
-def surface(design: Design, obs: pl.DataFrame, allowed: Allowed, focus: dict[str, float]):
+def surface(
+    design: Design,
+    obs: pl.DataFrame,
+    allowed: Allowed,
+    focus: dict[str, float],
+    noise: float | None = None,
+):
     """The fitted objective over the box (for the report): a line over one parameter, a grid
     over two; with more, a grid over the first two with the rest held at `focus` (the
     recommended point). Columns: the plotted parameters, mean, sd, feasible."""
     box = Box.of(design.bounds)
     x, y = xy(design, obs)
-    gp = fit_surrogate(box, x, y, round_seed(design, design.final_round + 1))
+    gp = fit_surrogate(box, x, y, round_seed(design, design.final_round + 1), noise)
     shown = list(design.bounds)[:2]
     axes = [np.linspace(*design.bounds[n], SURFACE_POINTS[len(shown)]) for n in shown]
     mesh = np.meshgrid(*axes, indexing="ij")
@@ -144,19 +174,21 @@ def surface(design: Design, obs: pl.DataFrame, allowed: Allowed, focus: dict[str
     table = table.with_columns(
         mean=pl.Series(mean), sd=pl.Series(sd), feasible=pl.Series(allowed(points))
     )
-    return table, fit_record(gp, y)
+    return table, fit_record(gp, y, noise)
 
 
-def fit_record(gp: Any, y: np.ndarray) -> dict[str, Any]:
+def fit_record(gp: Any, y: np.ndarray, noise: float | None) -> dict[str, Any]:
     """What the fit found, in nats/token: the sd of the objective's variation over the box
-    (signal) against the sd the seeds leave (noise), the length scales (unit-cube units) and
-    the kernel. A signal far below the noise means the surface is flat within noise."""
-    signal, noise = gp.kernel_.k1, gp.kernel_.k2
+    (signal) against the sd of a seed mean (noise: the seeds' own and what the kernel leaves),
+    the length scales (unit-cube units) and the kernel. A signal below the noise means the
+    surface is flat within noise."""
+    signal, white = gp.kernel_.k1, gp.kernel_.k2
     scale = float(np.std(y)) or 1.0  # normalize_y: the kernel is in units of y's sd
     return {
         "kernel": str(gp.kernel_),
         "signal_sd": float(np.sqrt(signal.k1.constant_value)) * scale,
-        "noise_sd": float(np.sqrt(noise.noise_level)) * scale,
+        "noise_sd": float(np.sqrt(white.noise_level * scale**2 + (noise or 0.0))),
+        "seed_noise_sd": None if noise is None else float(np.sqrt(noise)),
         "length_scales": np.atleast_1d(signal.k2.length_scale).astype(float).tolist(),
     }
 

@@ -21,11 +21,13 @@ def summarise(
     allowed: Allowed,
     cells: pl.DataFrame,
     baseline: str,
+    noise: float | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """(points, surface, summary). points: every measured point (round -1: the grid's own
     schedules) with its role and, for surrogate proposals, the predicted mean and 95%
     predictive interval made before it was run. summary: the recommendation, the fitted
-    kernel, and how often a measured objective fell inside its predicted interval."""
+    kernel, and how often a measured objective fell inside its predicted interval. noise: the
+    seed mean's noise variance (loop.seed_noise)."""
     proposed = {p["schedule"]: p for r in rounds for p in r["proposals"]}
     rows = []
     for row in obs.to_dicts():
@@ -41,7 +43,7 @@ def summarise(
         })  # fmt: skip
     points = pl.DataFrame(rows)
     final = proposed[design.names(design.final_round)[0]]
-    surf, fit = surface(design, obs, allowed, final["point"])
+    surf, fit = surface(design, obs, allowed, final["point"], noise)
     checked = points.filter(pl.col("predicted").is_not_null())
     inside = checked.filter(
         (pl.col("objective") >= pl.col("predicted_low"))

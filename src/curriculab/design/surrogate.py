@@ -61,20 +61,35 @@ class Box:
         return self.low + np.asarray(u) * (self.high - self.low)
 
 
+def _alpha(y: np.ndarray, noise: float | None) -> float:
+    """The measured noise variance of y in the GP's normalised units (sklearn's default
+    jitter without one)."""
+    if not noise:
+        return 1e-10
+    return noise / max(float(np.var(y)), 1e-300)
+
+
 def fit_surrogate(
-    box: Box, x: np.ndarray, y: np.ndarray, seed: int = 0
+    box: Box, x: np.ndarray, y: np.ndarray, seed: int = 0, noise: float | None = None
 ) -> GaussianProcessRegressor:
-    """A GP of y (N,) at points x (N, D), in unit-cube coordinates; deterministic for a seed."""
+    """A GP of y (N,) at points x (N, D), in unit-cube coordinates; deterministic for a seed.
+    noise: the variance of each y that is known from elsewhere (the seeds: design.loop), put
+    on the diagonal; the white-noise term then only has to take what the kernel cannot fit."""
     dims = len(box.names)
     kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
         length_scale=np.full(dims, 0.3), length_scale_bounds=(0.02, 10.0), nu=2.5
     ) + WhiteKernel(1e-2, (1e-6, 1.0))
+    y = np.asarray(y, dtype=np.float64)
     gp = GaussianProcessRegressor(
-        kernel, normalize_y=True, n_restarts_optimizer=4, random_state=seed
+        kernel,
+        alpha=_alpha(y, noise),
+        normalize_y=True,
+        n_restarts_optimizer=4,
+        random_state=seed,
     )
     with warnings.catch_warnings():  # a length scale at its bound is a fit, not a failure
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return gp.fit(box.unit(x), np.asarray(y, dtype=np.float64))
+        return gp.fit(box.unit(x), y)
 
 
 def candidates(box: Box, seed: int) -> np.ndarray:
@@ -96,13 +111,19 @@ def feasible_pool(box: Box, seed: int, allowed: Allowed | None) -> np.ndarray:
 
 
 def predict(
-    box: Box, x: np.ndarray, y: np.ndarray, points: np.ndarray, seed: int = 0
+    box: Box,
+    x: np.ndarray,
+    y: np.ndarray,
+    points: np.ndarray,
+    seed: int = 0,
+    noise: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and predictive sd (seed-to-seed noise included) of the fit to (x, y)
-    at `points` (parameter values): what a new measurement there should give."""
-    gp = fit_surrogate(box, x, y, seed)
+    """Posterior mean and predictive sd of the fit to (x, y) at `points` (parameter values):
+    what a new measurement there should give, its noise (the white-noise term and `noise`)
+    included."""
+    gp = fit_surrogate(box, x, y, seed, noise)
     mean, sd = gp.predict(box.unit(points), return_std=True)
-    return mean, sd
+    return mean, np.sqrt(sd**2 + (noise or 0.0))
 
 
 def expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
@@ -121,11 +142,13 @@ def propose(
     exclude: Sequence[Sequence[float]] = (),
     min_distance: float = 0.02,
     allowed: Allowed | None = None,
+    noise: float | None = None,
 ) -> np.ndarray:
     """(n, D) next points: the predicted optimum, then n - 1 by expected improvement with
     kriging-believer updates. Points within `min_distance` (unit-cube units) of a measured,
-    excluded or already chosen point are skipped, and so are those `allowed` rejects."""
-    gp = fit_surrogate(box, x, y, seed)
+    excluded or already chosen point are skipped, and so are those `allowed` rejects.
+    noise: the known noise variance of y (fit_surrogate)."""
+    gp = fit_surrogate(box, x, y, seed, noise)
     pool = feasible_pool(box, seed, allowed)
     taken = [box.unit(np.asarray(p, dtype=np.float64)) for p in [*x, *exclude]]
     chosen: list[np.ndarray] = []
@@ -141,7 +164,9 @@ def propose(
         pick = int(np.flatnonzero(far)[np.argmax(score[far])])
         chosen.append(pool[pick])
         xs, ys = np.vstack([xs, pool[pick]]), np.append(ys, mean[pick])  # believe the mean
-        gp = GaussianProcessRegressor(gp.kernel_, normalize_y=True, optimizer=None).fit(xs, ys)
+        gp = GaussianProcessRegressor(
+            gp.kernel_, alpha=_alpha(ys, noise), normalize_y=True, optimizer=None
+        ).fit(xs, ys)
     return box.scale(np.array(chosen))
 
 
