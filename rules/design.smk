@@ -5,6 +5,11 @@
 # an ordinary target whose inputs are the cells before it (nothing reruns while they stand).
 
 
+# A design point's stream is a quick job, like rule stream: it runs in Snakemake's process.
+localrules:
+    design_stream,
+
+
 # One round's proposals: round 0 is a Sobol design, later rounds come from the surrogate, the
 # last is the recommended curriculum (curriculab.design.plan).
 rule design:

@@ -43,8 +43,9 @@ def _band(predicted: dict[str, float]) -> tuple[float, float, float]:
     return mean, mean - Z95 * sd, mean + Z95 * sd
 
 
-def _point(point: dict[str, float]) -> str:
-    return ", ".join(f"{k} = {fmt.number(v)}" for k, v in point.items())
+def _point(point: dict[str, float], names: list[str]) -> str:
+    """ "window = 0.464, d1_share = 0.279" in the design's order of parameters."""
+    return ", ".join(f"{k} = {fmt.number(point[k])}" for k in names)
 
 
 def _comparison(rec: dict[str, Any], key: str, what: str) -> str:
@@ -66,7 +67,7 @@ def _recommendation(summary: dict[str, Any], words: Words) -> str:
     checked = summary["predictions"]
     return (
         f"<p><b>Recommended curriculum</b> ({html.escape(rec['schedule'])}): "
-        f"{html.escape(_point(rec['point']))}.</p><ul>"
+        f"{html.escape(_point(rec['point'], summary['parameters']))}.</p><ul>"
         f"<li>Predicted before it ran: {_interval(*_band(predicted))} "
         f"nats/token (posterior mean, 95% predictive interval).</li>"
         f"<li>Measured: {_interval(measured['mean'], measured['ci_low'], measured['ci_high'])} "
@@ -154,9 +155,7 @@ def surface_chart(surface: pl.DataFrame, points: pl.DataFrame, summary: dict[str
             + dots.encode(x=x, y="objective:Q", shape=shape, tooltip=tips)
         )
         return readable(chart.properties(width=480, height=300))
-    color = alt.Color(
-        "mean:Q", title="predicted objective", scale=alt.Scale(scheme="viridis", reverse=True)
-    )
+    color = alt.Color("mean:Q", title="predicted objective", scale=alt.Scale(scheme="viridis"))
     cells = (
         alt.Chart(records(_with_edges(surface, shown)))
         .mark_rect(clip=True)
@@ -184,7 +183,8 @@ def design_section(
 ) -> tuple[str, alt.TopLevelMixin]:
     """The section's HTML (the chart goes in div chart-design) and its chart."""
     design = summary["design"]
-    box = ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, (lo, hi) in design["bounds"].items())
+    bounds = design["bounds"]
+    box = ", ".join(f"{n} in [{bounds[n][0]:g}, {bounds[n][1]:g}]" for n in summary["parameters"])
     text = DESIGN_TEXT.format(
         params=" and ".join(summary["parameters"]), base=design["base"],
         family=design["spec"]["family"], box=box, ratio=design["ratio"], arm=design["arm"],
