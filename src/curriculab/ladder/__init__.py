@@ -1,0 +1,1 @@
+"""Scale ladders: mixture optima per scale and their prediction across scales (README: Ladder)."""

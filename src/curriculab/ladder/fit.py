@@ -1,0 +1,136 @@
+"""Mixture optimisation at one scale and its prediction across scales (AutoScale and beyond).
+
+At one scale (a token budget B), every domain's amount is perturbed with the others fixed, at
+five or more levels, every level with every seed. The objective's response to domain i's amount
+x_i (a fraction of B) is fitted with
+
+    f_i(x) = k_i (x + a_i)^(-b_i) + c_i
+
+(scipy `curve_fit`, nonlinear least squares, with its parameter covariance). AutoScale
+(arXiv 2407.20177) fits (x + a)^(-b) + c to three points, with no residual and so no
+uncertainty; here k_i makes a domain's weight in the objective explicit, and five levels x seeds
+leave residuals. The optimum under the budget minimises sum_i f_i(x_i) subject to sum_i x_i = 1,
+x_i >= 0. It has a closed form given a Lagrange multiplier (k_i b_i (x_i + a_i)^(-b_i-1) = lambda
+where x_i > 0), found by root finding (`optimum`). Its interval comes from the fits' covariance
+by the delta method (`optimum_delta`: the optimum's Jacobian in every parameter, by central
+differences). Drawing the parameters themselves from their normal approximation and
+recomputing the optimum over-covers (about 100% for a nominal 95% in tests/test_ladder.py's
+simulation): k, a and b trade off along a direction that barely moves the optimum.
+
+Across scales, every domain's optimal amount N*_i(B) = B x*_i(B) is taken to be log-linear in
+B. AutoScale's rule extrapolates the line through the last two scales (with a geometric ladder
+it is N(3) = N(2)^2 / N(1), element by element). `predict` does that, or fits the line to all
+scales by least squares. Either way the predicted amounts are normalised to weights at the
+target budget. Normal draws of every scale's optimum (delta method) go through the same
+prediction, and their quantiles give its interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+LEVELS = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)  # default perturbation factors of a domain's base amount
+
+
+def response(x: np.ndarray, k: float, a: float, b: float, c: float) -> np.ndarray:
+    """f(x) = k (x + a)^(-b) + c."""
+    return k * np.power(np.asarray(x, dtype=np.float64) + a, -b) + c
+
+
+@dataclass(frozen=True)
+class DomainFit:
+    """The fitted response of the objective to one domain's amount (a fraction of the budget)."""
+
+    params: np.ndarray  # (k, a, b, c)
+    cov: np.ndarray  # (4, 4) covariance of the estimates
+    residual_sd: float  # sd of the residuals (nats/token)
+    n: int  # points fitted
+
+
+def fit_domain(x: np.ndarray, y: np.ndarray) -> DomainFit:
+    """Least-squares fit of `response` to amounts x (fractions of the budget) and objectives y
+    (one per cell: every level with every seed). k, a >= 0 and 0 < b <= 5 keep f decreasing and
+    convex, as a loss in the amount of data is."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(np.unique(x)) < 5:
+        raise ValueError(f"a per-domain fit needs at least 5 levels, got {len(np.unique(x))}")
+    spread = float(np.ptp(y)) or 1.0
+    p0 = (spread * float(np.min(x)), 0.01, 1.0, float(np.min(y)) - spread)
+    lower, upper = (0.0, 0.0, 1e-3, -np.inf), (np.inf, 10.0, 5.0, np.inf)
+    params, cov = optimize.curve_fit(response, x, y, p0=p0, bounds=(lower, upper), maxfev=20000)
+    residual = y - response(x, *params)
+    dof = max(len(y) - len(params), 1)
+    return DomainFit(params, cov, float(np.sqrt(residual @ residual / dof)), len(y))
+
+
+def optimum(params: np.ndarray) -> np.ndarray:
+    """(K,) amounts x >= 0 summing to 1 that minimise sum_i k_i (x_i + a_i)^(-b_i) for params
+    (K, 4) rows (k, a, b, c): where x_i > 0, k_i b_i (x_i + a_i)^(-b_i-1) = lambda."""
+    k, a, b = params[:, 0], params[:, 1], params[:, 2]
+
+    def amounts(log_lam: float) -> np.ndarray:
+        return np.maximum(np.power(k * b / np.exp(log_lam), 1.0 / (b + 1.0)) - a, 0.0)
+
+    # sum of amounts falls from +inf to 0 as lambda rises: bracket log(lambda), then solve
+    low, high = -50.0, 50.0
+    while amounts(low).sum() < 1.0:
+        low -= 50.0
+    while amounts(high).sum() > 1.0:
+        high += 50.0
+    root = optimize.brentq(lambda t: amounts(t).sum() - 1.0, low, high, xtol=1e-12)
+    x = amounts(root)
+    return x / x.sum()
+
+
+def predict(
+    budgets: np.ndarray, weights: np.ndarray, target: float, rule: str = "all"
+) -> np.ndarray:
+    """Optimal weights (..., K) at budget `target` from the optimal weights (..., S, K) at
+    `budgets` (S,): every domain's amount B x*_i(B) is log-linear in B; rule "autoscale" takes
+    the line through the last two budgets (AutoScale), "all" the least-squares line through all
+    of them. Leading axes (draws) are carried through."""
+    budgets = np.asarray(budgets, dtype=np.float64)
+    if rule == "autoscale":
+        budgets, weights = budgets[-2:], weights[..., -2:, :]
+    elif rule != "all":
+        raise ValueError(f"unknown rule {rule!r}; expected 'autoscale' or 'all'")
+    t = np.log(budgets)
+    log_n = np.log(np.maximum(weights, 1e-12)) + t[:, None]  # (..., S, K)
+    t_mean = t.mean()
+    slope = ((t - t_mean)[:, None] * (log_n - log_n.mean(axis=-2, keepdims=True))).sum(axis=-2)
+    slope /= ((t - t_mean) ** 2).sum()
+    log_target = log_n.mean(axis=-2) + slope * (np.log(target) - t_mean)  # (..., K)
+    n = np.exp(log_target - log_target.max(axis=-1, keepdims=True))
+    return n / n.sum(axis=-1, keepdims=True)
+
+
+def interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise (low, high) quantiles of draws along axis 0."""
+    tail = (1.0 - level) / 2.0
+    return np.quantile(draws, tail, axis=0), np.quantile(draws, 1.0 - tail, axis=0)
+
+
+def optimum_delta(fits: list[DomainFit], seed: int, draws: int = 0):
+    """(optimum (K,), covariance (K, K)) by the delta method: the optimum's Jacobian in every
+    fitted parameter (central differences) times the fits' block-diagonal covariance. With
+    draws > 0, also (draws, K) normal draws of the optimum (for predictions across scales)."""
+    params = np.array([f.params for f in fits])
+    best = optimum(params)
+    jac = np.zeros((len(best), params.size))
+    for j in range(params.size):
+        step = 1e-5 * max(abs(params.flat[j]), 1e-3)
+        up, down = params.copy(), params.copy()
+        up.flat[j] += step
+        down.flat[j] = max(down.flat[j] - step, 0.0) if j % 4 in (0, 1) else down.flat[j] - step
+        jac[:, j] = (optimum(up) - optimum(down)) / (up.flat[j] - down.flat[j])
+    cov = np.zeros((params.size, params.size))
+    for i, fit in enumerate(fits):
+        cov[4 * i : 4 * i + 4, 4 * i : 4 * i + 4] = np.nan_to_num(fit.cov)
+    out = jac @ cov @ jac.T
+    if not draws:
+        return best, out
+    rng = np.random.default_rng(seed)
+    return best, out, rng.multivariate_normal(best, out, size=draws, method="eigh")

@@ -1,0 +1,165 @@
+"""Mixture optima per scale and their prediction across scales (curriculab.ladder.fit), on
+synthetic responses from a known power law: no training. The truth is built so that every
+domain's optimal amount is exactly log-linear in the budget, as both prediction rules assume."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import optimize
+
+from curriculab.ladder.fit import (
+    LEVELS,
+    fit_domain,
+    interval,
+    optimum,
+    optimum_delta,
+    predict,
+    response,
+)
+from curriculab.ladder.plan import optimum_table, perturbations, prediction_table, scale_fits
+from curriculab.streams.schedules import check_schedule
+
+A = np.array([0.02, 0.05, 0.01])  # true offsets a_i
+B = np.array([0.6, 0.9, 1.2])  # true exponents b_i
+ALPHA, BETA = np.array([0.0, 0.2, -0.1]), np.array([0.15, -0.05, -0.1])
+BUDGETS, TARGET = np.array([1.0, 2.0, 4.0]), 8.0  # a geometric ladder and the next rung
+SEEDS, NOISE = 3, 0.01  # cells per level, and the seed-to-seed sd of the objective (nats/token)
+REPEATS = 100
+
+
+def true_weights(budget: float) -> np.ndarray:
+    """The optimal mixture at a budget: w_i proportional to exp(alpha_i + beta_i log B)."""
+    w = np.exp(ALPHA + BETA * np.log(budget))
+    return w / w.sum()
+
+
+def simulate(budget: float, rng: np.random.Generator) -> list:
+    """Per domain, the fit to its perturbation runs: its amount at 5 levels of the uniform base
+    mixture, the others at base, SEEDS noisy measurements of sum_j f_j(x_j) per level. k_j is
+    set so that the optimum under the budget is exactly true_weights(budget) (KKT, lambda = 1)."""
+    w = true_weights(budget)
+    k = (w + A) ** (B + 1) / B
+    base = np.full(3, 1 / 3)
+    fits = []
+    for i in range(3):
+        xs, ys = [], []
+        for level in LEVELS:
+            x = base.copy()
+            x[i] *= level
+            total = sum(response(x[j], k[j], A[j], B[j], 0.0) for j in range(3))
+            xs += [x[i]] * SEEDS
+            ys += list(total + rng.normal(0.0, NOISE, SEEDS))
+        fits.append(fit_domain(np.array(xs), np.array(ys)))
+    return fits
+
+
+def test_optima_and_predictions_recover_the_truth_and_their_intervals_cover_it() -> None:
+    rng = np.random.default_rng(0)
+    errors, covered = [], []
+    predicted, pred_covered = {"all": [], "autoscale": []}, {"all": [], "autoscale": []}
+    for repeat in range(REPEATS):
+        estimates, draws = [], []
+        for budget in BUDGETS:
+            best, cov, drawn = optimum_delta(simulate(budget, rng), repeat, draws=400)
+            estimates.append(best)
+            draws.append(drawn)
+            truth = true_weights(budget)
+            errors.append(np.abs(best - truth).max())
+            covered += list(np.abs(best - truth) <= 1.959964 * np.sqrt(np.diag(cov)))
+        for rule in predict_rules():
+            point = predict(BUDGETS, np.array(estimates), TARGET, rule)
+            low, high = interval(predict(BUDGETS, np.stack(draws, axis=1), TARGET, rule))
+            truth = true_weights(TARGET)
+            predicted[rule].append(np.abs(point - truth).max())
+            pred_covered[rule] += list((low <= truth) & (truth <= high))
+    # Stated tolerances (weights, largest error over the three domains): measured means about
+    # 0.005 (optimum) and 0.007 (prediction), maxima 0.014 and 0.019.
+    assert np.mean(errors) < 0.01 and np.max(errors) < 0.03
+    for rule in predict_rules():
+        assert np.mean(predicted[rule]) < 0.015 and np.max(predicted[rule]) < 0.05, rule
+        # 95% intervals: measured about 0.90-0.91 for the predictions
+        assert 0.85 <= np.mean(pred_covered[rule]) <= 0.99, (rule, np.mean(pred_covered[rule]))
+    assert 0.90 <= np.mean(covered) <= 0.99, np.mean(covered)  # measured 0.97
+
+
+def predict_rules() -> tuple[str, ...]:
+    return ("all", "autoscale")
+
+
+def test_autoscale_rule_is_n2_squared_over_n1_on_a_geometric_ladder() -> None:
+    rng = np.random.default_rng(3)
+    weights = rng.dirichlet(np.ones(4), size=3)  # (scales, K)
+    n1, n2 = weights[1] * 2.0, weights[2] * 4.0  # amounts at budgets 2 and 4
+    expected = n2 * n2 / n1
+    got = predict(BUDGETS, weights, 8.0, "autoscale")
+    assert got == pytest.approx(expected / expected.sum(), rel=1e-9)
+    # With two scales, the least-squares line is the line through them: the rules agree.
+    assert predict(BUDGETS[1:], weights[1:], 8.0, "all") == pytest.approx(got, rel=1e-9)
+
+
+def test_the_optimum_matches_a_general_constrained_solver() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        k, a, b = rng.uniform(0.05, 1.0, 4), rng.uniform(0.0, 0.2, 4), rng.uniform(0.3, 2.0, 4)
+        params = np.column_stack([k, a, b, np.zeros(4)])
+        mine = optimum(params)
+
+        def total(x: np.ndarray, k=k, a=a, b=b) -> float:
+            return float(np.sum(k * (x + a) ** (-b)))
+
+        solved = optimize.minimize(
+            total, np.full(4, 0.25), method="SLSQP", bounds=[(0.0, 1.0)] * 4,
+            constraints={"type": "eq", "fun": lambda x: x.sum() - 1.0}, options={"ftol": 1e-14},
+        )  # fmt: skip
+        assert mine.sum() == pytest.approx(1.0) and np.all(mine >= 0)
+        assert total(mine) <= solved.fun + 1e-9
+        assert mine == pytest.approx(solved.x, abs=2e-4)
+
+
+def test_a_fit_needs_five_levels_and_an_unknown_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 5 levels"):
+        fit_domain(np.array([0.1, 0.2, 0.3, 0.4] * 2), np.arange(8.0))
+    with pytest.raises(ValueError, match="unknown rule"):
+        predict(BUDGETS, np.full((3, 2), 0.5), 8.0, "median")
+
+
+def test_perturbation_runs_and_their_fits_recover_the_optimum_at_one_scale() -> None:
+    """The runs of one scale from the config's base mixture and levels, each a valid static
+    mixture; the objective of every run (the known power law, noisy, 3 seeds) fitted back."""
+    domains = ["code", "recipes", "wiki"]
+    runs = perturbations(dict.fromkeys(domains, 1.0), 90_000)
+    assert len(runs) == 1 + 4 * len(domains) and runs[0].tokens == 90_000
+    for run in runs[1:]:
+        assert run.tokens == round(30_000 * (2 + run.level))
+        shares = run.spec()["phases"][0]["shares"]
+        assert sum(shares.values()) == pytest.approx(1.0, abs=1e-9)
+        assert check_schedule(run.spec(), domains, "recipes") is None
+    w = true_weights(2.0)
+    k = (w + A) ** (B + 1) / B
+    rng = np.random.default_rng(11)
+    rows = [
+        {"run": run.name, "seed": seed, "objective": float(
+            sum(response(run.amounts[d] / 90_000, k[j], A[j], B[j], 0.0)
+                for j, d in enumerate(domains)) + rng.normal(0.0, NOISE))}
+        for run in runs for seed in range(SEEDS)
+    ]  # fmt: skip
+    fits = scale_fits(runs, pl.DataFrame(rows), 90_000)
+    table, drawn = optimum_table(fits, "s2", 90_000, draws=200, seed=0)
+    assert table["weight"].to_numpy() == pytest.approx(w, abs=0.03)
+    assert drawn.shape == (200, 3) and (table["ci_low"] < table["ci_high"]).all()
+    with pytest.raises(ValueError, match="include 1"):
+        perturbations({"a": 1.0, "b": 1.0}, 1000, levels=(0.5, 2.0, 3.0, 4.0, 5.0))
+
+
+def test_the_prediction_table_gives_both_rules_with_their_intervals() -> None:
+    rng = np.random.default_rng(5)
+    weights = np.array([true_weights(b) for b in BUDGETS])
+    draws = weights + rng.normal(0.0, 0.005, (300, *weights.shape))
+    table = prediction_table(BUDGETS, weights, draws, TARGET, ["code", "recipes", "wiki"])
+    assert table.height == 6 and set(table["rule"]) == {"autoscale", "all"}
+    for rule in ("autoscale", "all"):
+        rows = table.filter(pl.col("rule") == rule)
+        assert rows["weight"].to_numpy() == pytest.approx(true_weights(TARGET), abs=1e-9)
+        assert (rows["ci_low"] < rows["weight"]).all() and (rows["weight"] < rows["ci_high"]).all()
