@@ -9,7 +9,7 @@ from snakemake.utils import min_version
 from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
-from curriculab.design.plan import cells_read, round_of
+from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import job_log, one_line
 from curriculab.evaluate import evaluate_cell
 from curriculab.harness import heldout_task, write_heldout_task
@@ -61,11 +61,7 @@ STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
 # every seed. They are cells like any other, never part of the grid's verdicts.
 DESIGN = STUDY.design
 DESIGN_CELLS = {
-    round_: [
-        {"ratio": DESIGN.ratio, "schedule": schedule, "arm": DESIGN.arm, "seed": seed}
-        for seed in STUDY.seeds
-        for schedule in DESIGN.names(round_)
-    ]
+    round_: DESIGN.cells(DESIGN.names(round_), STUDY.seeds)
     for round_ in (range(DESIGN.final_round + 1) if DESIGN else [])
 }
 GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
@@ -91,9 +87,16 @@ SHARD_MANIFESTS = {
 
 
 RUN_OUTPUTS = ("model/model.safetensors", "curve.parquet", "metrics.json")
+
+
+def cell_id(cell):
+    """A cell's id: its run directory below results/runs/ (packs list cells by it)."""
+    return RUN_DIR.format(**cell).removeprefix("results/runs/")
+
+
 CELL_BY_ID = {
-    RUN_DIR.format(**cell).removeprefix("results/runs/"): cell
-    for cell in CELLS + [c for cells in DESIGN_CELLS.values() for c in cells]
+    cell_id(cell): cell
+    for cell in CELLS + [c for cs in DESIGN_CELLS.values() for c in cs]
 }
 
 
@@ -111,9 +114,7 @@ def finished_pack(cell_id):
 # prefix once: curriculab.branch) and then the ratio (which sets a cell's length, so that packs
 # take about equally long and run side by side without a long tail).
 PACK_ORDER = [
-    RUN_DIR.format(ratio=ratio, schedule=schedule, arm=arm, seed=seed).removeprefix(
-        "results/runs/"
-    )
+    cell_id({"ratio": ratio, "schedule": schedule, "arm": arm, "seed": seed})
     for seed in STUDY.seeds
     for schedule in STUDY.schedules
     for ratio in STUDY.ratio_labels
@@ -125,9 +126,7 @@ PACKS += [
     pack
     for cells in DESIGN_CELLS.values()
     for pack in plan_packs(
-        [RUN_DIR.format(**c).removeprefix("results/runs/") for c in cells],
-        STUDY.resources.cells_per_job,
-        finished_pack,
+        [cell_id(c) for c in cells], STUDY.resources.cells_per_job, finished_pack
     )
 ]
 
@@ -233,11 +232,7 @@ def get_cell_specs():
 # grid's schedules that lie in the design (its free observations: only their specs are params,
 # so a change elsewhere in the grid reruns no round).
 ROUND = "results/design/round{round}/proposals.json"
-DESIGN_GRID = {
-    name: spec
-    for name, spec in (STUDY.schedules.items() if DESIGN else [])
-    if DESIGN.point_of(spec) is not None
-}
+DESIGN_GRID = design_grid(STUDY) if DESIGN else {}
 
 
 def get_design_cells(wildcards):

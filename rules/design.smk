@@ -5,6 +5,29 @@
 # an ordinary target whose inputs are the cells before it (nothing reruns while they stand).
 
 
+# What rules design and design_summary both read: the run files of the cells a round reads
+# (get_design_cells), and how to turn them into the objective and the design's box.
+DESIGN_RUNS = {
+    name: (lambda wc, file=file: cell_files(get_design_cells(wc), file))
+    for name, file in (
+        ("evaluations", "eval.json"),
+        ("metrics", "metrics.json"),
+        ("curves", "curve.parquet"),
+    )
+}
+DESIGN_PARAMS = {
+    "design": DESIGN.params(),
+    "runs": lambda wc: cell_specs(get_design_cells(wc)),
+    "schedules": DESIGN_GRID,
+    "domains": DOMAINS,
+    "target": STUDY.target_domain,
+    "utility": STUDY.utility,
+    "budget": config["streams"],
+    "seq_len": STUDY.seq_len,
+    "ratio": STUDY.ratio_value(DESIGN.ratio),
+}
+
+
 # A design point's stream is a quick job, like rule stream: it runs in Snakemake's process.
 localrules:
     design_stream,
@@ -14,11 +37,9 @@ localrules:
 # last is the recommended curriculum (curriculab.design.plan).
 rule design:
     input:
+        **DESIGN_RUNS,
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
         proposals=lambda wc: [ROUND.format(round=r) for r in range(int(wc.round))],
-        evaluations=lambda wc: cell_files(get_design_cells(wc), "eval.json"),
-        metrics=lambda wc: cell_files(get_design_cells(wc), "metrics.json"),
-        curves=lambda wc: cell_files(get_design_cells(wc), "curve.parquet"),
     output:
         proposals=ROUND,
     log:
@@ -34,15 +55,7 @@ rule design:
         mem_mb=4000,
         runtime=15,
     params:
-        design=DESIGN.params(),
-        runs=lambda wc: cell_specs(get_design_cells(wc)),
-        schedules=DESIGN_GRID,
-        domains=DOMAINS,
-        target=STUDY.target_domain,
-        utility=STUDY.utility,
-        budget=config["streams"],
-        seq_len=STUDY.seq_len,
-        ratio=STUDY.ratio_value(DESIGN.ratio),
+        **DESIGN_PARAMS,
     script:
         "../workflow/scripts/design.py"
 
@@ -79,11 +92,9 @@ rule design_stream:
 # fitted to all of them, and the recommended curriculum, predicted and measured.
 rule design_summary:
     input:
+        **DESIGN_RUNS,
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
         proposals=[ROUND.format(round=r) for r in DESIGN_CELLS],
-        evaluations=lambda wc: cell_files(get_design_cells(wc), "eval.json"),
-        metrics=lambda wc: cell_files(get_design_cells(wc), "metrics.json"),
-        curves=lambda wc: cell_files(get_design_cells(wc), "curve.parquet"),
     output:
         points="results/design/points.parquet",
         points_csv=report(
@@ -104,15 +115,7 @@ rule design_summary:
         mem_mb=4000,
         runtime=15,
     params:
-        design=DESIGN.params(),
-        runs=lambda wc: cell_specs(get_design_cells(wc)),
-        schedules=DESIGN_GRID,
-        domains=DOMAINS,
-        target=STUDY.target_domain,
-        utility=STUDY.utility,
-        budget=config["streams"],
-        seq_len=STUDY.seq_len,
-        ratio=STUDY.ratio_value(DESIGN.ratio),
+        **DESIGN_PARAMS,
         baseline=STUDY.baseline,
     script:
         "../workflow/scripts/design.py"

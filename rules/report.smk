@@ -119,6 +119,7 @@ rule aggregate:
 rule report:
     input:
         **{name: f"results/tables/{name}.parquet" for name in TABLES + HARNESS_TABLES},
+        # With the study key `design`: the design loop's points, surface and recommendation.
         **(
             {
                 "design_points": "results/design/points.parquet",
@@ -129,7 +130,6 @@ rule report:
             else {}
         ),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
-        # With the study key `design`: the design loop's points, surface and recommendation.
     output:
         report=report(
             "reports/report.html",

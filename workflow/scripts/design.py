@@ -34,7 +34,7 @@ noise = seed_noise(cells, design, obs["schedule"].to_list()) if obs is not None 
 
 if snakemake.rule == "design":
     round_ = int(snakemake.wildcards["round"])
-    proposals = propose_round(design, round_, obs if round_ else None, allowed, noise)
+    proposals = propose_round(design, round_, obs, allowed, noise)
     observed = [] if obs is None else obs.to_dicts()
     write_json(
         snakemake.output.proposals,

@@ -60,6 +60,7 @@ from curriculab.analysis.learning import (  # noqa: F401 (tokens_to_reach: known
 )
 
 CONFIDENCE = 0.95
+Z95 = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))  # the two-sided 95% normal quantile
 # A barcode describes the data order only, which the learning-rate arm does not change.
 STREAM = ["ratio", "ratio_value", "schedule", "seed"]
 # What a schedule is compared within: same data amount, learning-rate arm and seed.

@@ -20,7 +20,7 @@ are an ordinary Snakemake target whose inputs are the cells of the rounds before
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,6 +76,15 @@ class Design:
     def all_names(self) -> list[str]:
         return [name for r in range(self.final_round + 1) for name in self.names(r)]
 
+    def cells(self, names: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+        """The cells (ratio, schedule, arm, seed) of schedules `names` at the design's ratio
+        and arm, every seed."""
+        return [
+            {"ratio": self.ratio, "schedule": name, "arm": self.arm, "seed": seed}
+            for name in names
+            for seed in seeds
+        ]
+
     def role(self, round_: int, index: int) -> str:
         """What a point of a round is for (the report's words)."""
         if round_ == 0:
@@ -113,15 +122,15 @@ def cells_read(study: Any, round_: int | None) -> list[dict[str, Any]]:
     if round_ == 0:
         return []
     last = design.final_round if round_ is None else round_ - 1
-    grid = [name for name, spec in study.schedules.items() if design.point_of(spec) is not None]
-    names = grid + [name for r in range(last + 1) for name in design.names(r)]
+    names = [*design_grid(study), *(n for r in range(last + 1) for n in design.names(r))]
     if round_ is None and study.baseline not in names:
         names.append(study.baseline)
-    return [
-        {"ratio": design.ratio, "schedule": name, "arm": design.arm, "seed": seed}
-        for name in names
-        for seed in study.seeds
-    ]
+    return design.cells(names, study.seeds)
+
+
+def design_grid(study: Any) -> dict[str, dict[str, Any]]:
+    """The grid's schedules that lie in the study's design (its free observations)."""
+    return {n: s for n, s in study.schedules.items() if study.design.point_of(s) is not None}
 
 
 def round_of(name: str) -> int | None:

@@ -7,11 +7,10 @@ from typing import Any
 
 import polars as pl
 
+from curriculab.analysis.statistics import Z95
 from curriculab.design.loop import recommendation, surface
 from curriculab.design.plan import Design
 from curriculab.design.surrogate import Allowed
-
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
 def summarise(

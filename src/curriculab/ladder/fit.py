@@ -113,10 +113,12 @@ def interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.nda
     return np.quantile(draws, tail, axis=0), np.quantile(draws, 1.0 - tail, axis=0)
 
 
-def optimum_delta(fits: list[DomainFit], seed: int, draws: int = 0):
-    """(optimum (K,), covariance (K, K)) by the delta method: the optimum's Jacobian in every
-    fitted parameter (central differences) times the fits' block-diagonal covariance. With
-    draws > 0, also (draws, K) normal draws of the optimum (for predictions across scales)."""
+def optimum_delta(
+    fits: list[DomainFit], seed: int, draws: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(optimum (K,), covariance (K, K), (draws, K) normal draws of the optimum) by the delta
+    method: the optimum's Jacobian in every fitted parameter (central differences) times the
+    fits' block-diagonal covariance. The draws carry it into predictions across scales."""
     params = np.array([f.params for f in fits])
     best = optimum(params)
     jac = np.zeros((len(best), params.size))
@@ -130,7 +132,5 @@ def optimum_delta(fits: list[DomainFit], seed: int, draws: int = 0):
     for i, fit in enumerate(fits):
         cov[4 * i : 4 * i + 4, 4 * i : 4 * i + 4] = np.nan_to_num(fit.cov)
     out = jac @ cov @ jac.T
-    if not draws:
-        return best, out
     rng = np.random.default_rng(seed)
     return best, out, rng.multivariate_normal(best, out, size=draws, method="eigh")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from curriculab.analysis.statistics import Z95
 from curriculab.ladder.fit import LEVELS, DomainFit, fit_domain, interval, optimum_delta, predict
 
 BASE = "base"
@@ -91,7 +92,7 @@ def optimum_table(
     (draws, K) normal draws of the optimum, for the prediction across scales."""
     names = list(fits)
     best, cov, drawn = optimum_delta([fits[d] for d in names], seed, draws)
-    half = 1.959963984540054 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
     rows = [
         {
             "scale": scale, "tokens": tokens, "domain": d, "weight": float(best[i]),

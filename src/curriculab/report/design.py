@@ -11,7 +11,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from curriculab.design.summary import Z95
+from curriculab.analysis.statistics import Z95
 from curriculab.report import fmt
 from curriculab.report.chart_base import readable, records
 from curriculab.report.sections import table
