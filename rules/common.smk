@@ -10,6 +10,7 @@ from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
 from curriculab.design.plan import cells_read, design_grid, round_of
+from curriculab.ladder.plan import scale_of
 from curriculab.errors import job_log, one_line
 from curriculab.evaluate import evaluate_cell
 from curriculab.harness import heldout_task, write_heldout_task
@@ -66,6 +67,17 @@ DESIGN_CELLS = {
 }
 GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
 DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=True)
+# Scale ladders (README: Scale ladders; rules/ladder.smk): every scale's cells and the check's
+# at the target scale, named before any has run (their shares and tokens are set when their
+# streams are built). Cells like any other, never part of the grid's verdicts.
+LADDER = STUDY.ladder
+LADDER_CELLS = {
+    scale.name: LADDER.cells(LADDER.names(scale.name, DOMAINS), STUDY.seeds)
+    for scale in ((*LADDER.scales, LADDER.target) if LADDER else ())
+}
+LADDER_SCHEDULES = sorted(
+    LADDER.all_names(DOMAINS) if LADDER else [], key=len, reverse=True
+)
 # Trunks (README: Trunks): where every cell on a trunk starts, where each trunk is checkpointed.
 TRUNKS = TrunkPlan.of(STUDY)
 
@@ -73,7 +85,9 @@ TRUNKS = TrunkPlan.of(STUDY)
 wildcard_constraints:
     domain="|".join(map(re.escape, DOMAINS)),
     ratio="|".join(map(re.escape, STUDY.ratio_labels)),
-    schedule="|".join(map(re.escape, GRID_SCHEDULES + DESIGN_SCHEDULES)),
+    schedule="|".join(
+        map(re.escape, GRID_SCHEDULES + DESIGN_SCHEDULES + LADDER_SCHEDULES)
+    ),
     arm="|".join(map(re.escape, sorted(STUDY.arms, key=len, reverse=True))),
     seed=r"\d+",
     split="train|test",
@@ -96,7 +110,8 @@ def cell_id(cell):
 
 CELL_BY_ID = {
     cell_id(cell): cell
-    for cell in CELLS + [c for cs in DESIGN_CELLS.values() for c in cs]
+    for cell in CELLS
+    + [c for cs in (*DESIGN_CELLS.values(), *LADDER_CELLS.values()) for c in cs]
 }
 
 
@@ -121,10 +136,11 @@ PACK_ORDER = [
     for arm in STUDY.arms
 ]
 PACKS = plan_packs(PACK_ORDER, STUDY.resources.cells_per_job, finished_pack)
-# A design round's cells are packed among themselves: the next round's proposals wait for them.
+# A design round's cells are packed among themselves: the next round's proposals wait for them;
+# so are a ladder scale's (one model preset per pack; the check waits for the ladder's fits).
 PACKS += [
     pack
-    for cells in DESIGN_CELLS.values()
+    for cells in (*DESIGN_CELLS.values(), *LADDER_CELLS.values())
     for pack in plan_packs(
         [cell_id(c) for c in cells], STUDY.resources.cells_per_job, finished_pack
     )
@@ -178,6 +194,21 @@ def pack_train_settings(pack):
     return {arm: STUDY.train_settings[arm] for arm in arms}
 
 
+def cell_scale(cell):
+    """(tokens at most, model preset) of a ladder cell (its scale's), else None."""
+    name = scale_of(CELL_BY_ID[cell]["schedule"])
+    if name is None:
+        return None
+    scale = LADDER.scale(name)
+    return round(scale.tokens * max(LADDER.levels)), scale.preset
+
+
+def pack_preset(pack):
+    """The model preset of a pack's cells (a ladder pack's scale may set its own)."""
+    scale = cell_scale(pack.cells[0])
+    return scale[1] if scale else STUDY.model_preset
+
+
 def get_pack_runtime_min(pack):
     """Wall-time limit (minutes) of a pack's job: its cells' estimates summed, doubled on each
     retry (a batched pack runs its cells side by side, so this is generous for it)."""
@@ -191,6 +222,7 @@ def get_pack_runtime_min(pack):
             train_blocks,
             test_blocks,
             attempt,
+            [cell_scale(cell) for cell in pack.cells],
         )
 
     return runtime
@@ -200,7 +232,7 @@ def get_pack_mem_mb(pack):
     """Memory (MB) of a pack's job: one model at a time, or all of them when batched."""
 
     def mem_mb(wildcards, attempt):
-        return pack_mem_mb(STUDY, len(pack.cells), attempt)
+        return pack_mem_mb(STUDY, len(pack.cells), attempt, pack_preset(pack))
 
     return mem_mb
 

@@ -43,7 +43,7 @@ for pack in PACKS:
             cells=pack_cells(pack),
             pack=pack.name,
             domains=DOMAINS,
-            preset=STUDY.model_preset,
+            preset=pack_preset(pack),
             train=pack_train_settings(pack),
         script:
             "../workflow/scripts/train.py"

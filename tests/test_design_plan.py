@@ -72,7 +72,7 @@ def test_grid_schedules_inside_the_box_are_free_observations_and_rounds_read_ear
         ({"parameters": {"order": [0, 1]}}, "design.parameters.order", "no numeric parameter"),
         ({"parameters": {"window": [0.5, 0.1]}}, "design.parameters.window", "low < high"),
         ({"ratio": 0.2}, "design.ratio", "not one of grid.ratios"),
-        ({"ratio": None}, "design.ratio", "name the one to design at"),
+        ({"ratio": None}, "design.ratio", "name the one to use"),
         ({"arm": "fast"}, "design.arm", "not one of grid.lr_arms"),
         ({"rounds": 0}, "design.rounds", "minimum"),
     ],

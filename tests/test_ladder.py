@@ -18,7 +18,8 @@ from curriculab.ladder.fit import (
     predict,
     response,
 )
-from curriculab.ladder.plan import optimum_table, perturbations, prediction_table, scale_fits
+from curriculab.ladder.plan import perturbations
+from curriculab.ladder.tables import optimum_table, prediction_table, scale_fits
 from curriculab.streams.schedules import check_schedule
 
 A = np.array([0.02, 0.05, 0.01])  # true offsets a_i
@@ -61,8 +62,8 @@ def test_optima_and_predictions_recover_the_truth_and_their_intervals_cover_it()
     predicted, pred_covered = {"all": [], "autoscale": []}, {"all": [], "autoscale": []}
     for repeat in range(REPEATS):
         estimates, draws = [], []
-        for budget in BUDGETS:
-            best, cov, drawn = optimum_delta(simulate(budget, rng), repeat, draws=400)
+        for j, budget in enumerate(BUDGETS):  # independent draws per scale, as the workflow's
+            best, cov, drawn = optimum_delta(simulate(budget, rng), 10 * repeat + j, draws=400)
             estimates.append(best)
             draws.append(drawn)
             truth = true_weights(budget)
@@ -79,9 +80,9 @@ def test_optima_and_predictions_recover_the_truth_and_their_intervals_cover_it()
     assert np.mean(errors) < 0.01 and np.max(errors) < 0.03
     for rule in predict_rules():
         assert np.mean(predicted[rule]) < 0.015 and np.max(predicted[rule]) < 0.05, rule
-        # 95% intervals: measured about 0.90-0.91 for the predictions
-        assert 0.85 <= np.mean(pred_covered[rule]) <= 0.99, (rule, np.mean(pred_covered[rule]))
-    assert 0.90 <= np.mean(covered) <= 0.99, np.mean(covered)  # measured 0.97
+        # 95% intervals: measured 0.94 (autoscale) and 0.95 (all) for the predictions
+        assert 0.88 <= np.mean(pred_covered[rule]) <= 0.99, (rule, np.mean(pred_covered[rule]))
+    assert 0.90 <= np.mean(covered) <= 0.99, np.mean(covered)  # measured 0.96
 
 
 def predict_rules() -> tuple[str, ...]:
@@ -129,7 +130,7 @@ def test_perturbation_runs_and_their_fits_recover_the_optimum_at_one_scale() -> 
     """The runs of one scale from the config's base mixture and levels, each a valid static
     mixture; the objective of every run (the known power law, noisy, 3 seeds) fitted back."""
     domains = ["code", "recipes", "wiki"]
-    runs = perturbations(dict.fromkeys(domains, 1.0), 90_000)
+    runs = perturbations(dict.fromkeys(domains, 1.0), 90_000, LEVELS)
     assert len(runs) == 1 + 4 * len(domains) and runs[0].tokens == 90_000
     for run in runs[1:]:
         assert run.tokens == round(30_000 * (2 + run.level))

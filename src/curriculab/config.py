@@ -14,10 +14,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from curriculab.design.plan import Design, check_design
+from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources
+from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.model import PRESETS
 from curriculab.objective import check_utility
 from curriculab.streams.build import BudgetSpec
@@ -91,6 +92,7 @@ class Study:
     trunks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # trunk -> its schedules
     removals: dict[str, dict[str, str]] = field(default_factory=dict)  # schedule -> domain, ref
     design: Design | None = None  # the design loop (curriculab.design.plan); None: none
+    ladder: Ladder | None = None  # scale ladders (curriculab.ladder.plan); None: none
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -212,18 +214,23 @@ def _check_semantics(config: dict[str, Any]) -> None:
     labels = [ratio_label(r) for r in config["grid"]["ratios"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config key 'grid.ratios': values must be distinct, got {labels}")
-    preset = config["model"]["preset"]
-    if preset not in PRESETS:
-        raise ConfigError(
-            f"config key 'model.preset': unknown preset {preset!r}; "
-            f"expected one of {sorted(PRESETS)}"
-        )
-    seq_len, context = config["shards"]["seq_len"], PRESETS[preset].context
-    if seq_len > context:
-        raise ConfigError(
-            f"config key 'shards.seq_len': {seq_len} tokens is longer than the context of "
-            f"preset {preset!r} ({context} tokens)"
-        )
+    presets = [("model.preset", config["model"]["preset"])]
+    ladder = config.get("ladder") or {}
+    for key, scale in [*enumerate(ladder.get("scales", [])), ("target", ladder.get("target"))]:
+        if (scale or {}).get("preset"):
+            where = f"scales[{key}]" if isinstance(key, int) else key
+            presets.append((f"ladder.{where}.preset", scale["preset"]))
+    for key, preset in presets:
+        if preset not in PRESETS:
+            raise ConfigError(
+                f"config key '{key}': unknown preset {preset!r}; expected one of {sorted(PRESETS)}"
+            )
+        seq_len, context = config["shards"]["seq_len"], PRESETS[preset].context
+        if seq_len > context:
+            raise ConfigError(
+                f"config key 'shards.seq_len': {seq_len} tokens is longer than the context of "
+                f"preset {preset!r} ({context} tokens, {key})"
+            )
     batch, micro = config["train"]["batch_size"], config["train"].get("micro_batch_size")
     if micro is not None and (micro > batch or batch % micro):
         raise ConfigError(
@@ -274,6 +281,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     grid = config["grid"]
     seq_len = int(config["shards"]["seq_len"])
     budget = budget_spec(config["streams"], seq_len, train.batch_size)
+    ratios = {ratio_label(r): float(r) for r in grid["ratios"]}
+    arms = lr_arms(grid.get("lr_arms"), train)
     return Study(
         name=config["study"],
         target_domain=config["target_domain"],
@@ -286,7 +295,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         ratios=tuple(float(r) for r in grid["ratios"]),
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),
-        arms=lr_arms(grid.get("lr_arms"), train),
+        arms=arms,
         budget=budget,
         baseline=baseline,
         target_d1_loss=analysis.get("target_d1_loss"),
@@ -298,11 +307,9 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         harness=harness_spec(config.get("harness"), tuple(config["domains"])),
         trunks=check_trunks(schedules, budget, seq_len),
         removals=check_removals(schedules),
-        design=check_design(
-            config.get("design"),
-            schedules,
-            {ratio_label(r): float(r) for r in grid["ratios"]},
-            lr_arms(grid.get("lr_arms"), train),
+        design=check_design(config.get("design"), schedules, ratios, arms),
+        ladder=check_ladder(
+            config.get("ladder"), schedules, ratios, arms, config["model"]["preset"], pick
         ),
     )
 

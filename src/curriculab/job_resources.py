@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,19 +149,24 @@ def train_job_runtime_min(
     train_blocks: dict[str, int] | None,
     test_blocks: dict[str, int] | None = None,
     attempt: int = 1,
+    scale: tuple[int, str] | None = None,
 ) -> int:
     """Wall-time limit of one cell's training job (training, learning curve and the final
-    evaluation), in minutes."""
+    evaluation), in minutes. `scale`: (tokens, preset) of a ladder cell, whose budget and model
+    are its scale's (curriculab.ladder.plan), not the study's."""
     res = study.resources
     if res.runtime_min is not None:
         return res.runtime_min * 2 ** (attempt - 1)
     curve_points = study.train.eval_points + 2  # plus the evaluations at step 0 and at the end
     curve_blocks = curve_points * study.train.eval_blocks * len(study.domains)
+    sequences = cell_sequences(study.budget, study.target_domain, ratio, train_blocks)
+    if scale is not None:
+        sequences = scale[0] // study.seq_len
     return train_runtime_min(
-        study.model_preset,
+        scale[1] if scale else study.model_preset,
         study.vocab_size,
         study.seq_len,
-        cell_sequences(study.budget, study.target_domain, ratio, train_blocks),
+        sequences,
         curve_blocks + final_eval_blocks(study, test_blocks),
         on_gpu=res.gpus > 0,
         cpus=res.cpus,
@@ -168,14 +174,14 @@ def train_job_runtime_min(
     )
 
 
-def train_job_mem_mb(study: Study, attempt: int = 1) -> int:
-    """Memory of one cell's training job, in MB."""
+def train_job_mem_mb(study: Study, attempt: int = 1, preset: str | None = None) -> int:
+    """Memory of one cell's training job, in MB (`preset`: a ladder scale's model)."""
     res = study.resources
     if res.mem_mb is not None:
         return math.ceil(res.mem_mb * (1 + 0.5 * (attempt - 1)))
     micro_batch = study.train.micro_batch_size or study.train.batch_size
     return train_mem_mb(
-        study.model_preset,
+        preset or study.model_preset,
         study.vocab_size,
         study.seq_len,
         min(micro_batch, study.train.batch_size),
@@ -190,22 +196,27 @@ def pack_runtime_min(
     train_blocks: dict[str, int] | None,
     test_blocks: dict[str, int] | None = None,
     attempt: int = 1,
+    scales: Sequence[tuple[int, str] | None] | None = None,
 ) -> int:
     """Wall-time limit of a pack's training job, in minutes: its cells' limits without their
     start-up, summed, plus one start-up (a batched pack is faster than this: its cells share
-    each step's fixed costs)."""
+    each step's fixed costs). `scales`: per cell, a ladder cell's (tokens, preset) or None."""
     if study.resources.runtime_min is not None:
         return study.resources.runtime_min * len(ratios) * 2 ** (attempt - 1)
-    per_cell = [train_job_runtime_min(study, r, train_blocks, test_blocks) for r in ratios]
+    scales = scales or [None] * len(ratios)
+    per_cell = [
+        train_job_runtime_min(study, r, train_blocks, test_blocks, scale=scale)
+        for r, scale in zip(ratios, scales, strict=True)
+    ]
     minutes = STARTUP_MIN + sum(m - STARTUP_MIN for m in per_cell)
     return max(MIN_RUNTIME_MIN, minutes) * 2 ** (attempt - 1)
 
 
-def pack_mem_mb(study: Study, cells: int, attempt: int = 1) -> int:
+def pack_mem_mb(study: Study, cells: int, attempt: int = 1, preset: str | None = None) -> int:
     """Memory of a pack's training job, in MB: one cell's on `packing: serial` (one model at a
     time; a shared-prefix snapshot adds at most one more), every cell's state and activations
     when batched (`batched`, or `auto` on a GPU job)."""
-    one = train_job_mem_mb(study, attempt)
+    one = train_job_mem_mb(study, attempt, preset)
     res = study.resources
     batched = res.packing == "batched" or (res.packing == "auto" and res.gpus > 0)
     if not batched or res.mem_mb is not None:

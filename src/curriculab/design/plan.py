@@ -178,8 +178,8 @@ def check_design(
                 f"parameters.{name}", f"expected [low, high] with low < high, got {[low, high]}"
             )
         bounds[name] = (float(low), float(high))
-    ratio = _pick(raw.get("ratio"), ratios, "ratio", "grid.ratios")
-    arm = _pick(raw.get("arm"), arms, "arm", "grid.lr_arms")
+    ratio = pick(raw.get("ratio"), ratios, "ratio", "grid.ratios")
+    arm = pick(raw.get("arm"), arms, "arm", "grid.lr_arms")
     return Design(
         base=base,
         spec=dict(spec),
@@ -193,14 +193,21 @@ def check_design(
     )
 
 
-def _pick(value: Any, options: Mapping[str, Any], key: str, where: str) -> str:
-    """The ratio label or arm a design runs at: the one given, or the grid's only one.
-    options: label -> value (a ratio's number; an arm's settings)."""
+def pick(
+    value: Any, options: Mapping[str, Any], key: str, where: str, stage: str = "design"
+) -> str:
+    """The ratio label or arm a design (or ladder: `stage`) runs at: the one given, or the
+    grid's only one. options: label -> value (a ratio's number; an arm's settings)."""
     if value is None:
         if len(options) != 1:
-            raise _fail(key, f"the grid has several ({list(options)}); name the one to design at")
+            raise ConfigError(
+                f"config key '{stage}.{key}': the grid has several ({list(options)}); name the "
+                "one to use"
+            )
         return next(iter(options))
     for label, option in options.items():
         if value == label or (key == "ratio" and value == option):
             return label
-    raise _fail(key, f"{value!r} is not one of {where} {list(options)}")
+    raise ConfigError(
+        f"config key '{stage}.{key}': {value!r} is not one of {where} {list(options)}"
+    )

@@ -1,36 +1,41 @@
-"""The perturbation runs of one scale (AutoScale's "Direct Data Optimization", with more levels)
-and the mixture optimum they give (torch-free).
+"""The ladder's plan (README: Scale ladders): its scales, the cells of every scale, the check.
 
-At a scale with token budget B and a base mixture w (natural or uniform), the base run trains
-on w_i B tokens of each domain. For every domain i and every level l other than 1, a run trains
-on l w_i B tokens of domain i and the same w_j B tokens of every other domain, so its budget is
-B (1 + (l - 1) w_i). The objective's response to x_i = l w_i (the amount in units of B) is then
-fitted per domain (ladder.fit), using the base run at every domain's level 1. With the default
-five levels this is 4 m + 1 runs for m domains (AutoScale: 2 m + 1, no residuals).
+Read at DAG time (torch- and scipy-free). A study's `ladder:` key lists three or more scales
+(token budgets, optionally a model preset each) and a target scale. At every scale it trains:
 
-A run is a static mixture: one `stages` phase with the run's shares, under a budget of its own
-(`Perturbation.tokens`).
+- the mixture runs: a base mixture (natural or uniform) and, per domain, that domain's amount
+  scaled by every level other than 1 with the others fixed (AutoScale's "Direct Data
+  Optimization", five levels instead of three so that every fit has residuals);
+- the ordering runs: the end window at five or more window lengths (the factor held) and five
+  or more D1 factors (the window held), D1's total held at its natural share.
+
+At the target scale it trains the check: static mixtures at the optimum predicted by either
+rule, the natural mixture, uniform weights and the smallest scale's optimum used unchanged.
+Every cell has a name before anything runs (`ladder_{scale}_{run}`, `ladder_target_{mixture}`),
+so the DAG is fixed from the start; what a cell trains on (shares, tokens) is set when its
+stream is built, from the shard manifests and, for the check, the ladder's predictions.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-import polars as pl
+from curriculab.errors import ConfigError
+from curriculab.streams.build import target_blocks_wanted
 
-from curriculab.analysis.statistics import Z95
-from curriculab.ladder.fit import LEVELS, DomainFit, fit_domain, interval, optimum_delta, predict
-
+PREFIX = "ladder_"
 BASE = "base"
+TARGET = "target"
+CHECK = ("predicted_all", "predicted_autoscale", "natural", "uniform", "smallest")
 
 
 @dataclass(frozen=True)
 class Perturbation:
-    """One run of a scale: its name, the domain it perturbs (None: the base run) and level,
-    and the tokens of every domain."""
+    """One mixture run of a scale: its name, the domain it perturbs (None: the base run) and
+    level, and the tokens of every domain."""
 
     name: str
     domain: str | None
@@ -44,14 +49,20 @@ class Perturbation:
 
     def spec(self) -> dict[str, Any]:
         """The run's schedule: one phase at its shares (a static mixture)."""
-        total = sum(self.amounts.values())
-        shares = {d: round(a / total, 6) for d, a in self.amounts.items()}
-        shares[max(shares, key=shares.get)] += round(1.0 - sum(shares.values()), 6)
-        return {"family": "stages", "phases": [{"fraction": 1.0, "shares": shares}]}
+        return mixture_spec(self.amounts)
+
+
+def mixture_spec(weights: Mapping[str, float]) -> dict[str, Any]:
+    """A static mixture: one `stages` phase at `weights` (normalised, 6 decimals, summing to 1)."""
+    total = sum(weights.values())
+    shares = {d: round(w / total, 6) for d, w in weights.items()}
+    top = max(shares, key=shares.get)
+    shares[top] = round(shares[top] + 1.0 - sum(shares.values()), 6)
+    return {"family": "stages", "phases": [{"fraction": 1.0, "shares": shares}]}
 
 
 def perturbations(
-    base: Mapping[str, float], tokens: int, levels: Sequence[float] = LEVELS
+    base: Mapping[str, float], tokens: int, levels: Sequence[float]
 ) -> list[Perturbation]:
     """The base run and, per domain and level other than 1, its perturbation run. `base`:
     the base mixture's weights (normalised here)."""
@@ -68,61 +79,202 @@ def perturbations(
     return runs
 
 
-def scale_fits(
-    runs: Sequence[Perturbation], objective: pl.DataFrame, tokens: int
-) -> dict[str, DomainFit]:
-    """Per domain, the fit of the objective to its amount (units of the scale's budget): its
-    perturbation runs and the base run, every seed. `objective`: columns run (a Perturbation's
-    name), seed and objective."""
-    fits = {}
-    for domain in runs[0].amounts:
-        mine = [r for r in runs if r.domain in (None, domain)]
-        rows = objective.filter(pl.col("run").is_in([r.name for r in mine]))
-        amount = {r.name: r.amounts[domain] / tokens for r in mine}
-        x = np.array([amount[name] for name in rows["run"]])
-        fits[domain] = fit_domain(x, rows["objective"].to_numpy())
-    return fits
+@dataclass(frozen=True)
+class Scale:
+    name: str  # s1, s2, ... in increasing tokens; `target` for the check
+    tokens: int  # the scale's budget (a base run's tokens)
+    preset: str  # the model preset of its cells
 
 
-def optimum_table(
-    fits: Mapping[str, DomainFit], scale: str, tokens: int, draws: int, seed: int
-) -> tuple[pl.DataFrame, np.ndarray]:
-    """Per domain: the optimal weight at this scale with its 95% interval (delta method on the
-    fits' covariance), the optimal tokens, and the fit's parameters and residual sd; plus
-    (draws, K) normal draws of the optimum, for the prediction across scales."""
-    names = list(fits)
-    best, cov, drawn = optimum_delta([fits[d] for d in names], seed, draws)
-    half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    rows = [
-        {
-            "scale": scale, "tokens": tokens, "domain": d, "weight": float(best[i]),
-            "ci_low": float(best[i] - half[i]), "ci_high": float(best[i] + half[i]),
-            "optimal_tokens": float(best[i] * tokens),
-            **dict(zip(("k", "a", "b", "c"), map(float, fits[d].params), strict=True)),
-            "residual_sd": fits[d].residual_sd, "n": fits[d].n,
-        }
-        for i, d in enumerate(names)
-    ]  # fmt: skip
-    return pl.DataFrame(rows), drawn
+@dataclass(frozen=True)
+class Ladder:
+    """The ladder of a study: its scales, the runs of each, the check and where cells run."""
+
+    scales: tuple[Scale, ...]  # increasing tokens, at least three
+    target: Scale  # the check's scale, above the last
+    base: str  # natural | uniform: the mixture every scale perturbs
+    levels: tuple[float, ...]  # a domain's amount, in units of its base amount
+    windows: tuple[float, ...]  # end-window lengths (fractions of training)
+    factors: tuple[float, ...]  # D1 upsampling factors in the window
+    window: float  # the window held while the factor varies
+    factor: float  # the factor held while the window varies
+    ratio: str  # ratio label of every ladder cell (sets D1's pool)
+    arm: str  # learning-rate arm of every ladder cell
+    draws: int  # normal draws behind every interval
+    seed: int  # seeds the draws
+
+    def params(self) -> dict[str, Any]:
+        """A plain mapping (a rule's params); `Ladder.of` reads it back."""
+        return asdict(self)
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> Ladder:
+        return cls(
+            **{
+                **params,
+                "scales": tuple(Scale(**s) for s in params["scales"]),
+                "target": Scale(**params["target"]),
+                **{k: tuple(params[k]) for k in ("levels", "windows", "factors")},
+            }
+        )
+
+    def scale(self, name: str) -> Scale:
+        return next(s for s in (*self.scales, self.target) if s.name == name)
+
+    def mixture_runs(self, domains: Sequence[str]) -> list[str]:
+        """Names of a scale's mixture runs (base first)."""
+        return [r.name for r in perturbations(dict.fromkeys(domains, 1.0), 1, self.levels)]
+
+    def order_points(self) -> list[tuple[float, float]]:
+        """(window, factor) of a scale's ordering runs: every window at the held factor, then
+        every factor at the held window (their shared point once)."""
+        points = [(w, self.factor) for w in self.windows]
+        return points + [(self.window, f) for f in self.factors if f != self.factor]
+
+    def names(self, scale: str, domains: Sequence[str]) -> list[str]:
+        """Schedule names of a scale's cells (the check's at the target)."""
+        if scale == TARGET:
+            return [f"{PREFIX}{TARGET}_{m}" for m in CHECK]
+        runs = self.mixture_runs(domains) + [order_name(w, f) for w, f in self.order_points()]
+        return [f"{PREFIX}{scale}_{run}" for run in runs]
+
+    def all_names(self, domains: Sequence[str]) -> list[str]:
+        return [n for s in (*self.scales, self.target) for n in self.names(s.name, domains)]
+
+    def cells(self, names: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+        """The cells (ratio, schedule, arm, seed) of `names` at the ladder's ratio and arm."""
+        return [
+            {"ratio": self.ratio, "schedule": name, "arm": self.arm, "seed": seed}
+            for name in names
+            for seed in seeds
+        ]
 
 
-def prediction_table(
-    tokens: Sequence[float],
-    weights: np.ndarray,
-    draws: np.ndarray,
-    target: float,
-    domains: Sequence[str],
-) -> pl.DataFrame:
-    """Per rule ("autoscale": the last two scales; "all": least squares over every scale) and
-    domain: the predicted optimal weight at the `target` budget and its 95% interval, from the
-    optima (S, K) and their draws (draws, S, K) at budgets `tokens` (S,)."""
-    rows = []
-    for rule in ("autoscale", "all"):
-        point = predict(np.asarray(tokens), weights, target, rule)
-        low, high = interval(predict(np.asarray(tokens), draws, target, rule))
-        rows += [
-            {"rule": rule, "tokens": target, "domain": d, "weight": float(point[i]),
-             "ci_low": float(low[i]), "ci_high": float(high[i])}
-            for i, d in enumerate(domains)
-        ]  # fmt: skip
-    return pl.DataFrame(rows)
+def order_name(window: float, factor: float) -> str:
+    return f"order-w{window:g}-f{factor:g}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(scale, run) of a ladder schedule's name."""
+    scale, run = name.removeprefix(PREFIX).split("_", 1)
+    return scale, run
+
+
+def order_spec(window: float, factor: float) -> dict[str, Any]:
+    """An ordering run: D1 upsampled by `factor` in the final `window`, its total held."""
+    return {"family": "end_window", "window": window, "d1_factor": factor, "hold_total": True}
+
+
+def natural_weights(blocks: Mapping[str, int], target: str, ratio: float) -> dict[str, float]:
+    """Each domain's share of the blocks a cell at `ratio` can draw from (D1 subsampled)."""
+    wanted = min(target_blocks_wanted(dict(blocks), target, ratio), blocks[target])
+    counts = {d: float(wanted if d == target else n) for d, n in blocks.items()}
+    total = sum(counts.values())
+    return {d: n / total for d, n in counts.items()}
+
+
+def base_weights(ladder: Ladder, blocks: Mapping[str, int], target: str, ratio: float):
+    """The base mixture every scale perturbs."""
+    if ladder.base == "uniform":
+        return {d: 1.0 / len(blocks) for d in blocks}
+    return natural_weights(blocks, target, ratio)
+
+
+def cell_plan(
+    ladder: Ladder,
+    name: str,
+    blocks: Mapping[str, int],
+    target: str,
+    ratio: float,
+    predicted: Mapping[str, Mapping[str, float]] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """(schedule spec, tokens) of a ladder cell. `blocks`: train blocks per domain (the shard
+    manifests); `predicted`: for the check, mixture name -> weights (the ladder's fits)."""
+    scale_name, run = split_name(name)
+    scale = ladder.scale(scale_name)
+    if scale_name == TARGET:
+        if run == "natural":
+            weights = natural_weights(blocks, target, ratio)
+        elif run == "uniform":
+            weights = dict.fromkeys(blocks, 1.0)
+        else:
+            weights = dict((predicted or {})[run])
+        return mixture_spec(weights), scale.tokens
+    if run.startswith("order-"):
+        window, factor = (float(p[1:]) for p in run.removeprefix("order-").split("-"))
+        return order_spec(window, factor), scale.tokens
+    runs = perturbations(base_weights(ladder, blocks, target, ratio), scale.tokens, ladder.levels)
+    perturbation = next(r for r in runs if r.name == run)
+    return perturbation.spec(), perturbation.tokens
+
+
+def _fail(key: str, problem: str) -> ConfigError:
+    return ConfigError(f"config key 'ladder.{key}': {problem}")
+
+
+def check_ladder(
+    raw: dict[str, Any] | None,
+    schedules: Mapping[str, Any],
+    ratios: Mapping[str, float],
+    arms: Mapping[str, Any],
+    preset: str,
+    pick: Any,
+) -> Ladder | None:
+    """The typed ladder of a validated `ladder:` mapping (None without one); a problem is a
+    ConfigError naming the key and what is expected. `pick(value, options, key, where)`: the
+    ratio label or arm, as the design loop picks it."""
+    taken = [name for name in schedules if name.startswith(PREFIX)]
+    if taken:
+        raise ConfigError(
+            f"config key 'grid.schedules.{taken[0]}': names starting with {PREFIX!r} are the "
+            "ladder's; rename the schedule"
+        )
+    if raw is None:
+        return None
+    scales = tuple(
+        Scale(f"s{i + 1}", int(s["tokens"]), s.get("preset") or preset)
+        for i, s in enumerate(raw["scales"])
+    )
+    tokens = [s.tokens for s in scales]
+    if any(b <= a for a, b in itertools.pairwise(tokens)):
+        raise _fail("scales", f"token budgets must increase from scale to scale, got {tokens}")
+    target = Scale(TARGET, int(raw["target"]["tokens"]), raw["target"].get("preset") or preset)
+    if target.tokens <= tokens[-1]:
+        raise _fail("target.tokens", f"{target.tokens} must exceed the last scale's {tokens[-1]}")
+    levels = tuple(float(v) for v in raw.get("levels", (1 / 3, 1 / 2, 1, 2, 3)))
+    if 1.0 not in levels or len(set(levels)) < 5:
+        raise _fail("levels", f"expected 5 or more distinct levels with 1, got {list(levels)}")
+    order = raw.get("order", {})
+    windows = tuple(float(v) for v in order.get("windows", (0.05, 0.1, 0.2, 0.3, 0.4)))
+    factors = tuple(float(v) for v in order.get("factors", (1.0, 1.5, 2.0, 3.0, 4.0)))
+    window, factor = float(order.get("window", 0.2)), float(order.get("factor", 2.0))
+    for key, values, held in (("windows", windows, window), ("factors", factors, factor)):
+        if len(set(values)) < 5:
+            raise _fail(f"order.{key}", f"expected at least 5 distinct values, got {list(values)}")
+        if held not in values:
+            raise _fail(f"order.{key[:-1]}", f"{held:g} must be one of order.{key} {list(values)}")
+    if max(windows) * factor > 1.0 or window * max(factors) > 1.0:
+        raise _fail(
+            "order",
+            "window x factor must be at most 1 (D1's whole share in the window), got "
+            f"{max(max(windows) * factor, window * max(factors)):g}",
+        )
+    return Ladder(
+        scales=scales,
+        target=target,
+        base=raw.get("base", "natural"),
+        levels=levels,
+        windows=windows,
+        factors=factors,
+        window=window,
+        factor=factor,
+        ratio=pick(raw.get("ratio"), ratios, "ratio", "grid.ratios", "ladder"),
+        arm=pick(raw.get("arm"), arms, "arm", "grid.lr_arms", "ladder"),
+        draws=int(raw.get("draws", 2000)),
+        seed=int(raw.get("seed", 0)),
+    )
+
+
+def scale_of(name: str) -> str | None:
+    """The scale of a ladder schedule's name, or None for any other schedule."""
+    return split_name(name)[0] if name.startswith(PREFIX) else None

@@ -175,7 +175,9 @@ def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
 
     `d1_factor` instead scales D1's natural share (the "upsample by k" form). Under fixed_data
     the base share is whatever D1 is left; under fixed_tokens it is `base_d1_share` (default:
-    D1's natural share). `remove` leaves one domain out of the window and gives its share to
+    D1's natural share), or with `hold_total` whatever keeps D1's total at its natural share
+    (as under fixed_data: the window moves D1, it adds none; the scale ladder's ordering
+    runs). `remove` leaves one domain out of the window and gives its share to
     the others in proportion: the window of the same schedule without it, less that domain
     (its utility by removal, arXiv 2406.03476).
     """
@@ -184,8 +186,14 @@ def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
     share = params.get("d1_share", natural * params.get("d1_factor", 1.0))
     if share > 1.0:
         raise ctx.fail("d1_factor", f"gives a D1 share of {share:.3f} > 1 in the window")
-    if ctx.budget == "fixed_data":
+    if ctx.budget == "fixed_data" or params.get("hold_total"):
         base = (natural - window * share) / (1.0 - window)
+        if ctx.budget == "fixed_tokens" and window * share > natural + 1e-9:
+            raise ctx.fail(
+                "hold_total",
+                f"D1's natural share {natural:.4f} cannot fill a share of {share:.4f} in the "
+                f"final {window:g} of training; lower the share or shorten the window",
+            )
         if base < -0.5 / ctx.available.sum():
             need, have = window * share * ctx.available.sum(), ctx.available[ctx.target]
             raise ctx.fail(

@@ -1,0 +1,262 @@
+"""The ladder's tables (torch-free): every scale's mixture optimum and best end window from
+its cells, their prediction at the target scale, and the check there (README: Scale ladders).
+
+Mixtures (curriculab.ladder.fit): per scale, the objective's response to every domain's amount
+is fitted over that domain's perturbation runs and the base run, every seed; the optimum under
+the budget gets a delta-method interval from the fits' covariance, and its normal draws carry
+the interval through both prediction rules. Orders (curriculab.ladder.order): per scale and
+schedule parameter, a quadratic in its log; the interval comes from draws of the coefficients.
+Backtests: the top scale predicted from the ones below it, against what it measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curriculab.analysis.statistics import CONFIDENCE, Z95, holm_verdicts, t_interval, t_tests
+from curriculab.ladder.fit import DomainFit, fit_domain, interval, optimum_delta, predict
+from curriculab.ladder.order import fit_order, order_optimum, predict_order
+from curriculab.ladder.plan import (
+    CHECK,
+    PREFIX,
+    TARGET,
+    Ladder,
+    Perturbation,
+    base_weights,
+    natural_weights,
+    order_name,
+    perturbations,
+)
+
+
+def scale_fits(
+    runs: Sequence[Perturbation], objective: pl.DataFrame, tokens: int
+) -> dict[str, DomainFit]:
+    """Per domain, the fit of the objective to its amount (units of the scale's budget): its
+    perturbation runs and the base run, every seed. `objective`: columns run (a Perturbation's
+    name), seed and objective."""
+    fits = {}
+    for domain in runs[0].amounts:
+        mine = [r for r in runs if r.domain in (None, domain)]
+        rows = objective.filter(pl.col("run").is_in([r.name for r in mine]))
+        amount = {r.name: r.amounts[domain] / tokens for r in mine}
+        x = np.array([amount[name] for name in rows["run"]])
+        fits[domain] = fit_domain(x, rows["objective"].to_numpy())
+    return fits
+
+
+def optimum_table(
+    fits: Mapping[str, DomainFit], scale: str, tokens: int, draws: int, seed: int
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Per domain: the optimal weight at this scale with its 95% interval (delta method on the
+    fits' covariance), the optimal tokens, and the fit's parameters and residual sd; plus
+    (draws, K) normal draws of the optimum, for the prediction across scales."""
+    names = list(fits)
+    best, cov, drawn = optimum_delta([fits[d] for d in names], seed, draws)
+    half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    rows = [
+        {
+            "scale": scale, "tokens": tokens, "domain": d, "weight": float(best[i]),
+            "ci_low": float(best[i] - half[i]), "ci_high": float(best[i] + half[i]),
+            "optimal_tokens": float(best[i] * tokens),
+            **dict(zip(("k", "a", "b", "c"), map(float, fits[d].params), strict=True)),
+            "residual_sd": fits[d].residual_sd, "n": fits[d].n,
+        }
+        for i, d in enumerate(names)
+    ]  # fmt: skip
+    return pl.DataFrame(rows), drawn
+
+
+def prediction_table(
+    tokens: Sequence[float],
+    weights: np.ndarray,
+    draws: np.ndarray,
+    target: float,
+    domains: Sequence[str],
+) -> pl.DataFrame:
+    """Per rule ("autoscale": the last two scales; "all": least squares over every scale) and
+    domain: the predicted optimal weight at the `target` budget and its 95% interval, from the
+    optima (S, K) and their draws (draws, S, K) at budgets `tokens` (S,)."""
+    rows = []
+    for rule in ("autoscale", "all"):
+        point = predict(np.asarray(tokens), weights, target, rule)
+        low, high = interval(predict(np.asarray(tokens), draws, target, rule))
+        rows += [
+            {"rule": rule, "tokens": target, "domain": d, "weight": float(point[i]),
+             "ci_low": float(low[i]), "ci_high": float(high[i])}
+            for i, d in enumerate(domains)
+        ]  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def _runs_of(cells: pl.DataFrame, scale: str) -> pl.DataFrame:
+    """A scale's cells with their run name (the schedule name less `ladder_{scale}_`)."""
+    prefix = f"{PREFIX}{scale}_"
+    return cells.filter(pl.col("schedule").str.starts_with(prefix)).with_columns(
+        run=pl.col("schedule").str.strip_prefix(prefix)
+    )
+
+
+def _mean_rows(values: np.ndarray) -> dict[str, float]:
+    mean, low, high = t_interval(values)
+    return {"objective": mean, "ci_low": low, "ci_high": high, "seeds": len(values)}
+
+
+def mixture_points(
+    runs: Sequence[Perturbation], objective: pl.DataFrame, scale: str, tokens: int
+) -> list[dict[str, Any]]:
+    """Per domain and level: the domain's amount (fraction of the budget) and the objective's
+    mean over seeds with its 95% t-interval (the points the report draws each fit through)."""
+    rows = []
+    for domain in runs[0].amounts:
+        for r in (r for r in runs if r.domain in (None, domain)):
+            values = objective.filter(pl.col("run") == r.name)["objective"].to_numpy()
+            rows.append({
+                "scale": scale, "domain": domain, "level": r.level,
+                "amount": r.amounts[domain] / tokens, **_mean_rows(values),
+            })  # fmt: skip
+    return rows
+
+
+def order_fits(
+    ladder: Ladder, objective: pl.DataFrame, scale: str, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Per schedule parameter (window, factor): the best value at this scale with its interval,
+    the points, and the best value's draws."""
+    rows, points, draws = [], [], {}
+    for parameter, levels in (("window", ladder.windows), ("factor", ladder.factors)):
+        names = {
+            order_name(w, f): (w if parameter == "window" else f)
+            for w, f in ladder.order_points()
+            if (f == ladder.factor if parameter == "window" else w == ladder.window)
+        }
+        mine = objective.filter(pl.col("run").is_in(list(names)))
+        x = np.array([names[run] for run in mine["run"]])
+        fit = fit_order(x, mine["objective"].to_numpy())
+        best, drawn = order_optimum(fit, seed, ladder.draws)
+        low, high = interval(drawn)
+        rows.append({
+            "scale": scale, "parameter": parameter, "best": best, "ci_low": float(low),
+            "ci_high": float(high), "at_edge": bool(np.isclose(best, min(levels))
+                                                    or np.isclose(best, max(levels))),
+            "residual_sd": fit.residual_sd, "n": fit.n,
+        })  # fmt: skip
+        for run, value in names.items():
+            values = mine.filter(pl.col("run") == run)["objective"].to_numpy()
+            points.append({"scale": scale, "parameter": parameter, "value": value,
+                           **_mean_rows(values)})  # fmt: skip
+        draws[parameter] = drawn
+    return rows, points, draws
+
+
+def ladder_fits(
+    ladder: Ladder,
+    cells: pl.DataFrame,
+    blocks: Mapping[str, int],
+    target: str,
+    ratio: float,
+) -> dict[str, Any]:
+    """Every scale's fits, both predictions at the target scale, the backtests and the check's
+    mixtures. `cells`: schedule, seed and objective of the ladder's cells."""
+    domains = list(blocks)
+    base = base_weights(ladder, blocks, target, ratio)
+    tokens = np.array([s.tokens for s in ladder.scales], dtype=np.float64)
+    optima, points, orders, order_points, weights, draws = [], [], [], [], [], []
+    order_draws: dict[str, list[np.ndarray]] = {"window": [], "factor": []}
+    for i, scale in enumerate(ladder.scales):
+        objective = _runs_of(cells, scale.name)
+        runs = perturbations(base, scale.tokens, ladder.levels)
+        fits = scale_fits(runs, objective, scale.tokens)
+        table, drawn = optimum_table(fits, scale.name, scale.tokens, ladder.draws, ladder.seed + i)
+        optima.append(table)
+        weights.append(table["weight"].to_numpy())
+        draws.append(drawn)
+        points += mixture_points(runs, objective, scale.name, scale.tokens)
+        rows, pts, drawn_order = order_fits(ladder, objective, scale.name, ladder.seed + i)
+        orders += rows
+        order_points += pts
+        for parameter, d in drawn_order.items():
+            order_draws[parameter].append(d)
+    weights_sk, draws_dsk = np.array(weights), np.stack(draws, axis=1)
+    predictions = prediction_table(tokens, weights_sk, draws_dsk, ladder.target.tokens, domains)
+    backtest = prediction_table(
+        tokens[:-1], weights_sk[:-1], draws_dsk[:, :-1], tokens[-1], domains
+    ).join(
+        optima[-1].select("domain", pl.col("weight").alias("fitted"),
+                          pl.col("ci_low").alias("fitted_low"),
+                          pl.col("ci_high").alias("fitted_high")),
+        on="domain",
+    )  # fmt: skip
+    order_predictions = []
+    for parameter, drawn in order_draws.items():
+        best = pl.DataFrame(orders).filter(pl.col("parameter") == parameter)["best"].to_numpy()
+        per_scale = np.stack(drawn, axis=1)  # (draws, S)
+        for kind, upto, at in (("target", len(tokens), ladder.target.tokens),
+                               ("backtest", len(tokens) - 1, tokens[-1])):  # fmt: skip
+            low, high = interval(predict_order(tokens[:upto], per_scale[:, :upto], at))
+            order_predictions.append({
+                "parameter": parameter, "kind": kind, "tokens": float(at),
+                "best": float(predict_order(tokens[:upto], best[:upto], at)),
+                "ci_low": float(low), "ci_high": float(high),
+                "fitted": float(best[-1]) if kind == "backtest" else None,
+            })  # fmt: skip
+    check = {
+        f"predicted_{rule}": dict(
+            predictions.filter(pl.col("rule") == rule).select("domain", "weight").iter_rows()
+        )
+        for rule in ("all", "autoscale")
+    }
+    check["smallest"] = dict(zip(domains, map(float, weights_sk[0]), strict=True))
+    check["natural"] = natural_weights(blocks, target, ratio)
+    check["uniform"] = {d: 1.0 / len(domains) for d in domains}
+    return {
+        "optima": pl.concat(optima),
+        "points": pl.DataFrame(points),
+        "predictions": predictions,
+        "backtest": backtest,
+        "orders": pl.DataFrame(orders),
+        "order_points": pl.DataFrame(order_points),
+        "order_predictions": pl.DataFrame(order_predictions),
+        "check": check,
+    }
+
+
+def check_table(
+    cells: pl.DataFrame, alpha: float = 1.0 - CONFIDENCE
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The check at the target scale: per mixture, the objective's mean over seeds (95%
+    t-interval); per predicted mixture and alternative, the paired difference (prediction minus
+    alternative, by seed) with its t-interval and Holm-adjusted p-value over all of them (one
+    family). `cells`: schedule, seed, objective of the check's cells."""
+    prefix = f"{PREFIX}{TARGET}_"
+    mine = cells.filter(pl.col("schedule").str.starts_with(prefix)).with_columns(
+        mixture=pl.col("schedule").str.strip_prefix(prefix)
+    )
+    means = pl.DataFrame([
+        {"mixture": m, **_mean_rows(mine.filter(pl.col("mixture") == m)["objective"].to_numpy())}
+        for m in CHECK
+    ])  # fmt: skip
+    wide = mine.pivot("mixture", index="seed", values="objective").sort("seed")
+    rows = []
+    for predicted in ("predicted_all", "predicted_autoscale"):
+        for other in ("natural", "uniform", "smallest"):
+            diff = (wide[predicted] - wide[other]).drop_nulls().to_numpy()
+            sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
+            rows.append({"predicted": predicted, "against": other, "seeds": len(diff),
+                         "estimate": float(diff.mean()), "sd": sd})  # fmt: skip
+    tests = pl.DataFrame(rows)
+    low, high, p = t_tests(tests["estimate"].to_numpy(), tests["sd"].to_numpy(),
+                           tests["seeds"].to_numpy().astype(float))  # fmt: skip
+    holm = holm_verdicts(tests["estimate"].to_numpy(), p, alpha)
+    tests = tests.with_columns(
+        ci_low=pl.Series(low), ci_high=pl.Series(high), p_value=pl.Series(p),
+        p_holm=pl.Series(holm["p_adjusted"]),
+        verdict=pl.Series(np.where(holm["verdict"] == "supported", "prediction better",
+                                   np.where(holm["verdict"] == "contradicted",
+                                            "prediction worse", "no difference shown"))),
+    )  # fmt: skip
+    return means, tests
