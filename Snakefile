@@ -25,6 +25,11 @@ if DESIGN:  # the study key `design` (README: Design)
     include: "rules/design.smk"
 
 
+if LADDER:  # the study key `ladder` (README: Scale ladders)
+
+    include: "rules/ladder.smk"
+
+
 include: "rules/report.smk"
 
 

@@ -9,7 +9,6 @@ from snakemake.utils import min_version
 from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
 from curriculab.data.sources import check_sources
-from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.ladder.plan import scale_of
 from curriculab.errors import job_log, one_line
 from curriculab.evaluate import evaluate_cell
@@ -72,7 +71,10 @@ DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=T
 # streams are built). Cells like any other, never part of the grid's verdicts.
 LADDER = STUDY.ladder
 LADDER_CELLS = {
-    scale.name: LADDER.cells(LADDER.names(scale.name, DOMAINS), STUDY.seeds)
+    scale.name: LADDER.cells(
+        LADDER.names(scale.name, DOMAINS),
+        STUDY.seeds if scale == LADDER.target else LADDER.seeds,
+    )
     for scale in ((*LADDER.scales, LADDER.target) if LADDER else ())
 }
 LADDER_SCHEDULES = sorted(
@@ -260,27 +262,6 @@ def get_cell_specs():
     return cell_specs(CELLS)
 
 
-# The design loop (rules/design.smk): a round's proposals live in ROUND; DESIGN_GRID are the
-# grid's schedules that lie in the design (its free observations: only their specs are params,
-# so a change elsewhere in the grid reruns no round).
-ROUND = "results/design/round{round}/proposals.json"
-DESIGN_GRID = design_grid(STUDY) if DESIGN else {}
-
-
-def get_design_cells(wildcards):
-    """The cells a design round reads (curriculab.design.plan.cells_read); the summary's
-    (a job without {round}) also hold the baseline's."""
-    keys = wildcards.keys()
-    return cells_read(STUDY, int(wildcards.round) if "round" in keys else None)
-
-
-def design_stream_job(input, output, params, wildcards, log):
-    """A design point's stream: its spec is read from its round's proposals."""
-    proposals = read_json(input.proposals)["proposals"]
-    spec = next(p["spec"] for p in proposals if p["schedule"] == wildcards.schedule)
-    stream_job(input, output, params, wildcards, log, spec)
-
-
 def get_stream_summaries():
     """(ratio, schedule, seed, summary file) of every stream, in grid order."""
     return [
@@ -312,10 +293,10 @@ def get_study_summary():
 # `force-use-threads` in the profiles): no interpreter, numpy or pyarrow is started for them.
 
 
-def stream_job(input, output, params, wildcards, log, spec=None):
-    """Build the stream and its summary; the summary also goes to the log. `spec`: the
-    schedule's spec when it is not params.spec (a design point, read from its round's file).
-    """
+def stream_job(input, output, params, wildcards, log, spec=None, budget=None):
+    """Build the stream and its summary; the summary also goes to the log. `spec`, `budget`:
+    the schedule's spec and `streams:` when they are not params' (a design point's spec is
+    read from its round's file; a ladder cell has its own of both)."""
     with job_log(log[0]) as log_file:
         summary = write_stream(
             {d: read_json(m) for d, m in zip(params.domains, input.manifests)},
@@ -325,7 +306,9 @@ def stream_job(input, output, params, wildcards, log, spec=None):
             spec or params.spec,
             int(wildcards.seed),
             budget_spec(
-                params.budget, params.seq_len, params.budget.get("step_blocks", 1)
+                budget or params.budget,
+                params.seq_len,
+                (budget or params.budget).get("step_blocks", 1),
             ),
             output.stream,
             output.summary,

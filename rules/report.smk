@@ -129,6 +129,8 @@ rule report:
             if DESIGN
             else {}
         ),
+        # With the study key `ladder`: every scale's fits, the predictions and the check.
+        **({"ladder_summary": "results/ladder/summary.json"} if LADDER else {}),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
         report=report(

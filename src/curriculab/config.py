@@ -309,7 +309,13 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         removals=check_removals(schedules),
         design=check_design(config.get("design"), schedules, ratios, arms),
         ladder=check_ladder(
-            config.get("ladder"), schedules, ratios, arms, config["model"]["preset"], pick
+            config.get("ladder"),
+            grid["seeds"],
+            schedules,
+            ratios,
+            arms,
+            config["model"]["preset"],
+            pick,
         ),
     )
 

@@ -15,7 +15,8 @@ from curriculab.report.data import data_table
 from curriculab.report.html import render_report
 
 DESIGN = "design_summary"  # the design loop's summary (study key `design`)
-JSON_INPUTS = ("manifests", DESIGN)
+LADDER = "ladder_summary"  # the scale ladder's summary (study key `ladder`)
+JSON_INPUTS = ("manifests", DESIGN, LADDER)
 tables = {
     name: pl.read_parquet(path) for name, path in snakemake.input.items() if name not in JSON_INPUTS
 }
@@ -28,5 +29,6 @@ render_report(
     Path(snakemake.output.report),
     provenance(snakemake.config, snakemake.params.repo),
     read_json(snakemake.input.design_summary) if DESIGN in snakemake.input.keys() else None,  # noqa: SIM118
+    read_json(snakemake.input.ladder_summary) if LADDER in snakemake.input.keys() else None,  # noqa: SIM118
 )
 print(f"wrote {snakemake.output.report}", file=sys.stderr)

@@ -33,6 +33,8 @@ import numpy as np
 from scipy import optimize
 
 LEVELS = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)  # default perturbation factors of a domain's base amount
+LOWER, UPPER = (0.0, 0.0, 1e-3, -np.inf), (np.inf, 10.0, 5.0, np.inf)  # bounds of (k, a, b, c)
+FLOOR = 1e-3  # smallest weight a prediction takes the log of (a domain fitted at 0 stays near 0)
 
 
 def response(x: np.ndarray, k: float, a: float, b: float, c: float) -> np.ndarray:
@@ -48,6 +50,14 @@ class DomainFit:
     cov: np.ndarray  # (4, 4) covariance of the estimates
     residual_sd: float  # sd of the residuals (nats/token)
     n: int  # points fitted
+    low: float  # the smallest amount fitted
+    high: float  # the largest
+
+    @property
+    def signal(self) -> float:
+        """The fitted drop of the objective from the smallest amount to the largest
+        (nats/token): below residual_sd, the domain's optimum is not identified here."""
+        return float(response(self.low, *self.params) - response(self.high, *self.params))
 
 
 def fit_domain(x: np.ndarray, y: np.ndarray) -> DomainFit:
@@ -59,11 +69,11 @@ def fit_domain(x: np.ndarray, y: np.ndarray) -> DomainFit:
         raise ValueError(f"a per-domain fit needs at least 5 levels, got {len(np.unique(x))}")
     spread = float(np.ptp(y)) or 1.0
     p0 = (spread * float(np.min(x)), 0.01, 1.0, float(np.min(y)) - spread)
-    lower, upper = (0.0, 0.0, 1e-3, -np.inf), (np.inf, 10.0, 5.0, np.inf)
-    params, cov = optimize.curve_fit(response, x, y, p0=p0, bounds=(lower, upper), maxfev=20000)
+    params, cov = optimize.curve_fit(response, x, y, p0=p0, bounds=(LOWER, UPPER), maxfev=20000)
     residual = y - response(x, *params)
     dof = max(len(y) - len(params), 1)
-    return DomainFit(params, cov, float(np.sqrt(residual @ residual / dof)), len(y))
+    sd = float(np.sqrt(residual @ residual / dof))
+    return DomainFit(params, cov, sd, len(y), float(x.min()), float(x.max()))
 
 
 def optimum(params: np.ndarray) -> np.ndarray:
@@ -71,8 +81,10 @@ def optimum(params: np.ndarray) -> np.ndarray:
     (K, 4) rows (k, a, b, c): where x_i > 0, k_i b_i (x_i + a_i)^(-b_i-1) = lambda."""
     k, a, b = params[:, 0], params[:, 1], params[:, 2]
 
+    gain = np.log(np.maximum(k * b, 1e-300))  # a domain with k = 0 never earns a token
+
     def amounts(log_lam: float) -> np.ndarray:
-        return np.maximum(np.power(k * b / np.exp(log_lam), 1.0 / (b + 1.0)) - a, 0.0)
+        return np.maximum(np.exp((gain - log_lam) / (b + 1.0)) - a, 0.0)
 
     # sum of amounts falls from +inf to 0 as lambda rises: bracket log(lambda), then solve
     low, high = -50.0, 50.0
@@ -98,7 +110,7 @@ def predict(
     elif rule != "all":
         raise ValueError(f"unknown rule {rule!r}; expected 'autoscale' or 'all'")
     t = np.log(budgets)
-    log_n = np.log(np.maximum(weights, 1e-12)) + t[:, None]  # (..., S, K)
+    log_n = np.log(np.maximum(weights, FLOOR)) + t[:, None]  # (..., S, K)
     t_mean = t.mean()
     slope = ((t - t_mean)[:, None] * (log_n - log_n.mean(axis=-2, keepdims=True))).sum(axis=-2)
     slope /= ((t - t_mean) ** 2).sum()
@@ -134,3 +146,33 @@ def optimum_delta(
     out = jac @ cov @ jac.T
     rng = np.random.default_rng(seed)
     return best, out, rng.multivariate_normal(best, out, size=draws, method="eigh")
+
+
+def degenerate(fit: DomainFit) -> bool:
+    """A fit whose a or b sits on a bound, or whose covariance is not finite: its
+    linearisation says nothing about the optimum's uncertainty."""
+    a, b = fit.params[1], fit.params[2]
+    on_bound = (
+        a >= UPPER[1] * (1 - 1e-6) or b <= LOWER[2] * (1 + 1e-6) or b >= UPPER[2] * (1 - 1e-6)
+    )
+    return bool(on_bound or not np.all(np.isfinite(fit.cov)))
+
+
+def optimum_draws(fits: list[DomainFit], seed: int, draws: int) -> np.ndarray:
+    """(draws, K) optima of parameters drawn from every fit's normal approximation (clipped to
+    the bounds): the interval where the delta method cannot be used (an optimum on the
+    simplex's edge, a fit on a bound). Conservative: about 100% coverage for a nominal 95% in
+    tests/test_ladder.py's simulation, where the delta method covers about 96%."""
+    rng = np.random.default_rng(seed)
+    drawn = np.stack(
+        [
+            np.clip(
+                rng.multivariate_normal(f.params, np.nan_to_num(f.cov), size=draws, method="eigh"),
+                LOWER,
+                UPPER,
+            )
+            for f in fits
+        ],
+        axis=1,
+    )  # (draws, K, 4)
+    return np.array([optimum(p) for p in drawn])

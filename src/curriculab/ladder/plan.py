@@ -98,6 +98,7 @@ class Ladder:
     factors: tuple[float, ...]  # D1 upsampling factors in the window
     window: float  # the window held while the factor varies
     factor: float  # the factor held while the window varies
+    seeds: tuple[int, ...]  # seeds of every scale's cells (the check runs the study's)
     ratio: str  # ratio label of every ladder cell (sets D1's pool)
     arm: str  # learning-rate arm of every ladder cell
     draws: int  # normal draws behind every interval
@@ -114,7 +115,7 @@ class Ladder:
                 **params,
                 "scales": tuple(Scale(**s) for s in params["scales"]),
                 "target": Scale(**params["target"]),
-                **{k: tuple(params[k]) for k in ("levels", "windows", "factors")},
+                **{k: tuple(params[k]) for k in ("levels", "windows", "factors", "seeds")},
             }
         )
 
@@ -202,6 +203,13 @@ def cell_plan(
         return mixture_spec(weights), scale.tokens
     if run.startswith("order-"):
         window, factor = (float(p[1:]) for p in run.removeprefix("order-").split("-"))
+        natural = natural_weights(blocks, target, ratio)[target]
+        if factor * natural > 1.0:
+            raise ConfigError(
+                f"config key 'ladder.order.factors': factor {factor:g} puts {target} at "
+                f"{factor * natural:.2f} of the window, but its natural share at ratio {ratio:g} "
+                f"is {natural:.3f}, so factors must be at most {1 / natural:.2f}"
+            )
         return order_spec(window, factor), scale.tokens
     runs = perturbations(base_weights(ladder, blocks, target, ratio), scale.tokens, ladder.levels)
     perturbation = next(r for r in runs if r.name == run)
@@ -214,6 +222,7 @@ def _fail(key: str, problem: str) -> ConfigError:
 
 def check_ladder(
     raw: dict[str, Any] | None,
+    seeds: Sequence[int],
     schedules: Mapping[str, Any],
     ratios: Mapping[str, float],
     arms: Mapping[str, Any],
@@ -268,6 +277,7 @@ def check_ladder(
         factors=factors,
         window=window,
         factor=factor,
+        seeds=tuple(int(s) for s in (raw.get("seeds") or seeds)),
         ratio=pick(raw.get("ratio"), ratios, "ratio", "grid.ratios", "ladder"),
         arm=pick(raw.get("arm"), arms, "arm", "grid.lr_arms", "ladder"),
         draws=int(raw.get("draws", 2000)),

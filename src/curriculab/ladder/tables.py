@@ -18,8 +18,17 @@ import numpy as np
 import polars as pl
 
 from curriculab.analysis.statistics import CONFIDENCE, Z95, holm_verdicts, t_interval, t_tests
-from curriculab.ladder.fit import DomainFit, fit_domain, interval, optimum_delta, predict
-from curriculab.ladder.order import fit_order, order_optimum, predict_order
+from curriculab.ladder.fit import (
+    DomainFit,
+    degenerate,
+    fit_domain,
+    interval,
+    optimum_delta,
+    optimum_draws,
+    predict,
+    response,
+)
+from curriculab.ladder.order import fit_order, order_optimum, predict_order, quadratic
 from curriculab.ladder.plan import (
     CHECK,
     PREFIX,
@@ -52,19 +61,29 @@ def scale_fits(
 def optimum_table(
     fits: Mapping[str, DomainFit], scale: str, tokens: int, draws: int, seed: int
 ) -> tuple[pl.DataFrame, np.ndarray]:
-    """Per domain: the optimal weight at this scale with its 95% interval (delta method on the
-    fits' covariance), the optimal tokens, and the fit's parameters and residual sd; plus
-    (draws, K) normal draws of the optimum, for the prediction across scales."""
+    """Per domain: the optimal weight at this scale with its 95% interval, the optimal tokens,
+    the fit's parameters, residual sd and signal (its fitted drop over the levels); plus (draws,
+    K) draws of the optimum, for the prediction across scales. The interval is the delta method
+    on the fits' covariance (`method` delta) where the optimum is inside the simplex and no fit
+    sits on a bound, else quantiles of optima of drawn parameters (`method` draws, conservative)."""
     names = list(fits)
-    best, cov, drawn = optimum_delta([fits[d] for d in names], seed, draws)
-    half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    chosen = [fits[d] for d in names]
+    best, cov, drawn = optimum_delta(chosen, seed, draws)
+    if np.all(best > 1e-4) and not any(degenerate(f) for f in chosen):
+        method = "delta"
+        half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        low, high = np.clip(best - half, 0.0, 1.0), np.clip(best + half, 0.0, 1.0)
+    else:
+        method = "draws"
+        drawn = optimum_draws(chosen, seed, draws)
+        low, high = interval(drawn)
     rows = [
         {
             "scale": scale, "tokens": tokens, "domain": d, "weight": float(best[i]),
-            "ci_low": float(best[i] - half[i]), "ci_high": float(best[i] + half[i]),
+            "ci_low": float(low[i]), "ci_high": float(high[i]), "method": method,
             "optimal_tokens": float(best[i] * tokens),
             **dict(zip(("k", "a", "b", "c"), map(float, fits[d].params), strict=True)),
-            "residual_sd": fits[d].residual_sd, "n": fits[d].n,
+            "residual_sd": fits[d].residual_sd, "signal": fits[d].signal, "n": fits[d].n,
         }
         for i, d in enumerate(names)
     ]  # fmt: skip
@@ -144,6 +163,7 @@ def order_fits(
             "ci_high": float(high), "at_edge": bool(np.isclose(best, min(levels))
                                                     or np.isclose(best, max(levels))),
             "residual_sd": fit.residual_sd, "n": fit.n,
+            **dict(zip(("c0", "c1", "c2"), map(float, fit.params), strict=True)),
         })  # fmt: skip
         for run, value in names.items():
             values = mine.filter(pl.col("run") == run)["objective"].to_numpy()
@@ -216,6 +236,9 @@ def ladder_fits(
     return {
         "optima": pl.concat(optima),
         "points": pl.DataFrame(points),
+        "curves": fitted_curves(
+            ladder, pl.concat(optima), pl.DataFrame(points), pl.DataFrame(orders)
+        ),
         "predictions": predictions,
         "backtest": backtest,
         "orders": pl.DataFrame(orders),
@@ -223,6 +246,28 @@ def ladder_fits(
         "order_predictions": pl.DataFrame(order_predictions),
         "check": check,
     }
+
+
+def fitted_curves(
+    ladder: Ladder, optima: pl.DataFrame, points: pl.DataFrame, orders: pl.DataFrame, n: int = 40
+) -> pl.DataFrame:
+    """Every fit evaluated over its levels' range (the report draws them through the points):
+    kind "mixture" (series: a domain; x: its amount, fraction of the budget) or "order" (series:
+    window or factor; x: its value)."""
+    rows = []
+    for fit in optima.iter_rows(named=True):
+        mine = points.filter(pl.col("scale") == fit["scale"], pl.col("domain") == fit["domain"])
+        x = np.geomspace(mine["amount"].min(), mine["amount"].max(), n)
+        y = response(x, fit["k"], fit["a"], fit["b"], fit["c"])
+        rows += [{"kind": "mixture", "scale": fit["scale"], "series": fit["domain"], "x": float(u),
+                  "y": float(v)} for u, v in zip(x, y, strict=True)]  # fmt: skip
+    levels = {"window": ladder.windows, "factor": ladder.factors}
+    for fit in orders.iter_rows(named=True):
+        x = np.geomspace(min(levels[fit["parameter"]]), max(levels[fit["parameter"]]), n)
+        y = quadratic(np.log(x), fit["c0"], fit["c1"], fit["c2"])
+        rows += [{"kind": "order", "scale": fit["scale"], "series": fit["parameter"],
+                  "x": float(u), "y": float(v)} for u, v in zip(x, y, strict=True)]  # fmt: skip
+    return pl.DataFrame(rows)
 
 
 def check_table(

@@ -32,6 +32,7 @@ from curriculab.report.design import design_section
 from curriculab.report.domains import domain_verdict_section, named_charts
 from curriculab.report.finetune import finetune_section
 from curriculab.report.harness import harness_section
+from curriculab.report.ladder import ladder_section
 from curriculab.report.sections import (
     exposure_section,
     learning_table,
@@ -248,11 +249,21 @@ def _design(
     return [Section("design", "Design loop: the next cells worth running", body)]
 
 
+def _ladder(study, words, ladder: dict[str, Any] | None, specs: dict[str, Any]) -> list[Section]:
+    """The scale ladder's section (its chart specs added to `specs`); none without a ladder."""
+    if ladder is None:
+        return []
+    body, charts = ladder_section(ladder, words, study)
+    specs.update({key: chart.to_dict() for key, chart in charts.items()})
+    return [Section("ladder", "Scale ladder: the best mix and window, one scale up", body)]
+
+
 def _sections(
     tables: dict[str, pl.DataFrame],
     study: dict[str, Any],
     provenance: dict[str, Any],
     design: dict[str, Any] | None = None,
+    ladder: dict[str, Any] | None = None,
 ) -> tuple[list[Section], dict[str, Any]]:
     """Every section of the page in order, and the chart specs. An optional table's section
     is one _optional(...) line: it then has its place on the page and in the contents."""
@@ -281,6 +292,7 @@ def _sections(
             lambda verdicts: domain_verdict_section(verdicts, baseline, words),
         ),
         *_design(tables, study, words, design, specs),
+        *_ladder(study, words, ladder, specs),
         *_optional(
             tables,
             "finetune",
@@ -339,6 +351,7 @@ def render_report(
     out_path: Path,
     provenance: dict[str, Any] | None = None,
     design: dict[str, Any] | None = None,
+    ladder: dict[str, Any] | None = None,
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
@@ -352,9 +365,10 @@ def render_report(
     config), objective and utility. A study read domain by domain (K > 2 or a stated utility,
     report.words) names its domains and judges the objective; a two-domain study reads D1/D2.
     design: the design loop's summary (design.summary), with tables design_points and
-    design_surface; None without a design.
+    design_surface; None without a design. ladder: the scale ladder's summary (ladder.tables),
+    None without a ladder.
     """
-    sections, specs = _sections(tables, study, provenance or {}, design)
+    sections, specs = _sections(tables, study, provenance or {}, design, ladder)
     title = html.escape(f"curriculab report: {study['name']}")
     body = "\n".join(section.to_html() for section in sections)
     page = f"""<!DOCTYPE html>

@@ -1,0 +1,140 @@
+# Scale ladders (README: Scale ladders; curriculab.ladder): at every scale, the mixture runs and
+# the ordering runs train as cells like any other (rules/train.smk packs them per scale); rule
+# ladder fits every scale and predicts the target scale; the check's cells train there with the
+# predicted mixtures and the alternatives, and rule ladder_summary compares them by seed.
+
+from curriculab.analysis.objective import train_blocks
+from curriculab.ladder.plan import TARGET, Ladder, cell_plan
+
+LADDER_FITS = "results/ladder/fits.json"
+
+
+def ladder_runs(scales):
+    """What rules ladder and ladder_summary read of their cells (input files and params)."""
+    return {
+        name: cell_files([c for s in scales for c in LADDER_CELLS[s]], file)
+        for name, file in (
+            ("evaluations", "eval.json"),
+            ("metrics", "metrics.json"),
+            ("curves", "curve.parquet"),
+        )
+    }
+
+
+LADDER_SCALES = [scale.name for scale in LADDER.scales]
+LADDER_PARAMS = {
+    "ladder": LADDER.params(),
+    "domains": DOMAINS,
+    "target": STUDY.target_domain,
+    "utility": STUDY.utility,
+    "ratio": STUDY.ratio_value(LADDER.ratio),
+}
+
+
+def ladder_stream_job(input, output, params, wildcards, log):
+    """A ladder cell's stream: its shares and tokens from the manifests (and for the check,
+    the ladder's predicted mixtures)."""
+    ladder = Ladder.of(params.ladder)
+    predicted = read_json(input.fits[0])["check"] if len(input.fits) else None
+    spec, tokens = cell_plan(
+        ladder,
+        wildcards.schedule,
+        train_blocks(params.domains, input.manifests),
+        params.target,
+        params.ratio,
+        predicted,
+    )
+    budget = {"budget": "fixed_tokens", "tokens": tokens, "max_epochs": None}
+    stream_job(input, output, params, wildcards, log, spec, budget)
+
+
+localrules:
+    ladder_stream,
+
+
+# A ladder cell's stream: the same builder as rule stream, a spec and budget of its own.
+rule ladder_stream:
+    input:
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        fits=lambda wc: (
+            [LADDER_FITS] if wc.schedule.startswith(f"ladder_{TARGET}_") else []
+        ),
+    output:
+        stream=f"{STREAM}.arrow",
+        summary=f"{STREAM}.summary.json",
+    log:
+        "logs/streams/{ratio}/{schedule}/seed{seed}.log",
+    benchmark:
+        "benchmarks/streams/{ratio}/{schedule}/seed{seed}.tsv"
+    wildcard_constraints:
+        schedule="|".join(map(re.escape, LADDER_SCHEDULES)),
+    resources:
+        cpus_per_task=1,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        domains=DOMAINS,
+        target=STUDY.target_domain,
+        ratio=lambda wc: STUDY.ratio_value(wc.ratio),
+        ladder=LADDER.params(),
+        seq_len=STUDY.seq_len,
+    run:
+        ladder_stream_job(input, output, params, wildcards, log)
+
+
+# Every scale's mixture optimum and best end window, and their predictions at the target.
+rule ladder:
+    input:
+        **ladder_runs(LADDER_SCALES),
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+    output:
+        fits=LADDER_FITS,
+        optima="results/tables/ladder_optima.csv",
+        predictions="results/tables/ladder_predictions.csv",
+        orders="results/tables/ladder_orders.csv",
+    log:
+        "logs/ladder/fits.log",
+    benchmark:
+        "benchmarks/ladder/fits.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=15,
+    params:
+        **LADDER_PARAMS,
+        runs=cell_specs([c for s in LADDER_SCALES for c in LADDER_CELLS[s]]),
+    script:
+        "../workflow/scripts/ladder.py"
+
+
+# The check at the target scale: the predicted mixtures against the natural mixture, uniform
+# weights and the smallest scale's optimum, paired by seed; with the fits, for the report.
+rule ladder_summary:
+    input:
+        **ladder_runs([TARGET]),
+        fits=LADDER_FITS,
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+    output:
+        summary="results/ladder/summary.json",
+        check=report(
+            "results/tables/ladder_check.csv",
+            caption="../workflow/report/ladder.rst",
+            category="Ladder",
+        ),
+    log:
+        "logs/ladder/summary.log",
+    benchmark:
+        "benchmarks/ladder/summary.tsv"
+    conda:
+        "../envs/curriculab.yaml"
+    resources:
+        cpus_per_task=1,
+        mem_mb=4000,
+        runtime=15,
+    params:
+        **LADDER_PARAMS,
+        runs=cell_specs(LADDER_CELLS[TARGET]),
+    script:
+        "../workflow/scripts/ladder.py"
