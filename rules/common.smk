@@ -1,5 +1,4 @@
 # Config validation, the cell grid and the input functions shared by every rule file.
-import json
 import re
 import sys
 from pathlib import Path
@@ -7,17 +6,15 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
-from curriculab.config import ConfigError, budget_spec, load_study, load_yaml
+from curriculab.config import ConfigError, load_study, load_yaml
 from curriculab.data.sources import check_sources
+from curriculab.design.plan import cells_read, design_grid, round_of
+from curriculab.errors import one_line
+from curriculab.harness import heldout_task
 from curriculab.ladder.plan import scale_of
-from curriculab.errors import job_log, one_line
-from curriculab.evaluate import evaluate_cell
-from curriculab.harness import heldout_task, write_heldout_task
-from curriculab.io import read_json
 from curriculab.lr import arm_description
 from curriculab.objective import describe as describe_objective
 from curriculab.pack import plan_packs, recorded_pack
-from curriculab.streams.stream_file import write_stream, write_trunk_stream
 from curriculab.job_resources import (
     blocks_from_manifests,
     pack_mem_mb,
@@ -262,6 +259,34 @@ def get_cell_specs():
     return cell_specs(CELLS)
 
 
+from curriculab.design.plan import cells_read, design_grid, round_of
+
+# A round's proposals live in ROUND; DESIGN_GRID are the
+# grid's schedules that lie in the design (its free observations: only their specs are params,
+# so a change elsewhere in the grid reruns no round).
+ROUND = "results/design/round{round}/proposals.json"
+DESIGN_GRID = design_grid(STUDY) if DESIGN else {}
+
+
+def get_design_cells(wildcards):
+    """The cells a design round reads (curriculab.design.plan.cells_read); the summary's
+    (a job without {round}) also hold the baseline's."""
+    keys = wildcards.keys()
+    return cells_read(STUDY, int(wildcards.round) if "round" in keys else None)
+
+
+def ladder_runs(scales):
+    """What rules ladder and ladder_summary read of their cells (input files and params)."""
+    return {
+        name: cell_files([c for s in scales for c in LADDER_CELLS[s]], file)
+        for name, file in (
+            ("evaluations", "eval.json"),
+            ("metrics", "metrics.json"),
+            ("curves", "curve.parquet"),
+        )
+    }
+
+
 def get_stream_summaries():
     """(ratio, schedule, seed, summary file) of every stream, in grid order."""
     return [
@@ -289,33 +314,6 @@ def get_study_summary():
     }
 
 
-# Quick jobs (well under a second of work) run inside Snakemake's process (`run:` blocks and
-# `force-use-threads` in the profiles): no interpreter, numpy or pyarrow is started for them.
-
-
-def stream_job(input, output, params, wildcards, log, spec=None, budget=None):
-    """Build the stream and its summary; the summary also goes to the log. `spec`, `budget`:
-    the schedule's spec and `streams:` when they are not params' (a design point's spec is
-    read from its round's file; a ladder cell has its own of both)."""
-    with job_log(log[0]) as log_file:
-        summary = write_stream(
-            {d: read_json(m) for d, m in zip(params.domains, input.manifests)},
-            params.target,
-            params.ratio,
-            wildcards.schedule,
-            spec or params.spec,
-            int(wildcards.seed),
-            budget_spec(
-                budget or params.budget,
-                params.seq_len,
-                (budget or params.budget).get("step_blocks", 1),
-            ),
-            output.stream,
-            output.summary,
-        )
-        print(json.dumps(summary), file=log_file)
-
-
 def get_stream_budget(wildcards):
     """`streams:` of the config; for a schedule on a trunk, with the sequences per optimiser
     step, where its branch starts (the params of other streams stay as they were)."""
@@ -324,59 +322,10 @@ def get_stream_budget(wildcards):
     return {**config["streams"], "step_blocks": STUDY.train.batch_size}
 
 
-def trunk_stream_job(input, output, params, wildcards, log):
-    """Build a trunk's stream and its summary; the summary also goes to the log."""
-    with job_log(log[0]) as log_file:
-        summary = write_trunk_stream(
-            {d: read_json(m) for d, m in zip(params.domains, input.manifests)},
-            params.target,
-            params.ratio,
-            wildcards.trunk,
-            params.base_d1_share,
-            int(wildcards.seed),
-            budget_spec(params.budget, params.seq_len, params.batch_size),
-            output.stream,
-            output.summary,
-        )
-        print(json.dumps(summary), file=log_file)
-
-
-def evaluate_job(input, output, params, log):
-    """Write the cell's eval.json; the result also goes to the log."""
-    with job_log(log[0]) as log_file:
-        result = evaluate_cell(
-            input.metrics,
-            input.stream,
-            dict(zip(params.domains, input.train_shards)),
-            dict(zip(params.domains, input.tests)),
-            dict(zip(params.domains, input.manifests)),
-            params.eval_blocks,
-            params.final_eval_blocks,
-            output.evaluation,
-        )
-        print(json.dumps(result, indent=2), file=log_file)
-
-
 # The shipped harness task (a file of the workflow, not of the working directory).
 HARNESS_BASE_TASK = str(
     Path(workflow.basedir, "workflow", "harness", "curriculab_heldout.yaml")
 )
-
-
-def harness_task_job(input, output, wildcards, log):
-    """Write a domain's held-out documents and the harness task that reads them."""
-    with job_log(log[0]) as log_file:
-        n_docs = write_heldout_task(
-            wildcards.domain,
-            Path(input.docs),
-            Path(input.base),
-            Path(output.data),
-            Path(output.task),
-        )
-        print(
-            f"{output.task}: {n_docs} test documents of {wildcards.domain}",
-            file=log_file,
-        )
 
 
 def get_harness_tasks():

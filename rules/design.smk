@@ -5,29 +5,6 @@
 # an ordinary target whose inputs are the cells before it (nothing reruns while they stand).
 
 
-from curriculab.design.plan import cells_read, design_grid, round_of
-
-# A round's proposals live in ROUND; DESIGN_GRID are the
-# grid's schedules that lie in the design (its free observations: only their specs are params,
-# so a change elsewhere in the grid reruns no round).
-ROUND = "results/design/round{round}/proposals.json"
-DESIGN_GRID = design_grid(STUDY) if DESIGN else {}
-
-
-def get_design_cells(wildcards):
-    """The cells a design round reads (curriculab.design.plan.cells_read); the summary's
-    (a job without {round}) also hold the baseline's."""
-    keys = wildcards.keys()
-    return cells_read(STUDY, int(wildcards.round) if "round" in keys else None)
-
-
-def design_stream_job(input, output, params, wildcards, log):
-    """A design point's stream: its spec is read from its round's proposals."""
-    proposals = read_json(input.proposals)["proposals"]
-    spec = next(p["spec"] for p in proposals if p["schedule"] == wildcards.schedule)
-    stream_job(input, output, params, wildcards, log, spec)
-
-
 # What rules design and design_summary both read: the run files of the cells a round reads
 # (get_design_cells), and how to turn them into the objective and the design's box.
 DESIGN_RUNS = {

@@ -3,22 +3,9 @@
 # ladder fits every scale and predicts the target scale; the check's cells train there with the
 # predicted mixtures and the alternatives, and rule ladder_summary compares them by seed.
 
-from curriculab.analysis.objective import train_blocks
-from curriculab.ladder.plan import TARGET, Ladder, cell_plan
+from curriculab.ladder.plan import TARGET
 
 LADDER_FITS = "results/ladder/fits.json"
-
-
-def ladder_runs(scales):
-    """What rules ladder and ladder_summary read of their cells (input files and params)."""
-    return {
-        name: cell_files([c for s in scales for c in LADDER_CELLS[s]], file)
-        for name, file in (
-            ("evaluations", "eval.json"),
-            ("metrics", "metrics.json"),
-            ("curves", "curve.parquet"),
-        )
-    }
 
 
 LADDER_SCALES = [scale.name for scale in LADDER.scales]
@@ -29,23 +16,6 @@ LADDER_PARAMS = {
     "utility": STUDY.utility,
     "ratio": STUDY.ratio_value(LADDER.ratio),
 }
-
-
-def ladder_stream_job(input, output, params, wildcards, log):
-    """A ladder cell's stream: its shares and tokens from the manifests (and for the check,
-    the ladder's predicted mixtures)."""
-    ladder = Ladder.of(params.ladder)
-    predicted = read_json(input.fits[0])["check"] if len(input.fits) else None
-    spec, tokens = cell_plan(
-        ladder,
-        wildcards.schedule,
-        train_blocks(params.domains, input.manifests),
-        params.target,
-        params.ratio,
-        predicted,
-    )
-    budget = {"budget": "fixed_tokens", "tokens": tokens, "max_epochs": None}
-    stream_job(input, output, params, wildcards, log, spec, budget)
 
 
 localrules:

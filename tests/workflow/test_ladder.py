@@ -1,0 +1,136 @@
+"""The scale ladder in the real workflow: every scale's cells, the fits, the predictions and the
+check at the target scale in one snakemake run; the report's ladder section; the same fits from
+the same cells; nothing trained when the study is run again."""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from curriculab.io import read_json
+from curriculab.ladder.plan import CHECK
+from tests.helpers import TINY_CONFIG
+from tests.report_page import visible_text
+from tests.workflow.test_trunks import _jobs_run
+from tests.workflow.test_workflow import _jobs_planned, _run
+
+SCALES = [2048, 4096, 8192]
+TARGET = 16384
+DOMAINS = ["cooking", "history"]
+
+
+def _config() -> dict:
+    config = copy.deepcopy(TINY_CONFIG)
+    config["utility"] = {"weights": {"cooking": 1, "history": 1}}
+    config["grid"]["ratios"] = [0.3]
+    config["grid"]["seeds"] = [0, 1, 2]  # the check's seeds; the scales run ladder.seeds
+    config["grid"]["schedules"] = {
+        "shuffled": {"family": "shuffled"},
+        "late": {"family": "placement", "a": 8, "b": 1},
+    }
+    config["ladder"] = {
+        "scales": [{"tokens": t} for t in SCALES],
+        "target": {"tokens": TARGET, "preset": "tiny"},  # a larger model at the target
+        "seeds": [0, 1],
+        "draws": 500,
+    }
+    config["resources"] = {"train": {"cells_per_job": 18}}
+    return config
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[Path, str]:
+    workdir = tmp_path_factory.mktemp("ladder")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(_config()))
+    done = _run(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir, done.stdout + done.stderr
+
+
+def _run_dir(workdir: Path, schedule: str, seed: int) -> Path:
+    return workdir / f"results/runs/0.3/{schedule}/cosine/seed{seed}"
+
+
+def test_every_scale_and_the_check_train_in_one_run(study) -> None:
+    workdir, printout = study
+    jobs = _jobs_run(printout)
+    assert jobs["ladder"] == 1 and jobs["ladder_summary"] == 1
+    assert jobs["ladder_stream"] == 3 * 18 * 2 + len(CHECK) * 3
+    for scale, tokens in zip(("s1", "s2", "s3"), SCALES, strict=True):
+        metrics = read_json(_run_dir(workdir, f"ladder_{scale}_base", 1) / "metrics.json")
+        assert metrics["tokens_seen"] == tokens and metrics["preset"] == "micro"
+        perturbed = read_json(_run_dir(workdir, f"ladder_{scale}_history-x3", 0) / "metrics.json")
+        assert perturbed["tokens_seen"] > tokens  # more history, the rest fixed
+    check = read_json(_run_dir(workdir, "ladder_target_natural", 2) / "metrics.json")
+    assert check["tokens_seen"] == TARGET and check["preset"] == "tiny"
+    # Ladder cells stay out of the grid's tables (and so out of its verdicts).
+    grid = pl.read_parquet(workdir / "results/tables/cells.parquet")
+    assert set(grid["schedule"]) == {"shuffled", "late"}
+
+
+def test_the_tables_hold_every_scale_and_the_check_trains_the_predictions(study) -> None:
+    workdir, _ = study
+    optima = pl.read_csv(workdir / "results/tables/ladder_optima.csv")
+    assert optima.height == 3 * len(DOMAINS) and set(optima["method"]) <= {"delta", "draws"}
+    for scale, group in optima.group_by("scale"):
+        assert group["weight"].sum() == pytest.approx(1.0, abs=1e-6), scale
+        assert (group["ci_low"] <= group["weight"]).all() and (
+            group["weight"] <= group["ci_high"]
+        ).all()
+    predictions = pl.read_csv(workdir / "results/tables/ladder_predictions.csv")
+    assert (
+        set(predictions["rule"]) == {"all", "autoscale"} and (predictions["tokens"] == TARGET).all()
+    )
+    orders = pl.read_csv(workdir / "results/tables/ladder_orders.csv")
+    assert set(zip(orders["scale"], orders["parameter"], strict=True)) == {
+        (s, p) for s in ("s1", "s2", "s3") for p in ("window", "factor")
+    }
+    fits = read_json(workdir / "results/ladder/fits.json")
+    for mixture in ("predicted_all", "smallest"):
+        summary = read_json(
+            workdir / f"results/streams/0.3/ladder_target_{mixture}/seed0.summary.json"
+        )
+        used = {d: summary["domains"][d]["blocks_used"] for d in DOMAINS}
+        for d in DOMAINS:  # the check's stream holds the predicted mixture (to a block)
+            assert used[d] == pytest.approx(fits["check"][mixture][d] * TARGET / 32, abs=1.0)
+    check = pl.read_csv(workdir / "results/tables/ladder_check.csv")
+    assert check.height == 6 and (check["seeds"] == 3).all()
+    assert (check["p_holm"] >= check["p_value"] - 1e-12).all()
+
+
+def test_the_report_shows_the_check_and_optimum_against_scale(study) -> None:
+    workdir, _ = study
+    page = (workdir / "reports/report.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", visible_text(page)))
+    summary = read_json(workdir / "results/ladder/summary.json")
+    assert "Scale ladder: the best mix and window, one scale up" in text
+    assert "The check at the target scale (16,384 tokens, tiny)" in text
+    for mean in summary["check_means"]:
+        assert f"{mean['objective']:.3f}" in text
+    assert text.count("Predicted mixture (") == 2
+    specs = json.loads(page[page.index("const CHART_SPECS = ") + 20 : page.index(";\nconst EMBED")])
+    optimum = json.dumps(specs["chart-ladder-optimum"])
+    assert all(f'"tokens": {t}' in optimum for t in [*SCALES, TARGET])
+    assert {"chart-ladder-mixture", "chart-ladder-order"} <= set(specs)
+
+
+def test_the_same_cells_give_the_same_fits_and_a_rerun_trains_nothing(
+    study, tmp_path: Path
+) -> None:
+    workdir, _ = study
+    assert _jobs_planned(workdir) == {}  # run again: nothing to do, nothing trained
+    copy_dir = tmp_path / "again"
+    shutil.copytree(workdir, copy_dir, symlinks=True)
+    target = "results/ladder/fits.json"
+    (copy_dir / target).unlink()
+    done = _run(copy_dir, "--cores", "1", target)  # the fits alone, from the same cells
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (copy_dir / target).read_bytes() == (workdir / target).read_bytes()
