@@ -8,7 +8,6 @@ import copy
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +19,7 @@ from curriculab.ladder.plan import CHECK
 from tests.helpers import TINY_CONFIG
 from tests.report_page import visible_text
 from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _jobs_planned, _run
+from tests.workflow.test_workflow import _remade_same_bytes, _run
 
 SCALES = [2048, 4096, 8192]
 TARGET = 16384
@@ -126,11 +125,4 @@ def test_the_same_cells_give_the_same_fits_and_a_rerun_trains_nothing(
     study, tmp_path: Path
 ) -> None:
     workdir, _ = study
-    assert _jobs_planned(workdir) == {}  # run again: nothing to do, nothing trained
-    copy_dir = tmp_path / "again"
-    shutil.copytree(workdir, copy_dir, symlinks=True)
-    target = "results/ladder/fits.json"
-    (copy_dir / target).unlink()
-    done = _run(copy_dir, "--cores", "1", target)  # the fits alone, from the same cells
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert (copy_dir / target).read_bytes() == (workdir / target).read_bytes()
+    _remade_same_bytes(workdir, tmp_path / "again", "results/ladder/fits.json")

@@ -32,6 +32,17 @@ def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _remade_same_bytes(workdir: Path, copy_dir: Path, target: str) -> None:
+    """A finished study plans nothing when run again; in a copy, `target` deleted and made
+    alone from the same inputs comes back byte for byte."""
+    assert _jobs_planned(workdir) == {}  # run again: nothing to do, nothing trained
+    shutil.copytree(workdir, copy_dir, symlinks=True)
+    (copy_dir / target).unlink()
+    done = _run(copy_dir, "--cores", "1", target)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (copy_dir / target).read_bytes() == (workdir / target).read_bytes()
+
+
 def _jobs_planned(workdir: Path) -> dict[str, int]:
     """Job counts per rule from a dry run ({} when nothing is to be done); the training jobs
     (one rule per pack, `train_<pack>`) are counted together as "train", and "cells" is the
