@@ -23,8 +23,8 @@ from curriculab.ladder.fit import (
     degenerate,
     fit_domain,
     interval,
+    optimum_bootstrap,
     optimum_delta,
-    optimum_draws,
     predict,
     response,
 )
@@ -40,6 +40,8 @@ from curriculab.ladder.plan import (
     order_name,
     perturbations,
 )
+
+BOOTSTRAP = 200  # refits of a parametric bootstrap (ladder.fit.optimum_bootstrap)
 
 
 def scale_fits(
@@ -65,7 +67,8 @@ def optimum_table(
     the fit's parameters, residual sd and signal (its fitted drop over the levels); plus (draws,
     K) draws of the optimum, for the prediction across scales. The interval is the delta method
     on the fits' covariance (`method` delta) where the optimum is inside the simplex and no fit
-    sits on a bound, else quantiles of optima of drawn parameters (`method` draws, conservative)."""
+    sits on a bound, else the quantiles of a parametric bootstrap of BOOTSTRAP refits (`method`
+    bootstrap; its replicates, resampled to `draws`, carry it into the predictions)."""
     names = list(fits)
     chosen = [fits[d] for d in names]
     best, cov, drawn = optimum_delta(chosen, seed, draws)
@@ -74,9 +77,10 @@ def optimum_table(
         half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
         low, high = np.clip(best - half, 0.0, 1.0), np.clip(best + half, 0.0, 1.0)
     else:
-        method = "draws"
-        drawn = optimum_draws(chosen, seed, draws)
-        low, high = interval(drawn)
+        method = "bootstrap"
+        boot = optimum_bootstrap(chosen, seed, BOOTSTRAP)
+        low, high = interval(boot)
+        drawn = boot[np.random.default_rng(seed).integers(0, len(boot), draws)]
     rows = [
         {
             "scale": scale, "tokens": tokens, "domain": d, "weight": float(best[i]),
@@ -212,16 +216,19 @@ def ladder_fits(
         on="domain",
     )  # fmt: skip
     order_predictions = []
+    levels = {"window": ladder.windows, "factor": ladder.factors}
     for parameter, drawn in order_draws.items():
         best = pl.DataFrame(orders).filter(pl.col("parameter") == parameter)["best"].to_numpy()
         per_scale = np.stack(drawn, axis=1)  # (draws, S)
+        cap = 1.0 if parameter == "window" else np.inf  # a window is at most the whole run
         for kind, upto, at in (("target", len(tokens), ladder.target.tokens),
                                ("backtest", len(tokens) - 1, tokens[-1])):  # fmt: skip
+            point = min(float(predict_order(tokens[:upto], best[:upto], at)), cap)
             low, high = interval(predict_order(tokens[:upto], per_scale[:, :upto], at))
             order_predictions.append({
-                "parameter": parameter, "kind": kind, "tokens": float(at),
-                "best": float(predict_order(tokens[:upto], best[:upto], at)),
-                "ci_low": float(low), "ci_high": float(high),
+                "parameter": parameter, "kind": kind, "tokens": float(at), "best": point,
+                "ci_low": float(min(low, cap)), "ci_high": float(min(high, cap)),
+                "outside_levels": not min(levels[parameter]) <= point <= max(levels[parameter]),
                 "fitted": float(best[-1]) if kind == "backtest" else None,
             })  # fmt: skip
     check = {

@@ -101,7 +101,7 @@ def _optima_table(summary: dict[str, Any]) -> str:
         .alias("optimum"),
         pl.lit(None, pl.Float64).alias("residual_sd"),
         pl.lit(None, pl.Float64).alias("signal_to_noise"),
-        pl.lit("draws").alias("method"),
+        pl.lit("draws").alias("method"),  # every scale's draws, through the rule
     )
     columns = ["scale", "tokens", "domain", "optimum", "method", "residual_sd", "signal_to_noise"]
     shown = pl.concat([optima.select(columns), predicted.select(columns)], how="vertical_relaxed")
@@ -138,8 +138,9 @@ def _backtest(summary: dict[str, Any]) -> str:
 def _orders_table(summary: dict[str, Any]) -> str:
     orders = pl.DataFrame(summary["orders"])
     target = [
-        {"scale": "target (predicted)", "parameter": t["parameter"], "best": t["best"],
-         "ci_low": t["ci_low"], "ci_high": t["ci_high"], "at_edge": None}
+        {"scale": "target (predicted)" + (", beyond the levels" if t["outside_levels"] else ""),
+         "parameter": t["parameter"], "best": t["best"], "ci_low": t["ci_low"],
+         "ci_high": t["ci_high"], "at_edge": None}
         for t in summary["order_predictions"] if t["kind"] == "target"
     ]  # fmt: skip
     shown = pl.concat(
@@ -265,10 +266,12 @@ def ladder_section(
         f"{html.escape(ladder['target']['preset'])}):</p>{check_sentences(summary)}"
         f"{_check_table(summary)}{figure('chart-ladder-optimum')}"
         f"<p>Optimal weights per scale and predicted at the target. Interval <i>delta</i>: the "
-        f"delta method on the fits' covariance; <i>draws</i>: optima of parameters drawn from "
-        f"the fits (used where the optimum sits on an edge of the simplex or a fit on a bound; "
-        f"conservative). A domain whose fitted drop over its levels is below its residual sd "
-        f"(ratio under 1) is not identified at that scale.</p>{_optima_table(summary)}"
+        f"delta method on the fits' covariance; <i>bootstrap</i>: a parametric bootstrap of "
+        f"the fits (200 refits; used where the optimum sits on an edge of the simplex or a fit "
+        f"on a bound, where the covariance says little); <i>draws</i>: every scale's draws "
+        f"through the prediction rule. A domain whose fitted drop over its levels is below its "
+        f"residual sd (ratio under 1) is not identified at that scale.</p>"
+        f"{_optima_table(summary)}"
         f"<p>Backtest: the top scale predicted from the scales below it, against its own fit "
         f"(is the ladder's extrapolation trustworthy one step up?):</p>{_backtest(summary)}"
         f"{figure('chart-ladder-mixture')}"
