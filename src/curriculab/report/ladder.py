@@ -22,11 +22,12 @@ runs), and the end window (D1 upsampled by a factor in the final part of trainin
 held) at {windows} of training with factor {factor}, and at factors {factors} with window
 {window} (ordering runs); ratio {ratio}, learning-rate arm {arm}, every seed ({seeds}). Per
 scale and domain the {objective} is fitted with f(x) = k (x + a)^-b + c in the domain's amount x
-(scipy curve_fit, every level and seed), and the optimum under the budget minimises the sum of
-the fits; its 95% interval is the delta method on the fits' covariance. Two rules predict the
+(least squares over every level and seed), and the optimum under the budget minimises the sum
+of the fits; its 95% interval is the delta method on the fits' covariance, or a parametric
+bootstrap where that cannot hold (see the table below). Two rules predict the
 optimum at the target scale ({target} tokens): AutoScale's (each domain's optimal amount
 log-linear in the budget through the last two scales) and a least-squares line through every
-scale; normal draws of every scale's optimum give their intervals. The check trains the target
+scale; draws of every scale's optimum give their intervals. The check trains the target
 scale with both predictions, the natural mixture, uniform weights and the smallest scale's
 optimum unchanged, and compares them paired by seed (Holm over the six comparisons)."""
 
