@@ -78,7 +78,7 @@ def test_every_scale_and_the_check_train_in_one_run(study) -> None:
 def test_the_tables_hold_every_scale_and_the_check_trains_the_predictions(study) -> None:
     workdir, _ = study
     optima = pl.read_csv(workdir / "results/tables/ladder_optima.csv")
-    assert optima.height == 3 * len(DOMAINS) and set(optima["method"]) <= {"delta", "draws"}
+    assert optima.height == 3 * len(DOMAINS) and set(optima["method"]) <= {"delta", "bootstrap"}
     for scale, group in optima.group_by("scale"):
         assert group["weight"].sum() == pytest.approx(1.0, abs=1e-6), scale
         assert (group["ci_low"] <= group["weight"]).all() and (
