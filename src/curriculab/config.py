@@ -21,6 +21,8 @@ from curriculab.job_resources import TrainResources
 from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.model import PRESETS
 from curriculab.objective import check_utility
+from curriculab.selection.plan import KEY as SELECT
+from curriculab.selection.plan import Selection, check_select
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.multi import uses_utility
 from curriculab.streams.schedules import check_schedule
@@ -93,6 +95,7 @@ class Study:
     removals: dict[str, dict[str, str]] = field(default_factory=dict)  # schedule -> domain, ref
     design: Design | None = None  # the design loop (curriculab.design.plan); None: none
     ladder: Ladder | None = None  # scale ladders (curriculab.ladder.plan); None: none
+    select: Selection | None = None  # target-aware selection (curriculab.selection); None: none
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -193,8 +196,9 @@ def _check_schedules(config: dict[str, Any], schema: dict[str, Any]) -> dict[str
     schedules = {}
     for name, (base, spec) in expand_schedules(config["grid"]["schedules"]).items():
         note = f" (sweep value {name!r})" if name != base else ""
-        validate_schema(spec, single, prefix=f"grid.schedules.{base}", note=note)
-        problem = check_schedule(spec, names, target)
+        order = {k: v for k, v in spec.items() if k != SELECT}  # `select` picks data, not order
+        validate_schema(order, single, prefix=f"grid.schedules.{base}", note=note)
+        problem = check_schedule(order, names, target)
         if problem:
             raise ConfigError(f"config key 'grid.schedules.{base}'{note}: {problem}")
         schedules[name] = {**spec, "utility": config.get("utility")} if uses_utility(spec) else spec
@@ -316,6 +320,9 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
             arms,
             config["model"]["preset"],
             pick,
+        ),
+        select=check_select(
+            config.get("select"), sorted(domains), config["target_domain"], schedules
         ),
     )
 

@@ -165,6 +165,8 @@ def check_design(
     spec = schedules[base]
     if "trunk" in spec:
         raise _fail("schedule", f"{base!r} is on a trunk; design cells train from step 0")
+    if "select" in spec:
+        raise _fail("schedule", f"{base!r} trains on a selection; design cells take the whole pool")
     bounds = {}
     for name, (low, high) in raw["parameters"].items():
         if not isinstance(spec.get(name), int | float) or isinstance(spec.get(name), bool):

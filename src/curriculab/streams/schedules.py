@@ -312,5 +312,5 @@ def final_window_start(plan: Plan, target: int, max_phases: int = 10) -> float |
 
 def make_plan(ctx: Context, spec: dict[str, Any]) -> Plan:
     """The plan of schedule `spec` ({'family': ..., **params}) for one cell."""
-    params = {k: v for k, v in spec.items() if k != "family"}
+    params = {k: v for k, v in spec.items() if k not in ("family", "select")}  # select: data
     return FAMILIES[spec["family"]].plan(ctx, params)

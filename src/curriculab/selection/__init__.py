@@ -1,0 +1,1 @@
+"""Target-aware selection: which pool documents to train on (README: Selection)."""

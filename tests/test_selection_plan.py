@@ -1,0 +1,110 @@
+"""The study key `select` (curriculab.selection.plan): derived domains, which shards a cell
+trains on, the placements the report compares, and one-line config errors. No training."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+
+from curriculab.config import ConfigError, load_study
+from curriculab.selection.compare import WHOLE, placements
+from curriculab.selection.plan import shard_domains
+from tests.helpers import SCHEMA, TINY_CONFIG
+
+SETS = {"rand": {"method": "random", "k": 50}, "ot": {"method": "ot", "k": 50}}
+
+
+def select_config(schedules: dict | None = None, **select: Any) -> dict[str, Any]:
+    config = copy.deepcopy(TINY_CONFIG)
+    config["select"] = {"pool": "history", "sets": SETS} | select
+    config["grid"]["schedules"] = schedules or {
+        "shuffled": {"family": "shuffled"},
+        "spread": {"family": "shuffled", "sweep": {"select": ["rand", "ot"]}},
+        "late": {"family": "placement", "a": 8, "b": 1, "sweep": {"select": ["rand", "ot"]}},
+    }
+    return config
+
+
+def test_selections_are_derived_domains_and_cells_train_on_them() -> None:
+    study = load_study(select_config(), SCHEMA)
+    selection = study.select
+    assert selection.target == "cooking"  # the study's D1 when not given
+    assert list(selection.domains) == ["history_rand", "history_ot"]
+    assert set(study.schedules) == {
+        "shuffled",
+        "spread-selectrand",
+        "spread-selectot",
+        "late-selectrand",
+        "late-selectot",
+    }
+    domains = ["cooking", "history"]
+    spec = study.schedules["late-selectot"]
+    assert shard_domains(selection, spec, domains) == {
+        "cooking": "cooking",
+        "history": "history_ot",
+    }
+    assert shard_domains(selection, study.schedules["shuffled"], domains) == {
+        "cooking": "cooking",
+        "history": "history",
+    }
+    assert selection.control(selection.set("ot")).name == "rand"
+
+
+def test_placements_pair_selections_with_the_whole_pool() -> None:
+    study = load_study(select_config(), SCHEMA)
+    layout = placements(study.schedules, study.select)
+    assert layout["spread-selectot"] == {"set": "ot", "placement": "shuffled"}
+    assert layout["shuffled"] == {"set": WHOLE, "placement": "shuffled"}  # named by it
+    assert layout["late-selectrand"] == {"set": "rand", "placement": "late"}
+    assert "d1_last" not in layout
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"pool": "nowhere"}, "select.pool"),
+        ({"pool": "cooking"}, "select.pool"),  # the target itself
+        ({"target": "nowhere"}, "select.target"),
+        ({"embedding": {"type": "hf"}}, "select.embedding.model"),
+        ({"sets": {"x": {"method": "ot", "k": 5, "tokens": 9}}}, "select.sets.x"),
+        ({"sets": {"x": {"method": "nearest", "k": 5}}}, "select.sets.x.method"),
+        ({"sets": {"Bad": {"method": "ot", "k": 5}}}, "select.sets"),
+    ],
+)
+def test_select_errors_name_the_key(change: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"config key '{key}")) as caught:
+        load_study(select_config(**change), SCHEMA)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_schedule_naming_an_unknown_or_undefined_selection_is_an_error() -> None:
+    unknown = select_config({"a": {"family": "shuffled", "select": "nope"}})
+    with pytest.raises(ConfigError, match=r"grid\.schedules\.a\.select': 'nope' is not one"):
+        load_study(unknown, SCHEMA)
+    undefined = select_config({"a": {"family": "shuffled", "select": "ot"}})
+    del undefined["select"]
+    with pytest.raises(ConfigError, match=r"no selections are defined"):
+        load_study(undefined, SCHEMA)
+
+
+def test_a_derived_name_may_not_shadow_a_domain() -> None:
+    config = select_config()
+    config["domains"]["history_ot"] = copy.deepcopy(config["domains"]["history"])
+    with pytest.raises(ConfigError, match="'history_ot' is already a domain"):
+        load_study(config, SCHEMA)
+
+
+def test_trunks_and_design_points_do_not_take_selections() -> None:
+    config = select_config({"a": {"family": "shuffled", "select": "ot", "trunk": "t"}})
+    config["streams"] = {"budget": "fixed_tokens", "tokens": 4096}
+    with pytest.raises(ConfigError, match="on a trunk cannot train on a selection"):
+        load_study(config, SCHEMA)
+    config = select_config(
+        {"a": {"family": "end_window", "window": 0.2, "d1_factor": 2, "select": "ot"}}
+    )
+    config["design"] = {"schedule": "a", "parameters": {"window": [0.1, 0.4]}}
+    with pytest.raises(ConfigError, match="trains on a selection"):
+        load_study(config, SCHEMA)
