@@ -31,6 +31,11 @@ if LADDER:  # the study key `ladder` (README: Scale ladders)
     include: "rules/ladder.smk"
 
 
+if SELECT:  # the study key `select` (README: Selection)
+
+    include: "rules/select.smk"
+
+
 include: "rules/report.smk"
 
 

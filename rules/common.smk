@@ -12,6 +12,8 @@ from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import one_line
 from curriculab.harness import heldout_task
 from curriculab.ladder.plan import scale_of
+from curriculab.selection.compare import placements
+from curriculab.selection.plan import shard_domains
 from curriculab.lr import arm_description
 from curriculab.objective import describe as describe_objective
 from curriculab.pack import plan_packs, recorded_pack
@@ -77,12 +79,22 @@ LADDER_CELLS = {
 LADDER_SCHEDULES = sorted(
     LADDER.all_names(DOMAINS) if LADDER else [], key=len, reverse=True
 )
+# Target-aware selection (README: Selection; rules/select.smk): every selection is a derived
+# domain `<pool>_<set>` with shards of its own; the cells of a schedule with `select: <set>`
+# train on its shards in the pool's place (SELECT_CELLS: those and their whole-pool partners).
+SELECT = STUDY.select
+SELECTED = sorted(SELECT.domains if SELECT else [], key=len, reverse=True)
+SELECT_LAYOUT = placements(STUDY.schedules, SELECT) if SELECT else {}
+SELECT_CELLS = [c for c in CELLS if c["schedule"] in SELECT_LAYOUT]
+SELECT_REFERENCE = SELECT_LAYOUT.get(STUDY.baseline, {}).get("placement") or next(
+    (v["placement"] for v in SELECT_LAYOUT.values()), None
+)
 # Trunks (README: Trunks): where every cell on a trunk starts, where each trunk is checkpointed.
 TRUNKS = TrunkPlan.of(STUDY)
 
 
 wildcard_constraints:
-    domain="|".join(map(re.escape, DOMAINS)),
+    domain="|".join(map(re.escape, sorted(DOMAINS + SELECTED, key=len, reverse=True))),
     ratio="|".join(map(re.escape, STUDY.ratio_labels)),
     schedule="|".join(
         map(re.escape, GRID_SCHEDULES + DESIGN_SCHEDULES + LADDER_SCHEDULES)
@@ -97,6 +109,31 @@ wildcard_constraints:
 SHARD_MANIFESTS = {
     domain: f"results/shards/{domain}/manifest.json" for domain in DOMAINS
 }
+
+
+SHARDS = "results/shards/{domain}/{name}"
+
+
+def cell_shards(schedule):
+    """Domain -> the folder of the shards a schedule's cells train on (a selection's for the
+    pool when it names one; the domain's own otherwise)."""
+    spec = STUDY.schedules.get(schedule, {})
+    return shard_domains(SELECT, spec, DOMAINS)
+
+
+def get_cell_shards(name):
+    """Input function: shard file `name` of every domain, as the cell's schedule has them."""
+    return lambda wc: [
+        SHARDS.format(domain=folder, name=name)
+        for folder in cell_shards(wc.schedule).values()
+    ]
+
+
+def get_shard_docs(wildcards):
+    """The documents of a domain's shards: a selection's, or the prepared domain's."""
+    if wildcards.domain in SELECTED:
+        return f"results/select/{wildcards.domain}/docs.parquet"
+    return f"results/data/{wildcards.domain}/docs.parquet"
 
 
 RUN_OUTPUTS = ("model/model.safetensors", "curve.parquet", "metrics.json")
@@ -152,12 +189,30 @@ def pack_files(pack, pattern):
 
 
 def pack_cells(pack):
-    """(ratio, schedule, arm, seed, trunk checkpoint) of every cell of a pack, for the script."""
+    """(ratio, schedule, arm, seed, trunk checkpoint, shard folders) of every cell of a pack,
+    for the script; a trunk and shards only where a cell has them, so that the params of other
+    packs stay as they were."""
     cells = [dict(CELL_BY_ID[cell], id=cell) for cell in pack.cells]
-    return [  # a trunk only where there is one: the params of other packs stay as they were
-        cell | ({"trunk": trunk} if (trunk := TRUNKS.checkpoint(cell)) else {})
+    return [
+        cell
+        | ({"trunk": trunk} if (trunk := TRUNKS.checkpoint(cell)) else {})
+        | ({"shards": shards} if (shards := pack_cell_shards(cell)) else {})
         for cell in cells
     ]
+
+
+def pack_cell_shards(cell):
+    """A cell's shard folders when some differ from its domains' (a selection), else None."""
+    folders = cell_shards(cell["schedule"])
+    return folders if any(d != f for d, f in folders.items()) else None
+
+
+def pack_shards(pack, name):
+    """Shard file `name` of every domain and of every selection a pack's cells train on."""
+    folders = {
+        f for c in pack.cells for f in cell_shards(CELL_BY_ID[c]["schedule"]).values()
+    }
+    return [SHARDS.format(domain=f, name=name) for f in sorted(folders | set(DOMAINS))]
 
 
 def pack_trunks(pack):

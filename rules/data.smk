@@ -67,7 +67,7 @@ rule tokenizer:
 
 rule shards:
     input:
-        docs="results/data/{domain}/docs.parquet",
+        docs=get_shard_docs,  # a selection's documents for a derived domain (rules/select.smk)
         tokenizer="results/tokenizer/tokenizer.json",
     output:
         train="results/shards/{domain}/train.arrow",

@@ -7,9 +7,9 @@ rule evaluate:
     input:
         metrics=f"{RUN_DIR}/metrics.json",
         stream=f"{STREAM}.arrow",
-        train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
-        tests=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
-        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        train_shards=get_cell_shards("train.arrow"),  # a selection's for its pool
+        tests=get_cell_shards("test.arrow"),
+        manifests=get_cell_shards("manifest.json"),
     output:
         evaluation=f"{RUN_DIR}/eval.json",
     log:

@@ -5,7 +5,7 @@
 
 rule stream:
     input:
-        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        manifests=get_cell_shards("manifest.json"),  # a selection's for its pool
     output:
         stream=f"{STREAM}.arrow",
         summary=f"{STREAM}.summary.json",

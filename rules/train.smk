@@ -13,9 +13,9 @@ for pack in PACKS:
             streams=pack_files(pack, f"{STREAM}.arrow"),
             summaries=pack_files(pack, f"{STREAM}.summary.json"),
             tokenizer="results/tokenizer/tokenizer.json",
-            train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
-            test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
-            manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+            train_shards=pack_shards(pack, "train.arrow"),  # and its cells' selections'
+            test_shards=pack_shards(pack, "test.arrow"),
+            manifests=pack_shards(pack, "manifest.json"),
             trunks=pack_trunks(pack),
         output:
             models=[directory(path) for path in pack_files(pack, f"{RUN_DIR}/model")],

@@ -16,7 +16,8 @@ from curriculab.report.html import render_report
 
 DESIGN = "design_summary"  # the design loop's summary (study key `design`)
 LADDER = "ladder_summary"  # the scale ladder's summary (study key `ladder`)
-JSON_INPUTS = ("manifests", DESIGN, LADDER)
+SELECT = "select_summary"  # the selections' summary (study key `select`)
+JSON_INPUTS = ("manifests", DESIGN, LADDER, SELECT)
 tables = {
     name: pl.read_parquet(path) for name, path in snakemake.input.items() if name not in JSON_INPUTS
 }
@@ -28,7 +29,9 @@ render_report(
     snakemake.params.study,
     Path(snakemake.output.report),
     provenance(snakemake.config, snakemake.params.repo),
-    read_json(snakemake.input.design_summary) if DESIGN in snakemake.input.keys() else None,  # noqa: SIM118
-    read_json(snakemake.input.ladder_summary) if LADDER in snakemake.input.keys() else None,  # noqa: SIM118
+    *(
+        read_json(snakemake.input[key]) if key in snakemake.input.keys() else None  # noqa: SIM118
+        for key in (DESIGN, LADDER, SELECT)
+    ),
 )
 print(f"wrote {snakemake.output.report}", file=sys.stderr)

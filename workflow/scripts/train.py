@@ -11,19 +11,27 @@ from curriculab.io import read_json
 from curriculab.packed import CellJob, train_pack
 from curriculab.train import CellInputs
 
-domains = snakemake.params.domains
-shared = {
-    "train_shards": dict(zip(domains, map(Path, snakemake.input.train_shards), strict=True)),
-    "test_shards": dict(zip(domains, map(Path, snakemake.input.test_shards), strict=True)),
-    "manifests": dict(zip(domains, map(Path, snakemake.input.manifests), strict=True)),
-    "tokenizer": Path(snakemake.input.tokenizer),
+# Shard files by folder (results/shards/<folder>/): a domain's, or a selection's in its pool's
+# place for the cells that name one (their "shards": domain -> folder).
+files = {
+    key: {Path(path).parent.name: Path(path) for path in snakemake.input[key]}
+    for key in ("train_shards", "test_shards", "manifests")
 }
+own = {domain: domain for domain in snakemake.params.domains}
+
+
+def cell_inputs(cell, stream):
+    folders = cell.get("shards", own)
+    shards = {key: {d: by[f] for d, f in folders.items()} for key, by in files.items()}
+    return CellInputs(stream=Path(stream), tokenizer=Path(snakemake.input.tokenizer), **shards)
+
+
 cells = snakemake.params.cells
 settings = {arm: train_config(raw) for arm, raw in snakemake.params.train.items()}
 jobs = [
     CellJob(
         cell=f"ratio={c['ratio']} schedule={c['schedule']} arm={c['arm']} seed={c['seed']}",
-        inputs=CellInputs(stream=Path(stream), **shared),
+        inputs=cell_inputs(c, stream),
         cfg=settings[c["arm"]],
         seed=int(c["seed"]),
         out_dir=Path(metrics).parent,

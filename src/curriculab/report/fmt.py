@@ -137,3 +137,12 @@ def score(value: float | None, signed: bool = False) -> str:
         return NA
     sign = "+" if signed else ""
     return f"{value:{sign},.0f}" if abs(value) >= 100 else f"{value:{sign}.3f}"
+
+
+def interval(value: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
+    """'value [low, high]'; the value alone without an interval, '–' without a value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"

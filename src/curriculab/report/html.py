@@ -40,6 +40,7 @@ from curriculab.report.sections import (
     table,
     verdict_sentences,
 )
+from curriculab.report.selection import selection_section
 from curriculab.report.study import named_summary_table, study_section, summary_table
 from curriculab.report.utility import utility_section
 from curriculab.report.words import Words, words_for
@@ -249,13 +250,14 @@ def _design(
     return [Section("design", "Design loop: the next cells worth running", body)]
 
 
-def _ladder(study, words, ladder: dict[str, Any] | None, specs: dict[str, Any]) -> list[Section]:
-    """The scale ladder's section (its chart specs added to `specs`); none without a ladder."""
-    if ladder is None:
+def _stage(key: str, title: str, build, summary: dict | None, specs: dict) -> list[Section]:
+    """The section of an optional stage's summary (ladder, selection), its chart specs added to
+    `specs`; none without the stage."""
+    if summary is None:
         return []
-    body, charts = ladder_section(ladder, words, study)
+    body, charts = build(summary)
     specs.update({key: chart.to_dict() for key, chart in charts.items()})
-    return [Section("ladder", "Scale ladder: the best mix and window, one scale up", body)]
+    return [Section(key, title, body)]
 
 
 def _sections(
@@ -264,6 +266,7 @@ def _sections(
     provenance: dict[str, Any],
     design: dict[str, Any] | None = None,
     ladder: dict[str, Any] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> tuple[list[Section], dict[str, Any]]:
     """Every section of the page in order, and the chart specs. An optional table's section
     is one _optional(...) line: it then has its place on the page and in the contents."""
@@ -292,7 +295,20 @@ def _sections(
             lambda verdicts: domain_verdict_section(verdicts, baseline, words),
         ),
         *_design(tables, study, words, design, specs),
-        *_ladder(study, words, ladder, specs),
+        *_stage(
+            "ladder",
+            "Scale ladder: the best mix and window, one scale up",
+            lambda s: ladder_section(s, words, study),
+            ladder,
+            specs,
+        ),
+        *_stage(
+            "selection",
+            "Selection: which pool data to train on, and where it goes",
+            selection_section,
+            selection,
+            specs,
+        ),
         *_optional(
             tables,
             "finetune",
@@ -352,6 +368,7 @@ def render_report(
     provenance: dict[str, Any] | None = None,
     design: dict[str, Any] | None = None,
     ladder: dict[str, Any] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
@@ -366,9 +383,10 @@ def render_report(
     report.words) names its domains and judges the objective; a two-domain study reads D1/D2.
     design: the design loop's summary (design.summary), with tables design_points and
     design_surface; None without a design. ladder: the scale ladder's summary (ladder.tables),
-    None without a ladder.
+    None without a ladder. selection: the select stage's summary (selection.summary), None
+    without one.
     """
-    sections, specs = _sections(tables, study, provenance or {}, design, ladder)
+    sections, specs = _sections(tables, study, provenance or {}, design, ladder, selection)
     title = html.escape(f"curriculab report: {study['name']}")
     body = "\n".join(section.to_html() for section in sections)
     page = f"""<!DOCTYPE html>

@@ -5,7 +5,6 @@ against scale."""
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 import altair as alt
@@ -34,12 +33,7 @@ optimum unchanged, and compares them paired by seed (Holm over the six compariso
 RULES = {"all": "least squares, every scale", "autoscale": "AutoScale, last two scales"}
 
 
-def _ci(value: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if low is None or high is None or math.isnan(low) or math.isnan(high):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+_ci = fmt.interval
 
 
 def _mixture(weights: dict[str, float]) -> str:

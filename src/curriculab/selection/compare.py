@@ -1,0 +1,174 @@
+"""Selection x placement: which pool documents and where they go, compared by seed.
+
+Every cell of a schedule with `select` (and every cell of the same placement on the whole
+pool) is one (selection, placement) pair. Per ratio and learning-rate arm, three kinds of
+seed-paired comparisons of the study's objective form one Holm family:
+
+- `vs random`: a selection minus the random selection of the same size, at one placement
+  (does choosing beat drawing?);
+- `placement`: a placement minus the reference placement (the baseline's: spread), with one
+  selection (does moving the pool's data matter once it is chosen?);
+- `interaction`: the placement effect with a selection minus the placement effect with its
+  random control (does the choice change where the data should go?).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curriculab.analysis.statistics import CONFIDENCE, holm_verdicts, t_interval, t_tests
+from curriculab.selection.plan import KEY, Selection
+
+WHOLE = "whole pool"  # the label of cells that train on the pool itself
+KINDS = ("vs random", "placement", "interaction")  # the comparisons, in the order reported
+
+
+def placements(
+    schedules: Mapping[str, dict[str, Any]], selection: Selection
+) -> dict[str, dict[str, str]]:
+    """schedule -> {"set", "placement"} for every schedule that shares its order with one that
+    trains on a selection. A placement is named by a schedule of it without `select` if there
+    is one, else by its first schedule with the sweep suffix `-select<set>` removed."""
+
+    def order(spec):
+        return json.dumps({k: v for k, v in spec.items() if k != KEY}, sort_keys=True)
+
+    chosen = {order(s) for s in schedules.values() if KEY in s}
+    names: dict[str, str] = {}
+    for name, spec in schedules.items():
+        key = order(spec)
+        if key in chosen and (
+            key not in names or (KEY not in spec and KEY in schedules[names[key]])
+        ):
+            names[key] = name
+    label = {
+        key: name.replace(f"-select{schedules[name][KEY]}", "") if KEY in schedules[name] else name
+        for key, name in names.items()
+    }
+    return {
+        name: {"set": spec.get(KEY, WHOLE), "placement": label[order(spec)]}
+        for name, spec in schedules.items()
+        if order(spec) in chosen
+    }
+
+
+def _wide(cells: pl.DataFrame) -> dict[tuple[str, str], dict[int, float]]:
+    """(set, placement) -> seed -> objective."""
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for row in cells.iter_rows(named=True):
+        out.setdefault((row["set"], row["placement"]), {})[row["seed"]] = row["objective"]
+    return out
+
+
+def _difference(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
+    seeds = sorted(set(a) & set(b))
+    return np.array([a[s] - b[s] for s in seeds])
+
+
+def _tests(wide, sets, controls, places, reference) -> list[dict[str, Any]]:
+    """Every comparison of one (ratio, arm): kind, what, against, per-seed differences."""
+    rows = []
+    for place in places:
+        for s in sets:
+            c = controls.get(s)
+            if c and c != s and (s, place) in wide and (c, place) in wide:
+                rows.append(("vs random", s, c, place, _difference(wide[s, place], wide[c, place])))
+    for s in [*sets, WHOLE]:
+        for place in places:
+            if place != reference and (s, place) in wide and (s, reference) in wide:
+                effect = _difference(wide[s, place], wide[s, reference])
+                rows.append(("placement", s, s, f"{place} - {reference}", effect))
+                c = controls.get(s)
+                if c and c != s and (c, place) in wide and (c, reference) in wide:
+                    seeds = sorted(
+                        set(wide[s, place])
+                        & set(wide[s, reference])
+                        & set(wide[c, place])
+                        & set(wide[c, reference])
+                    )
+                    d = [
+                        wide[s, place][k]
+                        - wide[s, reference][k]
+                        - wide[c, place][k]
+                        + wide[c, reference][k]
+                        for k in seeds
+                    ]
+                    rows.append(("interaction", s, c, f"{place} - {reference}", np.array(d)))
+    return [
+        {
+            "kind": k,
+            "set": s,
+            "against": c,
+            "placement": p,
+            "seeds": len(d),
+            "estimate": float(d.mean()) if len(d) else float("nan"),
+            "sd": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+        }
+        for k, s, c, p, d in rows
+    ]
+
+
+def selection_tables(
+    cells: pl.DataFrame,
+    layout: Mapping[str, dict[str, str]],
+    selection: Selection,
+    reference: str,
+    alpha: float = 1.0 - CONFIDENCE,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(means, tests). `cells`: ratio, schedule, arm, seed, objective; `layout`: placements();
+    `reference`: the placement every other one is compared with."""
+    mine = cells.filter(pl.col("schedule").is_in(list(layout))).with_columns(
+        set=pl.col("schedule").replace_strict({k: v["set"] for k, v in layout.items()}),
+        placement=pl.col("schedule").replace_strict({k: v["placement"] for k, v in layout.items()}),
+    )
+    sets = [s.name for s in selection.sets]
+    controls = {s.name: c.name for s in selection.sets if (c := selection.control(s))}
+    places = list(dict.fromkeys(v["placement"] for v in layout.values()))
+    means, tests = [], []
+    for (ratio, arm), group in mine.group_by(["ratio", "arm"], maintain_order=True):
+        for (s, place), by_seed in _wide(group).items():
+            mean, low, high = t_interval(np.array(list(by_seed.values())))
+            means.append(
+                {
+                    "ratio": ratio,
+                    "arm": arm,
+                    "set": s,
+                    "placement": place,
+                    "objective": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "seeds": len(by_seed),
+                }
+            )
+        tests += [
+            {"ratio": ratio, "arm": arm, **row}
+            for row in _tests(_wide(group), sets, controls, places, reference)
+        ]
+    if not tests:
+        return pl.DataFrame(means), pl.DataFrame()
+    table = pl.DataFrame(tests)
+    low, high, p = t_tests(
+        table["estimate"].to_numpy(),
+        table["sd"].to_numpy(),
+        table["seeds"].to_numpy().astype(float),
+    )
+    holm = holm_verdicts(table["estimate"].to_numpy(), p, alpha)
+    verdict = np.where(
+        holm["verdict"] == "supported",
+        "lower",
+        np.where(holm["verdict"] == "contradicted", "higher", "no difference shown"),
+    )
+    table = table.with_columns(
+        ci_low=pl.Series(low),
+        ci_high=pl.Series(high),
+        p_value=pl.Series(p),
+        p_holm=pl.Series(holm["p_adjusted"]),
+        verdict=pl.Series(verdict),
+    )
+    order = pl.col("kind").replace_strict({k: i for i, k in enumerate(KINDS)})
+    return pl.DataFrame(means), table.sort(order, maintain_order=True)

@@ -1,0 +1,64 @@
+"""Rule select_summary: every selection's record, how much the selections overlap, and the
+selection x placement comparisons of the cells (curriculab.selection.compare), for the report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curriculab.analysis.aggregate import collect_cells
+from curriculab.analysis.objective import add_objective, train_blocks, weights_table
+from curriculab.io import atomic_path, read_json, write_json
+from curriculab.objective import describe
+from curriculab.selection.compare import selection_tables
+from curriculab.selection.plan import Selection
+
+
+def overlaps(scores: Sequence[str | Path], names: Sequence[str]) -> list[dict[str, Any]]:
+    """Jaccard overlap of the chosen documents of every pair of selections."""
+    chosen = {
+        name: set(pl.read_parquet(path).filter(pl.col("chosen"))["doc_id"].to_list())
+        for name, path in zip(names, scores, strict=True)
+    }
+    return [
+        {"a": a, "b": b, "jaccard": len(chosen[a] & chosen[b]) / max(len(chosen[a] | chosen[b]), 1)}
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    ]
+
+
+def write_summary(
+    params: Any, inputs: Any, runs: list[tuple], out: Mapping[str, str | Path]
+) -> pl.DataFrame:
+    """Write results/select/summary.json and the comparisons' CSV; return the comparisons."""
+    selection = Selection.of(params.select, params.target_domain)
+    blocks = train_blocks(params.domains, inputs.manifests)
+    cells = collect_cells(runs, params.target_domain)["cells"]
+    weights = weights_table(
+        params.utility, params.domains, params.target_domain, params.ratios, blocks
+    )
+    cells = add_objective(cells, weights, params.utility)
+    means, tests = selection_tables(cells, params.layout, selection, params.reference)
+    with atomic_path(out["tests"]) as tmp:
+        tests.write_csv(tmp)
+    names = [s.name for s in selection.sets]
+    write_json(
+        out["summary"],
+        {
+            "pool": selection.pool,
+            "target": selection.target,
+            "embedding": selection.embedding.describe(),
+            "ot": vars(selection.ot),
+            "objective": describe(params.utility, params.target_domain),
+            "reference": params.reference,
+            "layout": dict(params.layout),
+            "records": [read_json(path) for path in inputs.records],
+            "overlaps": overlaps(inputs.scores, names),
+            "means": means.to_dicts(),
+            "tests": tests.to_dicts(),
+        },
+    )
+    return tests

@@ -1,0 +1,43 @@
+"""Rules select_embed, select and select_summary: embed the pool and the target, choose one
+selection (a derived domain), or compare selections and placements by seed for the report."""
+
+import sys
+from pathlib import Path
+
+from curriculab.errors import log_to
+
+log_to(snakemake.log[0])
+
+from curriculab.selection.embed import EmbeddingSpec
+from curriculab.selection.methods import OTSpec
+from curriculab.selection.plan import SelectSet
+
+params, rule = snakemake.params, snakemake.rule
+if rule == "select_embed":
+    from curriculab.selection.stage import write_embeddings
+
+    write_embeddings(
+        snakemake.input.pool,
+        snakemake.input.target,
+        EmbeddingSpec.of(params.embedding),
+        params.seed,
+        snakemake.output.embeddings,
+    )
+elif rule == "select":
+    from curriculab.selection.stage import run_selection
+
+    run_selection(
+        snakemake.input.docs,
+        snakemake.input.embeddings,
+        snakemake.input.tokenizer,
+        SelectSet(**params.chosen),
+        OTSpec.of(params.ot),
+        params.seed,
+        dict(snakemake.output),
+    )
+else:
+    from curriculab.selection.summary import write_summary
+
+    runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
+    tests = write_summary(params, snakemake.input, runs, dict(snakemake.output))
+    print(tests, file=sys.stderr)
