@@ -62,8 +62,12 @@ rule select:
 # Selection x placement, paired by seed (curriculab.selection.compare), for the report.
 rule select_summary:
     input:
-        records=expand("results/select/{selected}/selection.json", selected=SELECTED),
-        scores=expand("results/select/{selected}/scores.parquet", selected=SELECTED),
+        records=expand(
+            "results/select/{selected}/selection.json", selected=SELECT.domains
+        ),
+        scores=expand(
+            "results/select/{selected}/scores.parquet", selected=SELECT.domains
+        ),
         evaluations=cell_files(SELECT_CELLS, "eval.json"),
         metrics=cell_files(SELECT_CELLS, "metrics.json"),
         curves=cell_files(SELECT_CELLS, "curve.parquet"),

@@ -94,6 +94,17 @@ def test_the_comparisons_and_the_report_section(study) -> None:
         ("ot", "late"),
         ("whole pool", "shuffled"),
     }
+    chosen = {
+        name: set(
+            pl.read_parquet(workdir / f"results/select/history_{name}/scores.parquet")
+            .filter(pl.col("chosen"))["doc_id"]
+            .to_list()
+        )
+        for name in SETS
+    }
+    for pair in summary["overlaps"]:  # each pair's own sets, whatever order the inputs come in
+        a, b = chosen[pair["a"]], chosen[pair["b"]]
+        assert pair["jaccard"] == pytest.approx(len(a & b) / len(a | b))
     csv = pl.read_csv(workdir / "results/tables/select.csv")
     assert csv.height == len(summary["tests"]) and csv["p_holm"].is_not_null().all()
     text = visible_text((workdir / "reports/report.html").read_text())

@@ -44,7 +44,7 @@ def write_summary(
     means, tests = selection_tables(cells, params.layout, selection, params.reference)
     with atomic_path(out["tests"]) as tmp:
         tests.write_csv(tmp)
-    names = [s.name for s in selection.sets]
+    records = [read_json(path) for path in inputs.records]  # in the order of inputs.scores
     write_json(
         out["summary"],
         {
@@ -55,8 +55,8 @@ def write_summary(
             "objective": describe(params.utility, params.target_domain),
             "reference": params.reference,
             "layout": dict(params.layout),
-            "records": [read_json(path) for path in inputs.records],
-            "overlaps": overlaps(inputs.scores, names),
+            "records": records,
+            "overlaps": overlaps(inputs.scores, [r["set"] for r in records]),
             "means": means.to_dicts(),
             "tests": tests.to_dicts(),
         },
