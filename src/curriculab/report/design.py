@@ -180,8 +180,8 @@ def surface_chart(surface: pl.DataFrame, points: pl.DataFrame, summary: dict[str
 
 def design_section(
     points: pl.DataFrame, surface: pl.DataFrame, summary: dict[str, Any], words: Words, study
-) -> tuple[str, alt.TopLevelMixin]:
-    """The section's HTML (the chart goes in div chart-design) and its chart."""
+) -> tuple[str, dict[str, alt.TopLevelMixin]]:
+    """The section's HTML and its chart, keyed by the element it is drawn into (chart-design)."""
     design = summary["design"]
     bounds = design["bounds"]
     box = ", ".join(f"{n} in [{bounds[n][0]:g}, {bounds[n][1]:g}]" for n in summary["parameters"])
@@ -206,4 +206,4 @@ def design_section(
         f"before the point ran):</p>{_points_table(points, summary['parameters'])}"
         f"{_fit_sentence(summary['fit'], summary['parameters'])}"
     )
-    return body, surface_chart(surface, points, summary)
+    return body, {"chart-design": surface_chart(surface, points, summary)}

@@ -233,25 +233,8 @@ sequences divided by the same sum over all sequences; below its share of tokens,
 where the learning rate was low.</p>"""
 
 
-def _design(
-    tables: dict[str, pl.DataFrame],
-    study: dict[str, Any],
-    words: Words,
-    design: dict[str, Any] | None,
-    specs: dict[str, Any],
-) -> list[Section]:
-    """The design loop's section (its chart spec added to `specs`); none without a design."""
-    if design is None:
-        return []
-    body, chart = design_section(
-        tables["design_points"], tables["design_surface"], design, words, study
-    )
-    specs["chart-design"] = chart.to_dict()
-    return [Section("design", "Design loop: the next cells worth running", body)]
-
-
 def _stage(key: str, title: str, build, summary: dict | None, specs: dict) -> list[Section]:
-    """The section of an optional stage's summary (ladder, selection), its chart specs added to
+    """The section of an optional stage's summary (design, ladder, selection), its charts added to
     `specs`; none without the stage."""
     if summary is None:
         return []
@@ -294,7 +277,15 @@ def _sections(
             "Per-domain verdicts",
             lambda verdicts: domain_verdict_section(verdicts, baseline, words),
         ),
-        *_design(tables, study, words, design, specs),
+        *_stage(
+            "design",
+            "Design loop: the next cells worth running",
+            lambda s: design_section(
+                tables["design_points"], tables["design_surface"], s, words, study
+            ),
+            design,
+            specs,
+        ),
         *_stage(
             "ladder",
             "Scale ladder: the best mix and window, one scale up",
