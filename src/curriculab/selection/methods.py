@@ -12,9 +12,11 @@
 
 Memory is bounded: the target is a seeded sample of at most `target_points` documents (GOT-D's
 code uses 1,000), and the pool is split into seeded random batches so that no cost matrix
-exceeds `max_matrix_mb` (peak memory is about four such matrices: cost, kernel, plan and a
-temporary). Every batch is a random sample of the pool solved against the same target sample;
-calibration removes each batch's arbitrary constant, so scores of different batches compare.
+exceeds `max_matrix_mb` (POT holds the cost, the kernel and the plan, each that size, plus
+temporaries: bench/bench_select.py measured a 2.5 GB peak for the whole process at the default
+512 MiB bound with a 400 MB matrix, 1.2 GB at 128 MiB). Every batch is a random sample of the
+pool solved against the same target sample; calibration removes each batch's arbitrary
+constant, so scores of different batches compare.
 """
 
 from __future__ import annotations
