@@ -103,7 +103,7 @@ def test_ot_recovers_a_planted_subset_at_known_truth() -> None:
 
 
 def test_batched_ot_keeps_memory_bounded_and_the_ranking() -> None:
-    """A pool larger than the matrix bound is solved in random batches (here 9): calibration
+    """A pool larger than the matrix bound is solved in random batches (here 10): calibration
     puts them on one scale, so the chosen set matches the one-batch solve's closely."""
     pool, target, hidden = _clouds(np.random.default_rng(2))
     whole, info_whole = ot_scores(pool, target, OTSpec(), seed=0)

@@ -88,6 +88,7 @@ def test_the_comparisons_and_the_report_section(study) -> None:
     summary = read_json(workdir / "results/select/summary.json")
     assert {r["set"] for r in summary["records"]} == set(SETS)
     kinds = {t["kind"] for t in summary["tests"]}
+    assert all(0 < m["pool_loss"] < 20 for m in summary["means"])  # the pool's own test loss
     assert kinds == {"vs random", "placement", "interaction"}
     assert {(m["set"], m["placement"]) for m in summary["means"]} >= {
         ("ot", "shuffled"),

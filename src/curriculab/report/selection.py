@@ -46,8 +46,8 @@ def _verdicts(tests: list[dict[str, Any]]) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
-def _means_table(means: pl.DataFrame) -> str:
-    shown = means.with_columns(
+def _means_table(means: pl.DataFrame, pool: str) -> str:
+    shown = means.sort("set", "placement").with_columns(
         pl.struct("objective", "ci_low", "ci_high")
         .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String)
         .alias("measured")
@@ -60,8 +60,10 @@ def _means_table(means: pl.DataFrame) -> str:
             "set": "selection",
             "placement": "placement",
             "measured": "objective [95% CI]",
+            "pool_loss": f"{pool} test loss (mean)",
             "seeds": "seeds",
         },
+        {"pool_loss": fmt.loss},
     )
 
 
@@ -130,7 +132,7 @@ def selection_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLe
         "<h3>Which selection and placement trained the best model</h3>",
         _verdicts(summary["tests"]) if summary["tests"] else "<p>No paired comparison.</p>",
         '<div id="chart-selection" class="chart"></div>',
-        _means_table(means),
+        _means_table(means, summary["pool"]),
         "<h3>What each selection chose</h3>",
         "<p>OT cost: the entropic transport cost (epsilon as above) between a sample of the "
         "chosen documents and the target sample, in the embedding; lower lies closer to the "

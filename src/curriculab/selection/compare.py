@@ -57,11 +57,11 @@ def placements(
     }
 
 
-def _wide(cells: pl.DataFrame) -> dict[tuple[str, str], dict[int, float]]:
-    """(set, placement) -> seed -> objective."""
+def _wide(cells: pl.DataFrame, column: str = "objective") -> dict[tuple[str, str], dict]:
+    """(set, placement) -> seed -> `column`."""
     out: dict[tuple[str, str], dict[int, float]] = {}
     for row in cells.iter_rows(named=True):
-        out.setdefault((row["set"], row["placement"]), {})[row["seed"]] = row["objective"]
+        out.setdefault((row["set"], row["placement"]), {})[row["seed"]] = row[column]
     return out
 
 
@@ -130,7 +130,11 @@ def selection_tables(
     controls = {s.name: c.name for s in selection.sets if (c := selection.control(s))}
     places = list(dict.fromkeys(v["placement"] for v in layout.values()))
     means, tests = [], []
+    pool_loss = f"test_loss_{selection.pool}"  # what choosing toward the target costs the pool
+    if pool_loss not in mine.columns:
+        mine = mine.with_columns(pl.lit(float("nan")).alias(pool_loss))
     for (ratio, arm), group in mine.group_by(["ratio", "arm"], maintain_order=True):
+        pool = _wide(group, pool_loss)
         for (s, place), by_seed in _wide(group).items():
             mean, low, high = t_interval(np.array(list(by_seed.values())))
             means.append(
@@ -143,6 +147,7 @@ def selection_tables(
                     "ci_low": low,
                     "ci_high": high,
                     "seeds": len(by_seed),
+                    "pool_loss": float(np.mean(list(pool[s, place].values()))),
                 }
             )
         tests += [
