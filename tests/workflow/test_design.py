@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
 from curriculab.design.surrogate import Box
 from curriculab.io import read_json
 from tests.helpers import TINY_CONFIG
 from tests.report_page import visible_text
 from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _remade_same_bytes, _run
+from tests.workflow.test_workflow import _remade_same_bytes, _run_study
 
 SEEDS = [0, 1]
 BOUNDS = {"window": [0.05, 0.5], "d1_share": [0.0, 1.0]}
@@ -48,11 +47,7 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    workdir = tmp_path_factory.mktemp("design")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(_config()))
-    done = _run(workdir, "--cores", "2")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir, done.stdout + done.stderr
+    return _run_study(tmp_path_factory, "design", _config())
 
 
 def _rounds(workdir: Path) -> list[dict]:

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 from curriculab.io import read_json
 from curriculab.ladder.plan import CHECK
 from tests.helpers import TINY_CONFIG
 from tests.report_page import visible_text
 from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _remade_same_bytes, _run
+from tests.workflow.test_workflow import _remade_same_bytes, _run_study
 
 SCALES = [2048, 4096, 8192]
 TARGET = 16384
@@ -47,11 +46,7 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    workdir = tmp_path_factory.mktemp("ladder")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(_config()))
-    done = _run(workdir, "--cores", "2")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir, done.stdout + done.stderr
+    return _run_study(tmp_path_factory, "ladder", _config())
 
 
 def _run_dir(workdir: Path, schedule: str, seed: int) -> Path:

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 from curriculab.io import read_json
 from curriculab.streams.stream_file import read_stream
 from tests.helpers import TINY_CONFIG
 from tests.report_page import visible_text
 from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _remade_same_bytes, _run
+from tests.workflow.test_workflow import _remade_same_bytes, _run_study
 
 SETS = {"rand": "random", "near": "similarity", "ot": "ot"}
 
@@ -45,11 +44,7 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    workdir = tmp_path_factory.mktemp("select")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(_config()))
-    done = _run(workdir, "--cores", "2")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir, done.stdout + done.stderr
+    return _run_study(tmp_path_factory, "select", _config())
 
 
 def test_selections_are_domains_with_their_own_train_and_the_pools_test(study) -> None:

@@ -32,6 +32,15 @@ def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _run_study(tmp_path_factory, name: str, config: dict) -> tuple[Path, str]:
+    """A study from `config` run to its report in a fresh folder: (folder, Snakemake's output)."""
+    workdir = tmp_path_factory.mktemp(name)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    done = _run(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir, done.stdout + done.stderr
+
+
 def _remade_same_bytes(workdir: Path, copy_dir: Path, target: str) -> None:
     """A finished study plans nothing when run again; in a copy, `target` deleted and made
     alone from the same inputs comes back byte for byte."""
