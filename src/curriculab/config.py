@@ -17,7 +17,7 @@ import yaml
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
-from curriculab.job_resources import TrainResources
+from curriculab.job_resources import TrainResources, train_resources
 from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.model import PRESETS
 from curriculab.objective import check_utility
@@ -307,7 +307,10 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         verdict_schedules=_verdict_schedules(analysis, schedules, baseline),
         model_preset=config["model"]["preset"],
         train=train,
-        resources=train_resources(config.get("resources", {}).get("train", {}), config["train"]),
+        resources=train_resources(
+            config.get("resources", {}).get("train", {}),
+            config["train"].get("device", TRAIN_DEFAULTS["device"]),
+        ),
         harness=harness_spec(config.get("harness"), tuple(config["domains"])),
         trunks=check_trunks(schedules, budget, seq_len),
         removals=check_removals(schedules),
@@ -325,31 +328,6 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
             config.get("select"), sorted(domains), config["target_domain"], schedules
         ),
     )
-
-
-def train_resources(raw: dict[str, Any], train: dict[str, Any]) -> TrainResources:
-    """The typed `resources.train:` mapping; `gpus: null` follows `train.device`. A GPU request
-    that training would not use, or CUDA training without a GPU request, is a ConfigError."""
-    device = train.get("device", TRAIN_DEFAULTS["device"])
-    gpus = raw.get("gpus")
-    if gpus is None:
-        gpus = 1 if device == "cuda" else 0
-    if gpus and device == "cpu":
-        raise ConfigError(
-            f"config key 'resources.train.gpus': {gpus} GPU requested but train.device is 'cpu'; "
-            "set train.device to auto or cuda, or gpus to 0"
-        )
-    if not gpus and device == "cuda":
-        raise ConfigError(
-            "config key 'resources.train.gpus': 0, but train.device is 'cuda'; a job without a "
-            "GPU cannot train on CUDA (set gpus to 1, or train.device to auto)"
-        )
-    if raw.get("gpu_model") and not gpus:
-        raise ConfigError(
-            f"config key 'resources.train.gpu_model': {raw['gpu_model']!r} is set but no GPU is "
-            "requested (resources.train.gpus is 0)"
-        )
-    return TrainResources(**{**raw, "gpus": gpus})
 
 
 def _verdict_schedules(

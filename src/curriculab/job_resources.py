@@ -18,8 +18,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from curriculab.errors import ConfigError
 from curriculab.model import PRESETS, padded_vocab_size, training_flops_per_token
 from curriculab.streams.build import BudgetSpec, target_blocks_wanted
 
@@ -223,3 +224,28 @@ def pack_mem_mb(study: Study, cells: int, attempt: int = 1, preset: str | None =
         return one
     base = BASE_MEM_MB * (1 + 0.5 * (attempt - 1))
     return 512 * math.ceil((base + cells * (one - base)) / 512)
+
+
+def train_resources(raw: dict[str, Any], device: str) -> TrainResources:
+    """The typed `resources.train:` mapping; `gpus: null` follows `train.device` (`device`). A
+    GPU request that training would not use, or CUDA training without a GPU request, is a
+    ConfigError."""
+    gpus = raw.get("gpus")
+    if gpus is None:
+        gpus = 1 if device == "cuda" else 0
+    if gpus and device == "cpu":
+        raise ConfigError(
+            f"config key 'resources.train.gpus': {gpus} GPU requested but train.device is 'cpu'; "
+            "set train.device to auto or cuda, or gpus to 0"
+        )
+    if not gpus and device == "cuda":
+        raise ConfigError(
+            "config key 'resources.train.gpus': 0, but train.device is 'cuda'; a job without a "
+            "GPU cannot train on CUDA (set gpus to 1, or train.device to auto)"
+        )
+    if raw.get("gpu_model") and not gpus:
+        raise ConfigError(
+            f"config key 'resources.train.gpu_model': {raw['gpu_model']!r} is set but no GPU is "
+            "requested (resources.train.gpus is 0)"
+        )
+    return TrainResources(**{**raw, "gpus": gpus})
