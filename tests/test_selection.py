@@ -152,35 +152,6 @@ def test_tfidf_embedding_is_deterministic_and_seeded(real_case) -> None:
     assert a[0].tobytes() != c[0].tobytes()
 
 
-@pytest.fixture(scope="module")
-def local_encoder(tmp_path_factory) -> str:
-    """A tiny BERT with random weights and a word-level tokenizer, saved as a local model
-    directory: what `hf` loads by path where the hub is not reachable."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    directory = tmp_path_factory.mktemp("encoder")
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    words = ["the", "a", "soup", "bread", "river", "king", "war", "salt", "bake", "boil", "empire"]
-    tok.train_from_iterator(words * 3, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
-    fast.save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=fast.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
-    return str(directory)
-
-
 def test_hf_encoder_by_local_directory(local_encoder) -> None:
     texts = ["boil the soup", "bake the bread with salt", "the king and the empire", "war"]
     spec = EmbeddingSpec(type="hf", model=local_encoder, max_length=16, batch_size=3)

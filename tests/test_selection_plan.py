@@ -8,11 +8,12 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 from curriculab.config import ConfigError, load_study
 from curriculab.selection.compare import WHOLE, placements
 from curriculab.selection.plan import shard_domains
-from tests.helpers import SCHEMA, TINY_CONFIG
+from tests.helpers import REPO, SCHEMA, TINY_CONFIG
 
 SETS = {"rand": {"method": "random", "k": 50}, "ot": {"method": "ot", "k": 50}}
 
@@ -108,3 +109,29 @@ def test_trunks_and_design_points_do_not_take_selections() -> None:
     config["design"] = {"schedule": "a", "parameters": {"window": [0.1, 0.4]}}
     with pytest.raises(ConfigError, match="trains on a selection"):
         load_study(config, SCHEMA)
+
+
+def test_each_selection_is_compared_with_the_random_one_of_its_size() -> None:
+    sets = {
+        "r10": {"method": "random", "k": 10},
+        "r20": {"method": "random", "k": 20},
+        "ot20": {"method": "ot", "k": 20},
+        "ot30": {"method": "ot", "k": 30},
+        "s20": {"method": "similarity", "tokens": 20},
+    }
+    only = {"a": {"family": "shuffled", "select": "ot20"}}
+    selection = load_study(select_config(only, sets=sets), SCHEMA).select
+    control = {s.name: selection.control(s).name for s in selection.sets}
+    # Same size when there is one (documents and tokens are different sizes), else the first.
+    assert control == {"r10": "r10", "r20": "r20", "ot20": "r20", "ot30": "r10", "s20": "r10"}
+
+
+def test_the_commented_example_in_config_yaml_is_a_valid_study() -> None:
+    lines = (REPO / "config.yaml").read_text().splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("# select:")))
+    block = [line[2:] for line in lines[start:] if line.startswith(("# select:", "#   "))]
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config |= yaml.safe_load("\n".join(block))
+    config["grid"]["schedules"]["spread_ot"] = {"family": "shuffled", "select": "ot"}
+    study = load_study(config, SCHEMA)
+    assert list(study.select.domains) == ["wiki_random", "wiki_ot"]
