@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curriculab.analysis.statistics import CONFIDENCE, holm_verdicts, t_interval, t_tests
+from curriculab.analysis.statistics import CONFIDENCE, holm_family, t_interval
 from curriculab.selection.plan import KEY, Selection
 
 WHOLE = "whole pool"  # the label of cells that train on the pool itself
 KINDS = ("vs random", "placement", "interaction")  # the comparisons, in the order reported
+VERDICTS = {"supported": "lower", "contradicted": "higher", "inconclusive": "no difference shown"}
 
 
 def placements(
@@ -65,52 +66,41 @@ def _wide(cells: pl.DataFrame, column: str = "objective") -> dict[tuple[str, str
     return out
 
 
-def _difference(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
-    seeds = sorted(set(a) & set(b))
-    return np.array([a[s] - b[s] for s in seeds])
+def _paired(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+    """seed -> a minus b, over the seeds both have."""
+    return {k: a[k] - b[k] for k in sorted(a.keys() & b.keys())}
 
 
 def _tests(wide, sets, controls, places, reference) -> list[dict[str, Any]]:
-    """Every comparison of one (ratio, arm): kind, what, against, per-seed differences."""
+    """Every comparison of one (ratio, arm): kind, set, against, placement, and the seeds,
+    mean and sd of its per-seed differences."""
     rows = []
     for place in places:
         for s in sets:
             c = controls.get(s)
             if c and c != s and (s, place) in wide and (c, place) in wide:
-                rows.append(("vs random", s, c, place, _difference(wide[s, place], wide[c, place])))
+                rows.append(("vs random", s, c, place, _paired(wide[s, place], wide[c, place])))
     for s in [*sets, WHOLE]:
         for place in places:
-            if place != reference and (s, place) in wide and (s, reference) in wide:
-                effect = _difference(wide[s, place], wide[s, reference])
-                rows.append(("placement", s, s, f"{place} - {reference}", effect))
-                c = controls.get(s)
-                if c and c != s and (c, place) in wide and (c, reference) in wide:
-                    seeds = sorted(
-                        set(wide[s, place])
-                        & set(wide[s, reference])
-                        & set(wide[c, place])
-                        & set(wide[c, reference])
-                    )
-                    d = [
-                        wide[s, place][k]
-                        - wide[s, reference][k]
-                        - wide[c, place][k]
-                        + wide[c, reference][k]
-                        for k in seeds
-                    ]
-                    rows.append(("interaction", s, c, f"{place} - {reference}", np.array(d)))
-    return [
-        {
-            "kind": k,
-            "set": s,
-            "against": c,
-            "placement": p,
-            "seeds": len(d),
+            if place == reference or (s, place) not in wide or (s, reference) not in wide:
+                continue
+            effect = _paired(wide[s, place], wide[s, reference])
+            rows.append(("placement", s, s, f"{place} - {reference}", effect))
+            c = controls.get(s)
+            if c and c != s and (c, place) in wide and (c, reference) in wide:
+                control = _paired(wide[c, place], wide[c, reference])
+                rows.append(
+                    ("interaction", s, c, f"{place} - {reference}", _paired(effect, control))
+                )
+    tests = []
+    for kind, s, c, place, by_seed in rows:
+        d = np.array(list(by_seed.values()))
+        tests.append({
+            "kind": kind, "set": s, "against": c, "placement": place, "n": len(d),
             "estimate": float(d.mean()) if len(d) else float("nan"),
             "sd": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
-        }
-        for k, s, c, p, d in rows
-    ]
+        })  # fmt: skip
+    return tests
 
 
 def selection_tables(
@@ -134,8 +124,8 @@ def selection_tables(
     if pool_loss not in mine.columns:
         mine = mine.with_columns(pl.lit(float("nan")).alias(pool_loss))
     for (ratio, arm), group in mine.group_by(["ratio", "arm"], maintain_order=True):
-        pool = _wide(group, pool_loss)
-        for (s, place), by_seed in _wide(group).items():
+        wide, pool = _wide(group), _wide(group, pool_loss)
+        for (s, place), by_seed in wide.items():
             mean, low, high = t_interval(np.array(list(by_seed.values())))
             means.append(
                 {
@@ -152,28 +142,18 @@ def selection_tables(
             )
         tests += [
             {"ratio": ratio, "arm": arm, **row}
-            for row in _tests(_wide(group), sets, controls, places, reference)
+            for row in _tests(wide, sets, controls, places, reference)
         ]
     if not tests:
         return pl.DataFrame(means), pl.DataFrame()
     table = pl.DataFrame(tests)
-    low, high, p = t_tests(
-        table["estimate"].to_numpy(),
-        table["sd"].to_numpy(),
-        table["seeds"].to_numpy().astype(float),
-    )
-    holm = holm_verdicts(table["estimate"].to_numpy(), p, alpha)
-    verdict = np.where(
-        holm["verdict"] == "supported",
-        "lower",
-        np.where(holm["verdict"] == "contradicted", "higher", "no difference shown"),
-    )
+    judged = holm_family(table, alpha, VERDICTS)
     table = table.with_columns(
-        ci_low=pl.Series(low),
-        ci_high=pl.Series(high),
-        p_value=pl.Series(p),
-        p_holm=pl.Series(holm["p_adjusted"]),
-        verdict=pl.Series(verdict),
-    )
+        ci_low=judged["ci_low"],
+        ci_high=judged["ci_high"],
+        p_value=judged["p_value"],
+        p_holm=judged["p_adjusted"],
+        verdict=judged["verdict"],
+    ).rename({"n": "seeds"})
     order = pl.col("kind").replace_strict({k: i for i, k in enumerate(KINDS)})
     return pl.DataFrame(means), table.sort(order, maintain_order=True)
