@@ -33,9 +33,6 @@ optimum unchanged, and compares them paired by seed (Holm over the six compariso
 RULES = {"all": "least squares, every scale", "autoscale": "AutoScale, last two scales"}
 
 
-_ci = fmt.interval
-
-
 def _mixture(weights: dict[str, float]) -> str:
     return ", ".join(f"{d} {w:.2f}" for d, w in weights.items())
 
@@ -56,7 +53,8 @@ def check_sentences(summary: dict[str, Any]) -> str:
             missed = [t["against"] for t in mine if t["against"] not in better]
             call = "did not beat " + ", ".join(missed)
         diffs = "; ".join(
-            f"against {t['against']} {_ci(t['estimate'], t['ci_low'], t['ci_high'])} nats/token "
+            f"against {t['against']} "
+            f"{fmt.interval(t['estimate'], t['ci_low'], t['ci_high'])} nats/token "
             f"(Holm p = {fmt.number(t['p_holm'])})"
             for t in mine
         )
@@ -74,7 +72,7 @@ def _check_table(summary: dict[str, Any]) -> str:
             {k: _mixture(v) for k, v in summary["check"].items()}, default=""
         ).alias("weights"),
         pl.struct("objective", "ci_low", "ci_high")
-        .map_elements(lambda r: _ci(*r.values()), return_dtype=pl.String)
+        .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String)
         .alias("measured"),
     )  # fmt: skip
     return table(means, {"mixture": "mixture", "weights": "weights", "measured":
@@ -84,7 +82,7 @@ def _check_table(summary: dict[str, Any]) -> str:
 def _optima_table(summary: dict[str, Any]) -> str:
     optima = pl.DataFrame(summary["optima"]).with_columns(
         pl.struct("weight", "ci_low", "ci_high")
-        .map_elements(lambda r: _ci(*r.values()), return_dtype=pl.String)
+        .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String)
         .alias("optimum"),
         pl.col("residual_sd").round(4),
         (pl.col("signal") / pl.col("residual_sd")).round(1).alias("signal_to_noise"),
@@ -92,7 +90,7 @@ def _optima_table(summary: dict[str, Any]) -> str:
     predicted = pl.DataFrame(summary["predictions"]).with_columns(
         pl.concat_str(pl.lit("target: "), pl.col("rule")).alias("scale"),
         pl.struct("weight", "ci_low", "ci_high")
-        .map_elements(lambda r: _ci(*r.values()), return_dtype=pl.String)
+        .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String)
         .alias("optimum"),
         pl.lit(None, pl.Float64).alias("residual_sd"),
         pl.lit(None, pl.Float64).alias("signal_to_noise"),
@@ -113,16 +111,16 @@ def _backtest(summary: dict[str, Any]) -> str:
         inside = t["ci_low"] - 1e-9 <= t["fitted"] <= t["ci_high"] + 1e-9
         rows.append({
             "rule": t["rule"], "domain": t["domain"],
-            "predicted": _ci(t["weight"], t["ci_low"], t["ci_high"]),
-            "fitted": _ci(t["fitted"], t["fitted_low"], t["fitted_high"]),
+            "predicted": fmt.interval(t["weight"], t["ci_low"], t["ci_high"]),
+            "fitted": fmt.interval(t["fitted"], t["fitted_low"], t["fitted_high"]),
             "inside": "yes" if inside else "no",
         })  # fmt: skip
     for t in summary["order_predictions"]:
         if t["kind"] == "backtest":
             rows.append({
                 "rule": "order (least squares)", "domain": t["parameter"],
-                "predicted": _ci(t["best"], t["ci_low"], t["ci_high"]),
-                "fitted": _ci(t["fitted"], None, None),
+                "predicted": fmt.interval(t["best"], t["ci_low"], t["ci_high"]),
+                "fitted": fmt.interval(t["fitted"], None, None),
                 "inside": "yes" if t["ci_low"] <= t["fitted"] <= t["ci_high"] else "no",
             })  # fmt: skip
     return table(pl.DataFrame(rows), {"rule": "rule", "domain": "domain or parameter",
@@ -144,7 +142,7 @@ def _orders_table(summary: dict[str, Any]) -> str:
         how="vertical_relaxed",
     ).with_columns(
         pl.struct("best", "ci_low", "ci_high")
-        .map_elements(lambda r: _ci(*r.values()), return_dtype=pl.String).alias("value"),
+        .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String).alias("value"),
         pl.col("at_edge").replace_strict({True: "yes", False: "no"}, default="–"),
     )  # fmt: skip
     return table(shown, {"scale": "scale", "parameter": "parameter", "value":
