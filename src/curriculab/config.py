@@ -21,11 +21,10 @@ from curriculab.job_resources import TrainResources, train_resources
 from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.model import PRESETS
 from curriculab.objective import check_utility
-from curriculab.selection.plan import KEY as SELECT
 from curriculab.selection.plan import Selection, check_select
 from curriculab.streams.build import BudgetSpec
 from curriculab.streams.multi import uses_utility
-from curriculab.streams.schedules import check_schedule
+from curriculab.streams.schedules import check_schedule, order_spec
 from curriculab.streams.trunk import check_removals, check_trunks
 
 # nats/token below the unigram reference that count as learning beyond token frequencies
@@ -196,9 +195,8 @@ def _check_schedules(config: dict[str, Any], schema: dict[str, Any]) -> dict[str
     schedules = {}
     for name, (base, spec) in expand_schedules(config["grid"]["schedules"]).items():
         note = f" (sweep value {name!r})" if name != base else ""
-        order = {k: v for k, v in spec.items() if k != SELECT}  # `select` picks data, not order
-        validate_schema(order, single, prefix=f"grid.schedules.{base}", note=note)
-        problem = check_schedule(order, names, target)
+        validate_schema(order_spec(spec), single, prefix=f"grid.schedules.{base}", note=note)
+        problem = check_schedule(spec, names, target)
         if problem:
             raise ConfigError(f"config key 'grid.schedules.{base}'{note}: {problem}")
         schedules[name] = {**spec, "utility": config.get("utility")} if uses_utility(spec) else spec

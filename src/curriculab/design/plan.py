@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from curriculab.errors import ConfigError, CurriculabError
+from curriculab.selection.plan import KEY as SELECT
 
 PREFIX = "design_r"
 NAME = re.compile(r"design_r(\d+)_(\d+)")
@@ -165,7 +166,7 @@ def check_design(
     spec = schedules[base]
     if "trunk" in spec:
         raise _fail("schedule", f"{base!r} is on a trunk; design cells train from step 0")
-    if "select" in spec:
+    if SELECT in spec:
         raise _fail("schedule", f"{base!r} trains on a selection; design cells take the whole pool")
     bounds = {}
     for name, (low, high) in raw["parameters"].items():

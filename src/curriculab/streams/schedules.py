@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from curriculab.errors import CurriculabError
+from curriculab.selection.plan import KEY as SELECT
 
 Budget = Literal["fixed_data", "fixed_tokens"]
 RAMP_BINS = 100  # piecewise-constant resolution of ramp shapes (1% of training per bin)
@@ -286,8 +287,14 @@ def check_schedule(spec: dict[str, Any], names: Sequence[str], target: str) -> s
     """A problem with a schedule's parameters (config time, no data needed), or None."""
     if spec["family"] not in FAMILIES:
         return f"unknown family {spec['family']!r}; expected one of {sorted(FAMILIES)}"
-    params = {k: v for k, v in spec.items() if k != "family"}
+    params = {k: v for k, v in order_spec(spec).items() if k != "family"}
     return FAMILIES[spec["family"]].check(params, names, target)
+
+
+def order_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's spec without `select`, which picks the pool's data (curriculab.selection),
+    not the order: what the schema of a family and the family itself see."""
+    return {k: v for k, v in spec.items() if k != SELECT}
 
 
 def final_window_start(plan: Plan, target: int, max_phases: int = 10) -> float | None:
@@ -312,5 +319,5 @@ def final_window_start(plan: Plan, target: int, max_phases: int = 10) -> float |
 
 def make_plan(ctx: Context, spec: dict[str, Any]) -> Plan:
     """The plan of schedule `spec` ({'family': ..., **params}) for one cell."""
-    params = {k: v for k, v in spec.items() if k not in ("family", "select")}  # select: data
+    params = {k: v for k, v in order_spec(spec).items() if k != "family"}
     return FAMILIES[spec["family"]].plan(ctx, params)
