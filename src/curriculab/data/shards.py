@@ -33,15 +33,24 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
-def pack_documents(
-    texts: list[str], tokenizer: Tokenizer, seq_len: int, batch_docs: int = 512
-) -> tuple[np.ndarray, int]:
-    """Tokenize in batches, append end-of-document, cut into blocks; return (blocks, dropped)."""
+def encode_documents(
+    texts: list[str], tokenizer: Tokenizer, batch_docs: int = 512
+) -> list[np.ndarray]:
+    """Each document's token ids with the end-of-document token appended, as packed (encoded in
+    batches of `batch_docs`)."""
     eod = end_of_document_id(tokenizer)
     pieces: list[np.ndarray] = []
     for start in range(0, len(texts), batch_docs):
         for encoding in tokenizer.encode_batch(texts[start : start + batch_docs]):
             pieces.append(np.asarray([*encoding.ids, eod], dtype=np.int64))
+    return pieces
+
+
+def pack_documents(
+    texts: list[str], tokenizer: Tokenizer, seq_len: int, batch_docs: int = 512
+) -> tuple[np.ndarray, int]:
+    """Tokenize in batches, append end-of-document, cut into blocks; return (blocks, dropped)."""
+    pieces = encode_documents(texts, tokenizer, batch_docs)
     stream = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
     n_blocks = len(stream) // seq_len
     blocks = stream[: n_blocks * seq_len].reshape(n_blocks, seq_len)  # (n_blocks, seq_len)

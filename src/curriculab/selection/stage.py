@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curriculab.data.shards import encode_documents
 from curriculab.errors import CurriculabError
 from curriculab.io import atomic_path, read_arrow, write_arrow, write_json
 from curriculab.selection.embed import EmbeddingSpec, embed, normalise
@@ -77,11 +78,12 @@ def read_embeddings(path: str | Path) -> dict[str, tuple[list[str], np.ndarray]]
 
 
 def doc_tokens(texts: list[str], tokenizer_path: str | Path) -> np.ndarray:
-    """(n,) tokens each document takes in a shard: its encoding plus the end-of-document token."""
+    """(n,) tokens each document takes in a shard (the shard packer's own encoding: its ids
+    plus the end-of-document token)."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    return np.array([len(e.ids) + 1 for e in tokenizer.encode_batch(texts)], dtype=np.int64)
+    pieces = encode_documents(texts, Tokenizer.from_file(str(tokenizer_path)))
+    return np.array([len(p) for p in pieces], dtype=np.int64)
 
 
 def _check_size(chosen: SelectSet, n_docs: int, n_tokens: int) -> None:
