@@ -2,14 +2,13 @@
 
 import json
 import sys
-from pathlib import Path
 
 from curriculab.errors import log_to
 
 log_to(snakemake.log[0])
 
-from curriculab.analysis.aggregate import collect_cells
-from curriculab.analysis.objective import add_objective, train_blocks, weights_table
+
+from curriculab.analysis.objective import objective_cells, train_blocks
 from curriculab.config import budget_spec
 from curriculab.design.loop import allowed_points, observations, propose_round, seed_noise
 from curriculab.design.plan import Design
@@ -24,11 +23,13 @@ allowed = allowed_points(
 )
 rounds = [read_json(path) for path in snakemake.input.proposals]
 specs = dict(params.schedules) | {p["schedule"]: p["spec"] for r in rounds for p in r["proposals"]}
-runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
-cells = collect_cells(runs, params.target)["cells"] if runs else None
-if cells is not None:
-    weights = weights_table(params.utility, params.domains, params.target, [design.ratio], blocks)
-    cells = add_objective(cells, weights, params.utility)
+cells = (
+    objective_cells(
+        params.runs, params.domains, params.target, params.utility, [design.ratio], blocks
+    )
+    if params.runs
+    else None
+)
 obs = observations(cells, design, specs) if cells is not None else None
 noise = seed_noise(cells, design, obs["schedule"].to_list()) if obs is not None else None
 

@@ -3,14 +3,13 @@ or the check there with the fits, for the report."""
 
 import json
 import sys
-from pathlib import Path
 
 from curriculab.errors import log_to
 
 log_to(snakemake.log[0])
 
-from curriculab.analysis.aggregate import collect_cells
-from curriculab.analysis.objective import add_objective, train_blocks, weights_table
+
+from curriculab.analysis.objective import objective_cells, train_blocks
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.ladder.plan import Ladder
 from curriculab.ladder.tables import check_table, ladder_fits
@@ -18,10 +17,9 @@ from curriculab.ladder.tables import check_table, ladder_fits
 params = snakemake.params
 ladder = Ladder.of(params.ladder)
 blocks = train_blocks(params.domains, snakemake.input.manifests)
-runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
-cells = collect_cells(runs, params.target)["cells"]
-weights = weights_table(params.utility, params.domains, params.target, [ladder.ratio], blocks)
-cells = add_objective(cells, weights, params.utility).select("schedule", "seed", "objective")
+cells = objective_cells(
+    params.runs, params.domains, params.target, params.utility, [ladder.ratio], blocks
+).select("schedule", "seed", "objective")
 
 
 def write_csv(table, path):

@@ -2,7 +2,6 @@
 selection (a derived domain), or compare selections and placements by seed for the report."""
 
 import sys
-from pathlib import Path
 
 from curriculab.errors import log_to
 
@@ -38,6 +37,5 @@ elif rule == "select":
 else:
     from curriculab.selection.summary import write_summary
 
-    runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
-    tests = write_summary(params, snakemake.input, runs, dict(snakemake.output))
+    tests = write_summary(params, snakemake.input, dict(snakemake.output))
     print(tests, file=sys.stderr)

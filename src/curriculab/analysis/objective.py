@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curriculab.analysis.aggregate import StreamSpec, _check_runs, _get, _ratio_value, _read_json
+from curriculab.analysis.aggregate import (
+    StreamSpec,
+    _check_runs,
+    _get,
+    _ratio_value,
+    _read_json,
+    collect_cells,
+)
 from curriculab.analysis.finetune import finetune_table
 from curriculab.analysis.learning import CELL, area_per_token
 from curriculab.analysis.statistics import (
@@ -144,6 +151,21 @@ def add_objective(
         .with_columns(pl.sum_horizontal(terms).alias("objective"))
         .drop(f"weight_{d}" for d in domains)
     )
+
+
+def objective_cells(
+    runs: Sequence[Sequence[Any]],
+    domains: Sequence[str],
+    target: str,
+    utility: dict[str, Any] | None,
+    ratios: Sequence[str],
+    blocks: Mapping[str, int],
+) -> pl.DataFrame:
+    """The cells of `runs` ((ratio, schedule, arm, seed, run directory) each, as a rule's params
+    give them) with the study's `objective` (add_objective, utility weights for `ratios`)."""
+    specs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in runs]
+    cells = collect_cells(specs, target)["cells"]
+    return add_objective(cells, weights_table(utility, domains, target, ratios, blocks), utility)
 
 
 def objective_auc(curves: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:

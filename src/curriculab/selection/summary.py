@@ -9,8 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from curriculab.analysis.aggregate import collect_cells
-from curriculab.analysis.objective import add_objective, train_blocks, weights_table
+from curriculab.analysis.objective import objective_cells, train_blocks
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.objective import describe
 from curriculab.selection.compare import selection_tables
@@ -30,17 +29,13 @@ def overlaps(scores: Sequence[str | Path], names: Sequence[str]) -> list[dict[st
     ]
 
 
-def write_summary(
-    params: Any, inputs: Any, runs: list[tuple], out: Mapping[str, str | Path]
-) -> pl.DataFrame:
+def write_summary(params: Any, inputs: Any, out: Mapping[str, str | Path]) -> pl.DataFrame:
     """Write results/select/summary.json and the comparisons' CSV; return the comparisons."""
     selection = Selection.of(params.select, params.target_domain)
     blocks = train_blocks(params.domains, inputs.manifests)
-    cells = collect_cells(runs, params.target_domain)["cells"]
-    weights = weights_table(
-        params.utility, params.domains, params.target_domain, params.ratios, blocks
+    cells = objective_cells(
+        params.runs, params.domains, params.target_domain, params.utility, params.ratios, blocks
     )
-    cells = add_objective(cells, weights, params.utility)
     means, tests = selection_tables(cells, params.layout, selection, params.reference)
     with atomic_path(out["tests"]) as tmp:
         tests.write_csv(tmp)
