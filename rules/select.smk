@@ -3,9 +3,17 @@
 # derived domain (`<pool>_<set>`), which rule shards builds like any other domain. A schedule
 # with `select: <set>` trains on it; rule select_summary compares selections and placements.
 
+from curriculab.selection.compare import placements
 from curriculab.selection.plan import embedding_params
 
 SELECT_EMBEDDINGS = "results/select/embeddings.arrow"
+# Every cell of a schedule with `select` and its whole-pool partners, as (selection, placement)
+# pairs, and the placement every other one is compared with (the baseline's).
+SELECT_LAYOUT = placements(STUDY.schedules, SELECT)
+SELECT_CELLS = [c for c in CELLS if c["schedule"] in SELECT_LAYOUT]
+SELECT_REFERENCE = SELECT_LAYOUT.get(STUDY.baseline, {}).get("placement") or next(
+    (v["placement"] for v in SELECT_LAYOUT.values()), None
+)
 
 
 rule select_embed:
@@ -68,6 +76,7 @@ rule select_summary:
         scores=expand(
             "results/select/{selected}/scores.parquet", selected=SELECT.domains
         ),
+        embeddings=SELECT_EMBEDDINGS,
         evaluations=cell_files(SELECT_CELLS, "eval.json"),
         metrics=cell_files(SELECT_CELLS, "metrics.json"),
         curves=cell_files(SELECT_CELLS, "curve.parquet"),

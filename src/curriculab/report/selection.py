@@ -67,7 +67,7 @@ def _means_table(means: pl.DataFrame, pool: str) -> str:
     )
 
 
-def _records_table(records_: list[dict[str, Any]]) -> str:
+def _records_table(records_: list[dict[str, Any]], pool_cost: float) -> str:
     rows = [
         {
             "set": r["set"],
@@ -76,7 +76,7 @@ def _records_table(records_: list[dict[str, Any]]) -> str:
             "docs": r["chosen_docs"],
             "tokens": r["chosen_tokens"],
             "cost": r["transport_cost"],
-            "pool_cost": r["pool_transport_cost"],
+            "pool_cost": pool_cost,
             "cosine": r["centroid_cosine"],
             "seconds": r["seconds"],
             "first": "; ".join(r["top_titles"][:5]),
@@ -137,7 +137,7 @@ def selection_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLe
         "<p>OT cost: the entropic transport cost (epsilon as above) between a sample of the "
         "chosen documents and the target sample, in the embedding; lower lies closer to the "
         "target. The whole pool's is given for scale.</p>",
-        _records_table(summary["records"]),
+        _records_table(summary["records"], summary["pool_transport_cost"]),
     ]
     if overlaps is not None:
         parts += [

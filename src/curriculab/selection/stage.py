@@ -164,9 +164,9 @@ def run_selection(
         "seconds": round(seconds, 2),
         "solver": solver,
         # How far the chosen set lies from the target (entropic OT cost on the same target
-        # sample for every set), beside the whole pool's; and its mean cosine to the centroid.
+        # sample for every set; the whole pool's is in the summary) and its mean cosine to the
+        # centroid.
         "transport_cost": transport_cost(pool_vecs[keep], target_vecs, ot_spec.epsilon, seed),
-        "pool_transport_cost": transport_cost(pool_vecs, target_vecs, ot_spec.epsilon, seed),
         "centroid_cosine": float((pool_vecs[keep] @ centroid).mean()),
         "top_titles": [titles[i] for i in order[:10]],
     }

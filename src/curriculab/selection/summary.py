@@ -13,7 +13,9 @@ from curriculab.analysis.objective import objective_cells, train_blocks
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.objective import describe
 from curriculab.selection.compare import selection_tables
+from curriculab.selection.methods import transport_cost
 from curriculab.selection.plan import Selection
+from curriculab.selection.stage import read_embeddings
 
 
 def overlaps(scores: Sequence[str | Path], names: Sequence[str]) -> list[dict[str, Any]]:
@@ -40,6 +42,10 @@ def write_summary(params: Any, inputs: Any, out: Mapping[str, str | Path]) -> pl
     with atomic_path(out["tests"]) as tmp:
         tests.write_csv(tmp)
     records = [read_json(path) for path in inputs.records]  # in the order of inputs.scores
+    vectors = read_embeddings(inputs.embeddings)  # the whole pool's distance, once for all sets
+    pool_cost = transport_cost(
+        vectors["pool"][1], vectors["target"][1], selection.ot.epsilon, selection.seed
+    )
     write_json(
         out["summary"],
         {
@@ -51,6 +57,7 @@ def write_summary(params: Any, inputs: Any, out: Mapping[str, str | Path]) -> pl
             "reference": params.reference,
             "layout": dict(params.layout),
             "records": records,
+            "pool_transport_cost": pool_cost,
             "overlaps": overlaps(inputs.scores, [r["set"] for r in records]),
             "means": means.to_dicts(),
             "tests": tests.to_dicts(),
