@@ -12,7 +12,6 @@ from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import one_line
 from curriculab.harness import heldout_task
 from curriculab.ladder.plan import scale_of
-from curriculab.selection.compare import placements
 from curriculab.selection.plan import shard_domains
 from curriculab.lr import arm_description
 from curriculab.objective import describe as describe_objective
@@ -81,14 +80,9 @@ LADDER_SCHEDULES = sorted(
 )
 # Target-aware selection (README: Selection; rules/select.smk): every selection is a derived
 # domain `<pool>_<set>` with shards of its own; the cells of a schedule with `select: <set>`
-# train on its shards in the pool's place (SELECT_CELLS: those and their whole-pool partners).
+# train on its shards in the pool's place.
 SELECT = STUDY.select
 SELECTED = sorted(SELECT.domains if SELECT else [], key=len, reverse=True)
-SELECT_LAYOUT = placements(STUDY.schedules, SELECT) if SELECT else {}
-SELECT_CELLS = [c for c in CELLS if c["schedule"] in SELECT_LAYOUT]
-SELECT_REFERENCE = SELECT_LAYOUT.get(STUDY.baseline, {}).get("placement") or next(
-    (v["placement"] for v in SELECT_LAYOUT.values()), None
-)
 # Trunks (README: Trunks): where every cell on a trunk starts, where each trunk is checkpointed.
 TRUNKS = TrunkPlan.of(STUDY)
 
