@@ -43,6 +43,8 @@ include: "rules/report.smk"
 localrules:
     all,
     stream,
+    matched_stream,
+    preregister,
     trunk_stream,
     evaluate,
     harness_task,

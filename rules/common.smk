@@ -1,10 +1,12 @@
 # Config validation, the cell grid and the input functions shared by every rule file.
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from snakemake.utils import min_version
 
+from curriculab.analysis.registration import registration_spec
 from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, load_study, load_yaml
 from curriculab.data.sources import check_sources
@@ -46,13 +48,25 @@ CELLS = [
     for arm in STUDY.arms
     for seed in STUDY.seeds
 ]
+# Matched controls (analysis/controls.py): the baseline's stream under a schedule's own
+# learning-rate curve, under the arms whose cooldown follows the schedule's window; ordinary
+# cells with a stream of their own (the baseline's, linked) and a stream summary of their own.
+CONTROLS = STUDY.controls
+CELLS += [
+    {"ratio": ratio, "schedule": name, "arm": arm, "seed": seed}
+    for ratio in STUDY.ratio_labels
+    for name, control in CONTROLS.items()
+    for arm in control.arms
+    for seed in STUDY.seeds
+]
 STREAMS = [
     {"ratio": ratio, "schedule": schedule, "seed": seed}
     for ratio in STUDY.ratio_labels
-    for schedule in STUDY.schedules
+    for schedule in [*STUDY.schedules, *CONTROLS]
     for seed in STUDY.seeds
 ]
 RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
+REGISTRATION = "results/preregistration.json"  # the verdict family, before any training
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
 # The design loop (README: Design; rules/design.smk): every round has a fixed number of points,
 # so its cells are named before any has run: round r's schedules at the design's ratio and arm,
@@ -63,6 +77,7 @@ DESIGN_CELLS = {
     for round_ in (range(DESIGN.final_round + 1) if DESIGN else [])
 }
 GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
+CONTROL_SCHEDULES = sorted(CONTROLS, key=len, reverse=True)
 DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=True)
 # Scale ladders (README: Scale ladders; rules/ladder.smk): every scale's cells and the check's
 # at the target scale, named before any has run (their shares and tokens are set when their
@@ -91,7 +106,10 @@ wildcard_constraints:
     domain="|".join(map(re.escape, sorted(DOMAINS + SELECTED, key=len, reverse=True))),
     ratio="|".join(map(re.escape, STUDY.ratio_labels)),
     schedule="|".join(
-        map(re.escape, GRID_SCHEDULES + DESIGN_SCHEDULES + LADDER_SCHEDULES)
+        map(
+            re.escape,
+            GRID_SCHEDULES + CONTROL_SCHEDULES + DESIGN_SCHEDULES + LADDER_SCHEDULES,
+        )
     ),
     arm="|".join(map(re.escape, sorted(STUDY.arms, key=len, reverse=True))),
     seed=r"\d+",
@@ -111,7 +129,7 @@ SHARDS = "results/shards/{domain}/{name}"
 def cell_shards(schedule):
     """Domain -> the folder of the shards a schedule's cells train on (a selection's for the
     pool when it names one; the domain's own otherwise)."""
-    spec = STUDY.schedules.get(schedule, {})
+    spec = STUDY.schedules.get(schedule) or TRUNKS.schedules.get(schedule, {})
     return shard_domains(SELECT, spec, DOMAINS)
 
 
@@ -153,17 +171,24 @@ def finished_pack(cell_id):
     return recorded_pack(run / "metrics.json")
 
 
+def pack_schedules():
+    """The grid's schedules in pack order: the baseline, its matched controls, the rest."""
+    rest = [s for s in STUDY.schedules if s != STUDY.baseline]
+    return [STUDY.baseline, *CONTROLS, *rest]
+
+
 # Training jobs: packs of cells (curriculab.pack); finished cells keep the pack that made them.
 # New packs are cut from an order whose innermost loops are the learning-rate arm (the arms of
 # one stream train identically until their learning rates part, and a pack computes that shared
 # prefix once: curriculab.branch) and then the ratio (which sets a cell's length, so that packs
 # take about equally long and run side by side without a long tail).
+# A matched control comes right after the baseline, whose prefix it shares.
 PACK_ORDER = [
     cell_id({"ratio": ratio, "schedule": schedule, "arm": arm, "seed": seed})
     for seed in STUDY.seeds
-    for schedule in STUDY.schedules
+    for schedule in pack_schedules()
     for ratio in STUDY.ratio_labels
-    for arm in STUDY.arms
+    for arm in (CONTROLS[schedule].arms if schedule in CONTROLS else STUDY.arms)
 ]
 PACKS = plan_packs(PACK_ORDER, STUDY.resources.cells_per_job, finished_pack)
 # A design round's cells are packed among themselves: the next round's proposals wait for them;

@@ -5,13 +5,18 @@ import json
 from pathlib import Path
 
 from curriculab.analysis.objective import train_blocks
+from curriculab.analysis.registration import register
 from curriculab.config import budget_spec
 from curriculab.errors import job_log
 from curriculab.evaluate import evaluate_cell
 from curriculab.harness import write_heldout_task
 from curriculab.io import read_json
 from curriculab.ladder.plan import Ladder, cell_plan
-from curriculab.streams.stream_file import write_stream, write_trunk_stream
+from curriculab.streams.stream_file import (
+    write_matched_stream,
+    write_stream,
+    write_trunk_stream,
+)
 
 
 def stream_job(input, output, params, wildcards, log, spec=None, budget=None):
@@ -31,6 +36,27 @@ def stream_job(input, output, params, wildcards, log, spec=None, budget=None):
                 params.seq_len,
                 (budget or params.budget).get("step_blocks", 1),
             ),
+            output.stream,
+            output.summary,
+        )
+        print(json.dumps(summary), file=log_file)
+
+
+def preregister_job(output, params, log):
+    """Register the verdict family (analysis/registration.py); the record goes to the log."""
+    with job_log(log[0]) as log_file:
+        record = register(params.spec, output[0], "results/runs")
+        print(json.dumps(record["history"]), file=log_file)
+
+
+def matched_stream_job(input, output, wildcards, log):
+    """Link the baseline's stream as a matched control's, with its own summary."""
+    with job_log(log[0]) as log_file:
+        summary = write_matched_stream(
+            input.stream,
+            read_json(input.summary),
+            read_json(input.lr),
+            wildcards.schedule,
             output.stream,
             output.summary,
         )

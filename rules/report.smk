@@ -17,13 +17,36 @@ TABLES = [
     "domain_barcodes",
     "domain_verdicts",
     "finetune",
+    "audit",
+    "comparisons",
 ]
 # With the study key `harness`: every cell's harness scores, and their summary over seeds.
 HARNESS_TABLES = ["harness", "harness_summary"] if STUDY.harness else []
 
 
+# The verdict family, fixed before any cell trains (analysis/registration.py): every training
+# job waits for it (ancient: a later change re-registers, and the report says so, but retrains
+# nothing).
+rule preregister:
+    output:
+        REGISTRATION,
+    log:
+        "logs/preregister.log",
+    benchmark:
+        "benchmarks/preregister.tsv"
+    resources:
+        cpus_per_task=1,
+        mem_mb=1000,
+        runtime=5,
+    params:
+        spec=registration_spec(STUDY),
+    run:
+        preregister_job(output, params, log)
+
+
 rule aggregate:
     input:
+        registration=REGISTRATION,
         evaluations=get_cell_runs("eval.json"),
         metrics=get_cell_runs("metrics.json"),
         curves=get_cell_runs("curve.parquet"),
@@ -89,6 +112,11 @@ rule aggregate:
             caption="../workflow/report/finetune.rst",
             category="Verdicts",
         ),
+        comparisons_csv=report(
+            "results/tables/comparisons.csv",
+            caption="../workflow/report/comparisons.rst",
+            category="Verdicts",
+        ),
     log:
         "logs/aggregate.log",
     benchmark:
@@ -112,6 +140,8 @@ rule aggregate:
         utility=STUDY.utility,
         schedules=STUDY.schedules,
         ratios=STUDY.ratio_labels,
+        controls={name: asdict(control) for name, control in CONTROLS.items()},
+        audit=asdict(STUDY.audit),
     script:
         "../workflow/scripts/aggregate.py"
 
@@ -134,6 +164,7 @@ rule report:
         # With the study key `select`: the selections and their comparisons.
         **({"select_summary": "results/select/summary.json"} if SELECT else {}),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        registration=REGISTRATION,
     output:
         report=report(
             "reports/report.html",

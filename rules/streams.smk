@@ -28,3 +28,31 @@ rule stream:
         seq_len=STUDY.seq_len,
     run:
         stream_job(input, output, params, wildcards, log)
+
+
+# A matched control's stream (analysis/controls.py): the baseline's stream, linked, with the
+# summary of the baseline but for where the treatment's window starts (its cooldown's start).
+rule matched_stream:
+    input:
+        stream=lambda wc: STREAM.format(**{**wc, "schedule": STUDY.baseline}) + ".arrow",
+        summary=lambda wc: STREAM.format(**{**wc, "schedule": STUDY.baseline})
+        + ".summary.json",
+        lr=lambda wc: STREAM.format(
+            **{**wc, "schedule": CONTROLS[wc.schedule].treatment}
+        )
+        + ".summary.json",
+    output:
+        stream=f"{STREAM}.arrow",
+        summary=f"{STREAM}.summary.json",
+    log:
+        "logs/streams/{ratio}/{schedule}/seed{seed}.log",
+    benchmark:
+        "benchmarks/streams/{ratio}/{schedule}/seed{seed}.tsv"
+    wildcard_constraints:
+        schedule="|".join(map(re.escape, CONTROL_SCHEDULES)) or "-",
+    resources:
+        cpus_per_task=1,
+        mem_mb=1000,
+        runtime=10,
+    run:
+        matched_stream_job(input, output, wildcards, log)

@@ -17,6 +17,7 @@ for pack in PACKS:
             test_shards=pack_shards(pack, "test.arrow"),
             manifests=pack_shards(pack, "manifest.json"),
             trunks=pack_trunks(pack),
+            registration=ancient(REGISTRATION),  # the verdict family is fixed first
         output:
             models=[directory(path) for path in pack_files(pack, f"{RUN_DIR}/model")],
             curves=pack_files(pack, f"{RUN_DIR}/curve.parquet"),

@@ -45,6 +45,7 @@ rule trunk:
         train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
         test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+        registration=ancient(REGISTRATION),  # the verdict family is fixed first
     output:
         checkpoint=f"{TRUNK}.pt",
         record=f"{TRUNK}.json",

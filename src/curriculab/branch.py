@@ -64,7 +64,7 @@ class Branching:
 class Candidate:
     """What decides whether two cells share a prefix (a pack's CellJob, reduced)."""
 
-    stream: str | None  # None: a cell that starts from a trunk, which shares with no other
+    stream: str | None  # the stream's sha256; None: a cell that starts from a trunk (shares none)
     seed: int
     cfg: TrainConfig
     window_start: float | None
@@ -76,7 +76,9 @@ def branch_step(a: Candidate, b: Candidate) -> int:
     same_other = {k: v for k, v in asdict(a.cfg).items() if k not in LR_KEYS} == {
         k: v for k, v in asdict(b.cfg).items() if k not in LR_KEYS
     }
-    if not same_other or (a.stream, a.seed, a.window_start) != (b.stream, b.seed, b.window_start):
+    # The window start matters only through the learning rate, compared step by step below
+    # (a matched control reads the baseline's stream under another schedule's cooldown).
+    if not same_other or (a.stream, a.seed) != (b.stream, b.seed):
         return 0
     if a.stream is None:
         return 0
@@ -132,7 +134,12 @@ def trunk_starts(
         leaves, window_start = steps - 1, None
         if spec["family"] == "end_window":
             leaves = window_step(spec["window"], total_blocks, batch_size)
-            window_start = leaves * batch_size / total_blocks
+        # A matched control (analysis.controls) reads the trunk's order under its treatment's
+        # cooldown, which starts where the treatment's window does.
+        lr_spec = members.get(spec.get("lr_from", name), spec)
+        if lr_spec["family"] == "end_window":
+            window_start = window_step(lr_spec["window"], total_blocks, batch_size)
+            window_start = window_start * batch_size / total_blocks
         starts[name] = next(
             (s for s in range(leaves) if lr_at(s, steps, cfg, window_start) != trunk_lr[s]),
             leaves,
@@ -169,17 +176,20 @@ class TrunkPlan:
     def of(cls, study: Any) -> TrunkPlan:
         """The plan of a `config.Study`."""
         starts, points = {}, {}
+        controls = {name: c.spec(study.schedules) for name, c in study.controls.items()}
+        schedules = {**study.schedules, **controls}
         for trunk, members in study.trunks.items():
             for arm, cfg in study.arms.items():
-                mine = trunk_starts(
-                    {name: study.schedules[name] for name in members},
-                    cfg,
-                    study.budget.total_blocks,
-                    study.budget.step_blocks,
-                )
+                specs = {name: study.schedules[name] for name in members}
+                specs |= {  # matched controls on this trunk, under the arms they exist in
+                    name: spec
+                    for name, spec in controls.items()
+                    if spec.get("trunk") == trunk and arm in study.controls[name].arms
+                }
+                mine = trunk_starts(specs, cfg, study.budget.total_blocks, study.budget.step_blocks)
                 starts.update({(name, arm): step for name, step in mine.items()})
                 points[trunk, arm] = sorted({step for step in mine.values() if step})
-        return cls(study.schedules, starts, points)
+        return cls(schedules, starts, points)
 
     def checkpoint(self, cell: dict[str, Any]) -> str | None:
         """The trunk checkpoint a cell (ratio, schedule, arm, seed) starts from, or None."""

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from curriculab.analysis.controls import AuditSpec, MatchedControl, check_audit, matched_controls
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
@@ -95,6 +96,8 @@ class Study:
     design: Design | None = None  # the design loop (curriculab.design.plan); None: none
     ladder: Ladder | None = None  # scale ladders (curriculab.ladder.plan); None: none
     select: Selection | None = None  # target-aware selection (curriculab.selection); None: none
+    audit: AuditSpec = field(default_factory=AuditSpec)  # comparability tolerances
+    controls: dict[str, MatchedControl] = field(default_factory=dict)  # name -> matched control
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -285,6 +288,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     budget = budget_spec(config["streams"], seq_len, train.batch_size)
     ratios = {ratio_label(r): float(r) for r in grid["ratios"]}
     arms = lr_arms(grid.get("lr_arms"), train)
+    audit = check_audit(analysis.get("audit"))
     return Study(
         name=config["study"],
         target_domain=config["target_domain"],
@@ -325,6 +329,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         select=check_select(
             config.get("select"), sorted(domains), config["target_domain"], schedules
         ),
+        audit=audit,
+        controls=matched_controls(schedules, baseline, arms, audit),
     )
 
 

@@ -7,6 +7,7 @@ run on the weights in memory (the same weights that are saved).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ def final_test(
     results = {}
     for name in sorted(test_shards):
         blocks = read_blocks(test_shards[name])
-        chosen = blocks[spread_subset(len(blocks), max_blocks)]
+        index = spread_subset(len(blocks), max_blocks)
+        chosen = blocks[index]
         loss = mean_loss(model, chosen, device)
         bytes_per_token = manifests[name]["splits"]["test"]["bytes_per_token"]
         results[name] = {
@@ -80,5 +82,14 @@ def final_test(
             "bits_per_byte": bits_per_byte(loss, bytes_per_token),
             "n_blocks": len(chosen),
             "n_tokens": int(chosen.size),
+            # Which blocks of which shard: two cells compare on the same test set only if equal.
+            "blocks_sha256": blocks_fingerprint(manifests[name]["splits"]["test"]["sha256"], index),
         }
     return results
+
+
+def blocks_fingerprint(shard_sha256: str, index: np.ndarray) -> str:
+    """sha256 of a shard's checksum and the indices of the blocks taken from it."""
+    digest = hashlib.sha256(shard_sha256.encode())
+    digest.update(np.asarray(index, dtype=np.int64).tobytes())
+    return digest.hexdigest()

@@ -10,7 +10,9 @@ rate is learned less" unless the learning rate each domain saw is measured and r
 
 from __future__ import annotations
 
+import hashlib
 import math
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,13 +66,43 @@ def lr_at(step: int, total_steps: int, cfg: LRSettings, window_start: float | No
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
+def lr_curve(steps: int, cfg: LRSettings, window_start: float | None) -> np.ndarray:
+    """(steps,) the learning rate of every optimiser step, as the training loop sets it."""
+    return np.array([lr_at(s, steps, cfg, window_start) for s in range(steps)], np.float64)
+
+
 def lr_per_position(
     n_positions: int, batch_size: int, cfg: LRSettings, window_start: float | None
 ) -> np.ndarray:
     """(n,) the learning rate at which each stream position (sequence) is trained."""
-    steps = math.ceil(n_positions / batch_size)
-    per_step = np.array([lr_at(s, steps, cfg, window_start) for s in range(steps)])
+    per_step = lr_curve(math.ceil(n_positions / batch_size), cfg, window_start)
     return np.repeat(per_step, batch_size)[:n_positions]
+
+
+LR_RECORD_KEYS = (
+    "lr", "lr_schedule", "warmup_fraction", "min_lr_fraction", "decay_fraction", "decay_start"
+)  # fmt: skip
+
+
+def lr_record(steps: int, cfg: LRSettings, window_start: float | None) -> dict[str, Any]:
+    """What a run records of its learning-rate curve: the settings and window start that give
+    every step's rate again (`record_curve`), where the WSD decay starts, and the sha256 of
+    the per-step rates as fractions of the peak, so two runs' curves compare exactly."""
+    curve = lr_curve(steps, cfg, window_start) / cfg.lr
+    decay = decay_start_step(steps, cfg, window_start) if cfg.lr_schedule == "wsd" else None
+    return {
+        "steps": steps,
+        "window_start": window_start,
+        "settings": {key: getattr(cfg, key) for key in LR_RECORD_KEYS},
+        "decay_start_step": decay,
+        "sha256": hashlib.sha256(curve.tobytes()).hexdigest(),
+    }
+
+
+def record_curve(record: dict[str, Any]) -> np.ndarray:
+    """(steps,) lr / peak at every optimiser step of a run, from its `lr_record`."""
+    settings = SimpleNamespace(**record["settings"])
+    return lr_curve(record["steps"], settings, record["window_start"]) / settings.lr
 
 
 def exposure(

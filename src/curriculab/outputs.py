@@ -20,7 +20,7 @@ from curriculab.config import TrainConfig
 from curriculab.data.tokenizer import END_OF_DOCUMENT
 from curriculab.devices import peak_bf16_flops
 from curriculab.io import atomic_path
-from curriculab.lr import exposure, lr_by_bin, lr_per_position
+from curriculab.lr import exposure, lr_by_bin, lr_per_position, lr_record
 from curriculab.model import count_parameters, flops_per_token
 from curriculab.streams.summary import BARCODE_BINS
 
@@ -42,6 +42,8 @@ def write_outputs(
     metrics["final_test"] = final
     lrs = lr_per_position(len(data.blocks), cfg.batch_size, cfg, window_start)
     metrics["window_start"] = window_start
+    metrics["lr_curve"] = lr_record(data.steps, cfg, window_start)  # for the audit
+    metrics["stream_sha256"] = data.stream_sha256
     metrics["exposure"] = exposure(data.domains, data.names, lrs, cfg.lr)
     metrics["lr_by_bin"] = lr_by_bin(lrs, cfg.lr, BARCODE_BINS)
     return metrics

@@ -42,7 +42,7 @@ from curriculab.checkpoint import (
 from curriculab.config import TrainConfig
 from curriculab.data.shards import read_blocks
 from curriculab.evaluate import bits_per_byte, spread_subset
-from curriculab.io import read_json, write_json
+from curriculab.io import read_json, sha256_file, write_json
 from curriculab.lr import lr_at
 from curriculab.model import build_model
 from curriculab.outputs import write_outputs
@@ -83,7 +83,8 @@ class CellJob:
 def _candidate(job: CellJob) -> Candidate:
     """What decides whether the job shares a prefix with another (curriculab.branch)."""
     _, _, blocks = read_stream(job.inputs.stream)
-    stream = str(job.inputs.stream) if job.trunk is None else None  # None: shares with none
+    # By content: a matched control's stream is the baseline's under another name.
+    stream = sha256_file(job.inputs.stream) if job.trunk is None else None  # None: shares none
     return Candidate(stream, job.seed, job.cfg, job.window_start, len(blocks))
 
 

@@ -42,7 +42,7 @@ from curriculab.data.shards import read_blocks, verify_shard, verify_tokenizer
 from curriculab.devices import claim_device
 from curriculab.evaluate import bits_per_byte, spread_subset
 from curriculab.heldout import eval_steps, final_test, mean_loss
-from curriculab.io import read_json, write_json
+from curriculab.io import read_json, sha256_file, write_json
 from curriculab.lr import lr_at
 from curriculab.model import build_model
 from curriculab.outputs import write_outputs
@@ -72,6 +72,7 @@ class StreamBatches:
 
     def __init__(self, inputs: CellInputs, batch_size: int, device: torch.device) -> None:
         self.names, self.domains, self.blocks = read_stream(inputs.stream)
+        self.stream_sha256 = sha256_file(inputs.stream)  # what it trained on, for the audit
         names = self.names
         self.shards = [read_blocks(inputs.train_shards[name]) for name in names]
         self.batch_size = batch_size

@@ -1,6 +1,6 @@
-"""Rule aggregate: cells with learning metrics and the objective, references, exposure, paired
-comparisons, verdicts (H1/H2 and per domain), fine-tuning calls, domain utility by removal and
-trunk segments."""
+"""Rule aggregate: cells with learning metrics and the objective, references, exposure, the
+comparability audit, paired comparisons, verdicts (H1/H2 and per domain), fine-tuning calls,
+domain utility by removal and trunk segments."""
 
 import sys
 from pathlib import Path
@@ -10,6 +10,8 @@ from curriculab.errors import log_to
 log_to(snakemake.log[0])
 
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
+from curriculab.analysis.audit import annotate, audit, comparison_list, with_estimates
+from curriculab.analysis.controls import AuditSpec, MatchedControl
 from curriculab.analysis.objective import (
     analyse_objective,
     collect_domain_barcodes,
@@ -23,12 +25,22 @@ from curriculab.analysis.utility import utility_table
 params = snakemake.params
 runs = [(r, s, arm, int(seed), Path(d)) for r, s, arm, seed, d in params.runs]
 collected = collect_cells(runs, params.target)
+facts = collected.pop("facts")
 streams = [(r, s, int(seed), Path(p)) for r, s, seed, p in params.streams]
 barcodes, stream_domains = collect_streams(streams)
 domain_barcodes = collect_domain_barcodes(streams)  # empty for summaries without share_by_bin
 blocks = train_blocks(params.domains, snakemake.input.manifests)
 weights = weights_table(params.utility, params.domains, params.target, params.ratios, blocks)
-analysed = analyse_objective(collected, barcodes, domain_barcodes, weights, dict(params.items()))
+# What every comparison differs in (analysis/audit.py): only order alone earns a verdict.
+controls = {n: MatchedControl(**{**c, "arms": tuple(c["arms"])}) for n, c in params.controls.items()}
+listed = comparison_list(collected["cells"], params.baseline, controls)
+audited, comparisons = audit(
+    facts, stream_domains, collected["exposure"], listed, AuditSpec(**params.audit)
+)
+study = dict(params.items())
+analysed = analyse_objective(collected, barcodes, domain_barcodes, weights, study, comparisons)
+for name in ("verdicts", "domain_verdicts", "finetune"):
+    analysed[name] = annotate(analysed[name], comparisons)
 tables = {
     **collected,
     **analysed,  # cells, paired, verdicts, domain_verdicts, finetune
@@ -42,6 +54,8 @@ tables = {
         analysed["cells"], params.removals, params.domains, params.target, params.utility
     ),
     "trunks": collect_trunks(snakemake.input.trunks),  # empty (with its columns): no trunks
+    "audit": audited,
+    "comparisons": with_estimates(comparisons, analysed["cells"], params.baseline),
 }
 if snakemake.input.harness:  # study key `harness`: lm-evaluation-harness scores
     from curriculab.analysis.harness import collect_harness, harness_summary

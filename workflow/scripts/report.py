@@ -17,21 +17,26 @@ from curriculab.report.html import render_report
 DESIGN = "design_summary"  # the design loop's summary (study key `design`)
 LADDER = "ladder_summary"  # the scale ladder's summary (study key `ladder`)
 SELECT = "select_summary"  # the selections' summary (study key `select`)
-JSON_INPUTS = ("manifests", DESIGN, LADDER, SELECT)
+JSON_INPUTS = ("manifests", "registration", DESIGN, LADDER, SELECT)
 tables = {
     name: pl.read_parquet(path) for name, path in snakemake.input.items() if name not in JSON_INPUTS
 }
 tables["data"] = data_table(
     snakemake.params.domains, snakemake.input.manifests, tables["stream_domains"]
 )
+# The verdict family as registered before training (analysis/registration.py).
+registration = read_json(snakemake.input.registration)
+info = provenance(snakemake.config, snakemake.params.repo)
+info["verdict family sha256"] = registration["sha256"]
 render_report(
     tables,
     snakemake.params.study,
     Path(snakemake.output.report),
-    provenance(snakemake.config, snakemake.params.repo),
+    info,
     *(
         read_json(snakemake.input[key]) if key in snakemake.input.keys() else None  # noqa: SIM118
         for key in (DESIGN, LADDER, SELECT)
     ),
+    registration=registration,
 )
 print(f"wrote {snakemake.output.report}", file=sys.stderr)

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from curriculab.analysis.audit import FACTS_SCHEMA, run_facts
 from curriculab.analysis.statistics import t_quantile
 from curriculab.io import atomic_path
 
@@ -243,6 +244,7 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.D
     exposure: per cell and domain, its sequences, token share, learning-rate-weighted share and
     mean learning rate (absolute and as a fraction of the peak). lr_profile: per cell, the mean
     learning rate (fraction of the peak) in each stretch of training (the barcode's axis).
+    facts: per cell, what the comparability audit compares (analysis.audit.FACTS_SCHEMA).
     A missing file or key raises ValueError naming the file and the key.
     """
     ordered = _check_runs(runs)
@@ -280,6 +282,7 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.D
         "curves": curves,
         "exposure": pl.DataFrame(exposure),
         "lr_profile": pl.DataFrame(rates),
+        "facts": pl.DataFrame(list(map(run_facts, ordered, metrics)), schema=FACTS_SCHEMA),
     }
 
 

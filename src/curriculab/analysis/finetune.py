@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from curriculab.analysis.statistics import (
+    NOT_JUDGED,
     h1_summaries,
     holm_verdicts,
     paired_differences,
@@ -47,6 +49,8 @@ FINETUNE_SCHEMA: dict[str, type[pl.DataType]] = {
     "family_size": pl.Int64,  # tests in that family; null on the exploratory rows
     "call": pl.String,  # objective rows: spread through training / keep for the end / inconclusive
     "rank": pl.Int64,  # objective rows, per (ratio, arm): 1 = most harmed by concentration
+    "control": pl.String,  # the baseline or the schedule's matched control
+    "judged": pl.Boolean,  # the comparison differs in order alone (analysis.audit)
 }
 CALLS = {
     "contradicted": "spread through training",  # the objective rises when concentrated
@@ -66,12 +70,22 @@ def concentrate_schedules(schedules: Mapping[str, Mapping[str, Any]]) -> pl.Data
     return pl.DataFrame(rows, schema=schema)
 
 
-def _tests(cells: pl.DataFrame, names: list[str], baseline: str, metric: str) -> pl.DataFrame:
-    """Per (schedule, arm, ratio): mean, sd and n of the paired changes in `metric`."""
-    differences = paired_differences(cells, baseline, metric).filter(
+def paired_tests(
+    cells: pl.DataFrame, names: list[str], baseline: str, metric: str, controls=None, judged=None
+) -> pl.DataFrame:
+    """Per (schedule, arm, ratio): mean, sd and n of the paired changes in `metric` against
+    the control (the baseline or a matched control) and whether the audit judged the
+    comparison one of order alone (`judged` None: every one)."""
+    differences = paired_differences(cells, baseline, metric, controls).filter(
         pl.col("schedule").is_in(names) & pl.col("difference").is_not_nan()
     )
-    return h1_summaries(differences).drop("hypothesis").with_columns(metric=pl.lit(metric))
+    tests = h1_summaries(differences).drop("hypothesis").with_columns(metric=pl.lit(metric))
+    tests = tests.join(
+        differences.select("schedule", "arm", "control").unique(), on=["schedule", "arm"]
+    )
+    keys = tests.select("ratio", "schedule", "control", "arm").iter_rows()
+    ok = [True if judged is None else judged.get(k, False) for k in keys]
+    return tests.with_columns(judged=pl.Series(ok, dtype=pl.Boolean))
 
 
 def _ranks(objective: pl.DataFrame) -> pl.Series:
@@ -87,9 +101,13 @@ def finetune_table(
     baseline: str,
     domains: Sequence[str],
     alpha: float = 0.05,
+    controls: Mapping[tuple[str, str], str] | None = None,
+    judged: Mapping[tuple[str, str, str, str], bool] | None = None,
 ) -> pl.DataFrame:
     """The fine-tuning table (FINETUNE_SCHEMA; see the module docstring) of every concentrate
-    schedule with cells, against `baseline`, from cells' `objective` and test_loss_<domain>.
+    schedule with cells, against `baseline` (or its matched control), from cells' `objective`
+    and test_loss_<domain>. A comparison that differs in more than order (`judged`) makes no
+    call ("not judged") and stays out of the Holm family.
 
     Rows by ratio_value and arm; within them the objective rows by rank, then the exploratory
     rows by schedule and `domains`. Empty (with the columns) when the study has no concentrate
@@ -100,7 +118,8 @@ def finetune_table(
     if chosen.is_empty():
         return pl.DataFrame(schema=FINETUNE_SCHEMA)
     metrics = ["objective", *(f"test_loss_{d}" for d in domains)]
-    tests = pl.concat([_tests(cells, chosen["schedule"].to_list(), baseline, m) for m in metrics])
+    names = chosen["schedule"].to_list()
+    tests = pl.concat([paired_tests(cells, names, baseline, m, controls, judged) for m in metrics])
     if tests.is_empty():
         return pl.DataFrame(schema=FINETUNE_SCHEMA)
     tests = tests.join(chosen, on="schedule", how="left")
@@ -108,11 +127,14 @@ def finetune_table(
     low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
     tests = tests.with_columns(ci_low=low, ci_high=high, p_value=p_value)
     objective = tests.filter(pl.col("metric") == "objective")
-    holm = holm_verdicts(objective["estimate"].to_numpy(), objective["p_value"].to_numpy(), alpha)
+    ok = objective["judged"].to_numpy()
+    p_value = np.where(ok, objective["p_value"].to_numpy(), np.nan)
+    holm = holm_verdicts(objective["estimate"].to_numpy(), p_value, alpha)
+    calls = [CALLS[v] if j else NOT_JUDGED for v, j in zip(holm["verdict"], ok, strict=True)]
     objective = objective.with_columns(
         p_adjusted=holm["p_adjusted"],
         family_size=pl.lit(holm["family_size"], dtype=pl.Int64),
-        call=pl.Series([CALLS[v] for v in holm["verdict"]], dtype=pl.String),
+        call=pl.Series(calls, dtype=pl.String),
     )
     objective = objective.with_columns(rank=_ranks(objective))
     order = {m: i for i, m in enumerate(metrics)}

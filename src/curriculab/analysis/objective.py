@@ -28,16 +28,11 @@ from curriculab.analysis.aggregate import (
     _read_json,
     collect_cells,
 )
-from curriculab.analysis.finetune import finetune_table
+from curriculab.analysis.audit import eligible
+from curriculab.analysis.finetune import finetune_table, paired_tests
 from curriculab.analysis.learning import CELL, area_per_token
-from curriculab.analysis.statistics import (
-    STREAM,
-    analyse,
-    h1_summaries,
-    holm_family,
-    paired_differences,
-    verdict_family,
-)
+from curriculab.analysis.statistics import STREAM, holm_family
+from curriculab.analysis.verdicts import analyse, verdict_family
 from curriculab.objective import is_default, utility_weights
 from curriculab.streams.build import target_blocks_wanted
 
@@ -80,6 +75,8 @@ DOMAIN_VERDICT_SCHEMA: dict[str, type[pl.DataType]] = {
     "family_size": pl.Int64,
     "verdict": pl.String,  # lowered / raised (the loss, significantly) / inconclusive
     "correction": pl.String,  # "holm"
+    "control": pl.String,  # the baseline or the schedule's matched control
+    "judged": pl.Boolean,  # the comparison differs in order alone (analysis.audit)
 }
 # holm_verdicts speaks of hypotheses that predict a negative estimate; here, of the loss.
 LOSS_VERDICTS = {"supported": "lowered", "contradicted": "raised", "inconclusive": "inconclusive"}
@@ -246,22 +243,23 @@ def domain_verdicts(
     baseline: str,
     domains: Sequence[str],
     alpha: float = 0.05,
+    controls: Mapping[tuple[str, str], str] | None = None,
+    judged: Mapping[tuple[str, str, str, str], bool] | None = None,
 ) -> pl.DataFrame:
     """Per (schedule of `late`, arm, ratio, domain): the seed-paired difference of that
     domain's final test loss against `baseline`, tested as H1 is (two-sided t over seeds), with
     Holm's correction over this whole table: one family of its own, so the H1/H2 verdicts keep
     their error control and power. verdict: "lowered" / "raised" where the Holm-adjusted
     p-value is below alpha (the schedule significantly lowers / raises that loss), else
-    "inconclusive". Rows in the order of `late`, then arm, ratio and `domains`."""
+    "inconclusive". Rows in the order of `late`, then arm, ratio and `domains`. Compared with
+    each schedule's matched control where `controls` names one; a comparison that differs in
+    more than order (`judged`, analysis.audit) is "not judged" and outside the family."""
     parts = []
     for domain in domains:
         column = f"test_loss_{domain}"
-        differences = paired_differences(cells, baseline, column).filter(
-            pl.col("schedule").is_in(list(late)) & pl.col("difference").is_not_nan()
-        )
-        if not differences.is_empty():
-            summary = h1_summaries(differences).drop("hypothesis")
-            parts.append(summary.with_columns(domain=pl.lit(domain), metric=pl.lit(column)))
+        tests = paired_tests(cells, list(late), baseline, column, controls, judged)
+        if not tests.is_empty():
+            parts.append(tests.with_columns(domain=pl.lit(domain)))
     if not parts:
         return pl.DataFrame(schema=DOMAIN_VERDICT_SCHEMA)
     order = {"schedule": list(late), "domain": list(domains)}
@@ -278,7 +276,9 @@ def domain_verdicts(
         "ratio_value",
         "domain",
         "metric",
-        **holm_family(tests, alpha, LOSS_VERDICTS),
+        **holm_family(tests, alpha, LOSS_VERDICTS, judged=tests["judged"].to_numpy()),
+        control=pl.col("control"),
+        judged=pl.col("judged"),
     ).cast(DOMAIN_VERDICT_SCHEMA)
 
 
@@ -288,6 +288,7 @@ def analyse_objective(
     domain_barcodes: pl.DataFrame,
     weights: pl.DataFrame,
     study: Mapping[str, Any],
+    comparisons: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """statistics.analyse on the study's objective, with the tables of K domains: cells (with
     `objective` and the learning metrics), paired, verdicts, domain_verdicts and finetune.
@@ -296,7 +297,14 @@ def analyse_objective(
     verdict_schedules, as in the aggregate rule's params. The verdict family is chosen by
     where the utility sits (utility_end_bias) when the study states a utility and the streams
     record every domain's share; else by where D1 sits, as before. paired gains every
-    test_loss_<domain> and domain_verdicts has rows only when `named_domains`."""
+    test_loss_<domain> and domain_verdicts has rows only when `named_domains`.
+    comparisons: the audit's table (analysis.audit): every verdict compares a schedule with
+    its matched control where it has one, and only comparisons of order alone are judged."""
+    controls, judged = None, None
+    if comparisons is not None:
+        matched = comparisons.filter(pl.col("kind") == "matched")
+        controls = {(s, a): c for s, a, c in matched.select("schedule", "arm", "control").rows()}
+        judged = eligible(comparisons)
     utility, domains, baseline = study["utility"], list(study["domains"]), study["baseline"]
     cells = add_objective(collected["cells"], weights, utility)
     bias = None
@@ -317,10 +325,14 @@ def analyse_objective(
         study.get("verdict_schedules"),
         bias=bias,
         metrics=losses,
+        controls=controls,
+        judged=judged,
     )
-    late = verdict_family(barcodes, baseline, study.get("verdict_schedules"), bias)
+    late = verdict_family(barcodes, baseline, study.get("verdict_schedules"), bias, judged)
+    late = late if named else []
+    kept = {"controls": controls, "judged": judged}
     return {
         **analysed,
-        "domain_verdicts": domain_verdicts(cells, late if named else [], baseline, domains),
-        "finetune": finetune_table(cells, study["schedules"], baseline, domains),
+        "domain_verdicts": domain_verdicts(cells, late, baseline, domains, **kept),
+        "finetune": finetune_table(cells, study["schedules"], baseline, domains, **kept),
     }

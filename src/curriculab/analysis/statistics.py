@@ -79,6 +79,8 @@ VERDICT_SCHEMA = {
     "family_size": pl.Int64,
     "verdict": pl.String,
     "correction": pl.String,
+    "control": pl.String,  # the baseline or the schedule's matched control
+    "judged": pl.Boolean,  # the comparison differs in order alone (analysis.audit)
 }
 
 
@@ -101,16 +103,33 @@ def t_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[floa
     return mean, mean - half, mean + half
 
 
-def paired_differences(cells: pl.DataFrame, baseline: str, column: str) -> pl.DataFrame:
-    """Per (ratio, schedule, arm, seed): `column` minus the baseline's in the same ratio, arm
-    and seed (cells without a baseline partner are dropped)."""
-    base = cells.filter(pl.col("schedule") == baseline).select(
-        *PAIR, pl.col(column).alias("baseline_value")
+def paired_differences(
+    cells: pl.DataFrame,
+    baseline: str,
+    column: str,
+    controls: Mapping[tuple[str, str], str] | None = None,
+) -> pl.DataFrame:
+    """Per (ratio, schedule, arm, seed): `column` minus its control's in the same ratio, arm
+    and seed (cells without a partner are dropped). The control is the baseline, or for the
+    (schedule, arm) keys of `controls` the schedule named there (a matched control:
+    analysis.controls); the `control` column names it."""
+    base = cells.select(
+        *PAIR, pl.col("schedule").alias("control"), pl.col(column).alias("baseline_value")
     )
-    return (
-        cells.filter(pl.col("schedule") != baseline)
-        .join(base, on=PAIR, how="inner")
-        .select(*CELL, (pl.col(column) - pl.col("baseline_value")).alias("difference"))
+    treated = cells.filter(pl.col("schedule") != baseline)
+    if controls:
+        chosen = pl.DataFrame(
+            [(s, a, c) for (s, a), c in controls.items()],
+            schema={"schedule": pl.String, "arm": pl.String, "control": pl.String},
+            orient="row",
+        )
+        treated = treated.join(chosen, on=["schedule", "arm"], how="left").with_columns(
+            pl.col("control").fill_null(baseline)
+        )
+    else:
+        treated = treated.with_columns(pl.lit(baseline).alias("control"))
+    return treated.join(base, on=[*PAIR, "control"], how="inner").select(
+        *CELL, "control", (pl.col(column) - pl.col("baseline_value")).alias("difference")
     )
 
 
@@ -260,6 +279,8 @@ def hypothesis_verdicts(
     baseline: str,
     alpha: float = 0.05,
     column: str = "d1_test_loss",
+    controls: Mapping[tuple[str, str], str] | None = None,
+    judged: Mapping[tuple[str, str, str, str], bool] | None = None,
 ) -> pl.DataFrame:
     """H1 per (schedule, arm, ratio) and H2 per (schedule, arm) for every schedule in `late`
     against `baseline`, from the final test loss `column` of `cells` (nats/token; `analyse`
@@ -271,32 +292,74 @@ def hypothesis_verdicts(
     ci_high (95% t-interval over seeds, not adjusted for multiplicity), n (seeds), p_value
     (two-sided, unadjusted), p_adjusted (Holm), family_size, verdict, correction ("holm").
     Rows in the order of `late`, then arm, then H1 by ratio and H2 last.
+
+    controls: {(schedule, arm): control} where a schedule is compared with another control
+    than the baseline (its matched control). judged: {(ratio, schedule, control, arm): True
+    where the comparison differs in order alone} (analysis.audit); a test that is not judged
+    keeps its estimate, interval and unadjusted p-value, stays out of the Holm family and has
+    the verdict "not judged" (H2 is judged only when every ratio's comparison is). None: every
+    comparison is judged. Columns `control` and `judged` say which.
     """
-    differences = paired_differences(cells, baseline, column).filter(
+    differences = paired_differences(cells, baseline, column, controls).filter(
         pl.col("schedule").is_in(list(late)) & pl.col("difference").is_not_nan()
     )
     if differences.is_empty():
         return pl.DataFrame(schema=VERDICT_SCHEMA)
     rank = {schedule: i for i, schedule in enumerate(late)}
-    tests = pl.concat(
-        [h1_summaries(differences), h2_summaries(differences)], how="diagonal_relaxed"
-    ).sort(
+    h1 = h1_summaries(differences).join(
+        differences.select("schedule", "arm", "control").unique(), on=["schedule", "arm"]
+    )
+    h1 = h1.with_columns(
+        pl.Series(
+            "judged",
+            [
+                True if judged is None else judged.get((r, s, c, a), False)
+                for r, s, c, a in h1.select("ratio", "schedule", "control", "arm").iter_rows()
+            ],
+            dtype=pl.Boolean,
+        )
+    )
+    h2 = h2_summaries(differences).join(
+        h1.group_by("schedule", "arm").agg(pl.col("control").first(), pl.col("judged").all()),
+        on=["schedule", "arm"],
+    )
+    tests = pl.concat([h1, h2], how="diagonal_relaxed").sort(
         pl.col("schedule").replace_strict(rank, return_dtype=pl.Int64),
         "arm",
         "hypothesis",
         "ratio_value",
     )
-    return tests.select("hypothesis", "schedule", "arm", "ratio", **holm_family(tests, alpha))
+    return tests.select(
+        "hypothesis",
+        "schedule",
+        "arm",
+        "ratio",
+        **holm_family(tests, alpha, judged=tests["judged"].to_numpy()),
+        control=pl.col("control"),
+        judged=pl.col("judged"),
+    )
 
 
-def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None = None) -> dict:
+NOT_JUDGED = "not judged"  # a comparison that differs from its control in more than order
+
+
+def holm_family(
+    tests: pl.DataFrame,
+    alpha: float,
+    words: dict[str, str] | None = None,
+    judged: np.ndarray | None = None,
+) -> dict:
     """The columns of a table of tests judged as one Holm family, from each test's estimate,
     sd and n: estimate (NaN, not null, where there is nothing to test), ci_low, ci_high, n,
-    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction."""
+    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction.
+    judged: False for the tests the comparability audit keeps out of the family (their
+    p-value stays, unadjusted; their verdict is NOT_JUDGED)."""
     estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
     low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
-    holm = holm_verdicts(estimate, p_value, alpha)
-    verdict = [words[v] for v in holm["verdict"]] if words else holm["verdict"]
+    judged = np.ones(len(estimate), bool) if judged is None else np.asarray(judged, bool)
+    holm = holm_verdicts(estimate, np.where(judged, p_value, np.nan), alpha)
+    verdict = [words[v] for v in holm["verdict"]] if words else list(holm["verdict"])
+    verdict = [v if ok else NOT_JUDGED for v, ok in zip(verdict, judged, strict=True)]
     return {
         "estimate": estimate,
         "ci_low": low,
@@ -311,63 +374,3 @@ def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None 
 
 
 PAIRED_METRICS = ("d1_test_loss", "d2_test_loss", "d1_auc", "objective")
-
-
-def verdict_family(
-    barcodes: pl.DataFrame,
-    baseline: str,
-    verdict_schedules: Sequence[str] | None = None,
-    bias: Mapping[str, float] | None = None,
-) -> list[str]:
-    """The schedules of the verdict family: `verdict_schedules` when given (a pre-registered
-    choice), else the one schedule that places D1 (or, with `bias`, the utility) latest."""
-    if verdict_schedules:
-        return list(verdict_schedules)
-    return late_schedules(barcodes, baseline, bias=bias)[:1]
-
-
-def analyse(
-    cells: pl.DataFrame,
-    curves: pl.DataFrame,
-    barcodes: pl.DataFrame,
-    baseline: str,
-    target_d1_loss: float | None = None,
-    verdict_schedules: Sequence[str] | None = None,
-    bias: Mapping[str, float] | None = None,
-    metrics: Sequence[str] = (),
-) -> dict[str, pl.DataFrame]:
-    """Everything the report states: cells with learning metrics, paired differences against
-    the baseline (per metric and arm, with 95% t-intervals), and the H1/H2 verdicts on the
-    cells' `objective` (added as a copy of `d1_test_loss` when absent: the default objective).
-
-    The verdict family: `verdict_family`. Each schedule added to the family costs power (Holm),
-    so by default the other late schedules are compared in the exploratory tables only.
-    `target_d1_loss` (nats/token), when given, replaces the per-(ratio, arm) default target of
-    `default_targets`. metrics: paired columns beside PAIRED_METRICS (test_loss_<domain>)."""
-    if "objective" not in cells.columns:
-        cells = cells.with_columns(pl.col("d1_test_loss").alias("objective"))
-    if target_d1_loss is None:
-        targets = default_targets(curves, baseline)
-    else:
-        pairs = pl.concat([cells.select("ratio", "arm"), curves.select("ratio", "arm")]).unique()
-        targets = dict.fromkeys(pairs.iter_rows(), target_d1_loss)
-    target_frame = pl.DataFrame(
-        [(ratio, arm, loss) for (ratio, arm), loss in targets.items()],
-        schema={"ratio": pl.String, "arm": pl.String, "d1_target_loss": pl.Float64},
-        orient="row",
-    )
-    cells = cells.join(curve_metrics(curves, targets), on=CELL, how="left").join(
-        target_frame, on=["ratio", "arm"], how="left"
-    )
-    paired = pl.concat(
-        [
-            summarise_paired(paired_differences(cells, baseline, m), m)
-            for m in (*PAIRED_METRICS, *metrics)
-        ]
-    )
-    late = verdict_family(barcodes, baseline, verdict_schedules, bias)
-    return {
-        "cells": cells,
-        "paired": paired,
-        "verdicts": hypothesis_verdicts(cells, late, baseline, column="objective"),
-    }

@@ -360,6 +360,7 @@ def render_report(
     design: dict[str, Any] | None = None,
     ladder: dict[str, Any] | None = None,
     selection: dict[str, Any] | None = None,
+    registration: dict[str, Any] | None = None,
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 

@@ -167,6 +167,11 @@ def _check_end_window(params: dict[str, Any], names: Sequence[str], target: str)
         return "give exactly one of 'd1_share' (absolute) or 'd1_factor' (times D1's natural share)"
     if params.get("remove", names[0]) not in names:
         return f"parameter 'remove': {params['remove']!r} is not one of the domains {list(names)}"
+    if params.get("hold_total") and "trunk" in params:
+        return (
+            "parameter 'hold_total': a window on a trunk follows the trunk's base mixture, so it "
+            "adds D1 (upsampling); drop 'trunk' to hold D1's total, or 'hold_total' to upsample"
+        )
     return None
 
 
@@ -175,10 +180,12 @@ def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
     """A base mixture, then D1 at share `d1_share` in the final `window` of training.
 
     `d1_factor` instead scales D1's natural share (the "upsample by k" form). Under fixed_data
-    the base share is whatever D1 is left; under fixed_tokens it is `base_d1_share` (default:
-    D1's natural share), or with `hold_total` whatever keeps D1's total at its natural share
-    (as under fixed_data: the window moves D1, it adds none; the scale ladder's ordering
-    runs). `remove` leaves one domain out of the window and gives its share to
+    the base share is whatever D1 is left. Under fixed_tokens `hold_total` (the default) keeps
+    D1's total at its natural share, as under fixed_data: the window moves D1, it adds none, so
+    against the baseline only the order differs (analysis.controls); `hold_total: false` asks
+    for upsampling instead, the end-window paper's protocol: the base at `base_d1_share`
+    (default: D1's natural share) and D1's total raised by the window, which the audit reports
+    as upsampling, never as H1. `remove` leaves one domain out of the window and gives its share to
     the others in proportion: the window of the same schedule without it, less that domain
     (its utility by removal, arXiv 2406.03476).
     """
@@ -187,7 +194,8 @@ def end_window(ctx: Context, params: dict[str, Any]) -> Plan:
     share = params.get("d1_share", natural * params.get("d1_factor", 1.0))
     if share > 1.0:
         raise ctx.fail("d1_factor", f"gives a D1 share of {share:.3f} > 1 in the window")
-    if ctx.budget == "fixed_data" or params.get("hold_total"):
+    # On a trunk the base is the trunk's mixture, so a window there always adds D1.
+    if ctx.budget == "fixed_data" or params.get("hold_total", "trunk" not in params):
         base = (natural - window * share) / (1.0 - window)
         if ctx.budget == "fixed_tokens" and window * share > natural + 1e-9:
             raise ctx.fail(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from curriculab.io import read_arrow, write_arrow, write_json
+from curriculab.io import atomic_path, read_arrow, write_arrow, write_json
 from curriculab.streams.build import BudgetSpec, Order, build_order, build_trunk_order
 from curriculab.streams.summary import summarise_order
 
@@ -84,3 +86,31 @@ def read_stream(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     domain = table["domain"].chunk(0)
     names = domain.dictionary.to_pylist()
     return names, domain.indices.to_numpy().astype(np.int64), table["block"].to_numpy()
+
+
+def write_matched_stream(
+    base_stream: str | Path,
+    base_summary: dict[str, Any],
+    lr_summary: dict[str, Any],
+    name: str,
+    out_path: str | Path,
+    summary_path: str | Path,
+) -> dict[str, Any]:
+    """A matched control's stream (analysis.controls): the baseline's very file (a hard link,
+    or a copy where the file system has none: the same bytes either way), with a summary
+    that is the baseline's but for `window_start`, the treatment's, which sets only the
+    learning rate (a WSD cooldown that starts at the window)."""
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        try:
+            os.link(base_stream, tmp)
+        except OSError:
+            shutil.copyfile(base_stream, tmp)
+    summary = base_summary | {
+        "schedule": name,
+        "order_of": base_summary["schedule"],
+        "lr_from": lr_summary["schedule"],
+        "window_start": lr_summary["window_start"],
+    }
+    write_json(summary_path, summary)
+    return summary
