@@ -155,6 +155,10 @@ BAD_CASES = [
         "grid.schedules.late",
     ),
     ("grid.schedules.late", {"family": "concentrate", "domain": "baking"}, "grid.schedules.late"),
+    ("analysis.audit.lr", 2, "analysis.audit.lr"),
+    ("analysis.audit.tokens", -0.1, "analysis.audit.tokens"),
+    ("analysis.audit.epochs", "one", "analysis.audit.epochs"),
+    ("analysis.audit", {"sloppy": 1}, "analysis.audit"),
 ]
 
 
@@ -277,6 +281,7 @@ TRUNK_CASES = [
     ({}, {"w": WINDOW, "v": {**WINDOW, "base_d1_share": 0.2}}, "differ in base_d1_share"),
     ({}, {"w": {**WINDOW, "remove": "history"}}, "grid.schedules.w.remove': no schedule"),
     ({}, {"w": {**WINDOW, "remove": "art"}}, "'remove': 'art' is not one of the domains"),
+    ({}, {"w": {**WINDOW, "hold_total": True}}, "a window on a trunk follows the trunk's base"),
 ]
 
 
@@ -316,3 +321,45 @@ def test_only_schedules_that_place_by_utility_carry_it(tiny_config) -> None:
     carrying = {name for name, spec in study.schedules.items() if "utility" in spec}
     assert carrying == {"by_utility", "windows"}
     assert study.schedules["by_utility"]["utility"] == utility
+
+
+def test_tolerances_out_of_range_are_one_line_also_without_the_schema() -> None:
+    from curriculab.analysis.controls import check_audit
+
+    for key, value in (("lr", 0.9), ("exposure", -1), ("tokens", True)):
+        with pytest.raises(ConfigError, match=rf"^config key 'analysis.audit.{key}': "):
+            check_audit({key: value})
+
+
+def test_matched_controls_where_the_cooldown_follows_the_window(tiny_config) -> None:
+    tiny_config["grid"]["lr_arms"] = {
+        "constant": {"lr_schedule": "constant"},
+        "cool": {"lr_schedule": "wsd", "decay_start": "window"},
+    }
+    study = load_study(tiny_config, SCHEMA)
+    others = [s for s in study.schedules if s != study.baseline]
+    assert sorted(study.controls) == sorted(f"{study.baseline}@{s}" for s in others)
+    assert {c.arms for c in study.controls.values()} == {("cool",)}
+    for control in study.controls.values():
+        spec = control.spec(study.schedules)
+        assert spec == {**study.schedules[study.baseline], "lr_from": control.treatment}
+    off = with_key(tiny_config, "analysis.audit", {"matched_controls": False})
+    assert load_study(off, SCHEMA).controls == {}
+    tiny_config["grid"]["lr_arms"] = {"fixed": {"lr_schedule": "wsd"}}
+    assert load_study(tiny_config, SCHEMA).controls == {}
+
+
+def test_a_matched_control_stays_on_the_trunk_only_beside_a_window_of_it(tiny_config) -> None:
+    base = {"family": "shuffled", "trunk": "main"}
+    off = {"family": "end_window", "window": 0.25, "d1_share": 0.1}  # holds D1's total
+    config = _trunked(tiny_config, shuffled=base, w=WINDOW, held=off)
+    config["grid"]["lr_arms"] = {"cool": {"lr_schedule": "wsd", "decay_start": "window"}}
+    study = load_study(config, SCHEMA)
+    assert study.controls["shuffled@w"].spec(study.schedules)["trunk"] == "main"
+    assert "trunk" not in study.controls["shuffled@held"].spec(study.schedules)
+    from curriculab.branch import TrunkPlan
+
+    plan = TrunkPlan.of(study)
+    # The control leaves the trunk where its treatment's cooldown starts, not before.
+    assert plan.starts["shuffled@w", "cool"] == plan.starts["w", "cool"] == 12
+    assert ("shuffled@held", "cool") not in plan.starts

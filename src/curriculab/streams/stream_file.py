@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from curriculab.io import atomic_path, read_arrow, write_arrow, write_json
 from curriculab.streams.build import BudgetSpec, Order, build_order, build_trunk_order
+from curriculab.streams.schedules import ScheduleError
 from curriculab.streams.summary import summarise_order
 
 
@@ -100,6 +101,14 @@ def write_matched_stream(
     or a copy where the file system has none: the same bytes either way), with a summary
     that is the baseline's but for `window_start`, the treatment's, which sets only the
     learning rate (a WSD cooldown that starts at the window)."""
+    if lr_summary["n_sequences"] != base_summary["n_sequences"]:
+        raise ScheduleError(
+            f"matched control {name!r} cannot be built: schedule {lr_summary['schedule']!r} "
+            f"trains {lr_summary['n_sequences']} sequences and the baseline "
+            f"{base_summary['schedule']!r} {base_summary['n_sequences']}, so no learning-rate "
+            "curve of one fits the other step for step; give both the same length or set "
+            "analysis.audit.matched_controls: false (its comparisons then get no verdict)"
+        )
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:
         try:
