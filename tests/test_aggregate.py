@@ -348,7 +348,7 @@ def test_collect_streams_reads_barcodes_and_repeats(tmp_path: Path) -> None:
     from curriculab.streams.summary import BARCODE_BINS, summarise_order
 
     budget = BudgetSpec("fixed_tokens", total_blocks=600, max_epochs=None)
-    spec = {"family": "end_window", "window": 0.25, "d1_share": 1.0}
+    spec = {"family": "end_window", "window": 0.25, "d1_share": 1.0, "hold_total": False}
     names, order = build_order({"d1": 100, "d2": 300}, "d1", 0.2, "late", spec, 0, budget)
     write_json(tmp_path / "s.json", summarise_order(names, order, "d1", seq_len=16))
     barcodes, domains = collect_streams([("0.2", "late", 0, tmp_path / "s.json")])

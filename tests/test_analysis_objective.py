@@ -32,13 +32,13 @@ from curriculab.analysis.objective import (
     weights_table,
 )
 from curriculab.analysis.statistics import (
-    analyse,
     end_bias,
     hypothesis_verdicts,
     late_schedules,
     paired_differences,
     summarise_paired,
 )
+from curriculab.analysis.verdicts import analyse
 from tests.test_finetune import DOMAINS, EFFECTS, k3_cells
 
 BINS = 10

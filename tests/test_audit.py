@@ -125,8 +125,9 @@ def grid(
         "stream_domains": table.select(
             "ratio", "schedule", "seed", "domain", "unique_tokens", "repeated_tokens"
         ).unique(maintain_order=True),
-        "exposure": table.select("ratio", "schedule", "arm", "seed", "domain", "sequences",
-                                 "mean_lr_fraction"),  # fmt: skip
+        "exposure": table.select(
+            "ratio", "schedule", "arm", "seed", "domain", "sequences", "mean_lr_fraction"
+        ),
         "barcodes": pl.DataFrame(bars),
     }
 

@@ -16,7 +16,6 @@ from statsmodels.stats.multitest import multipletests
 
 from curriculab.analysis.statistics import (
     VERDICT_SCHEMA,
-    analyse,
     curve_metrics,
     default_targets,
     end_bias,
@@ -28,6 +27,7 @@ from curriculab.analysis.statistics import (
     t_tests,
     tokens_to_reach,
 )
+from curriculab.analysis.verdicts import analyse
 
 RATIOS = {"0.05": 0.05, "0.15": 0.15, "0.45": 0.45}
 ARMS = ("constant", "wsd_window")

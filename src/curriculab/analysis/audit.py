@@ -80,11 +80,11 @@ def run_facts(run: Sequence[Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
         "arm": run[2],
         "seed": int(run[3]),
         "stream_sha256": metrics.get("stream_sha256"),
-        "steps": int(metrics["steps"]),
-        "batch_tokens": int(metrics["batch_tokens"]),
+        "steps": metrics.get("steps"),
+        "batch_tokens": metrics.get("batch_tokens"),
         "preset": metrics.get("preset"),
-        "n_params": int(metrics["n_params"]),
-        "init_seed": int(metrics.get("seed", run[3])),
+        "n_params": metrics.get("n_params"),
+        "init_seed": metrics.get("seed"),
         "lr_sha256": lr.get("sha256"),
         "lr_record": json.dumps(lr, sort_keys=True) if lr else None,
         "decay_start": decay / steps if decay is not None and steps else None,
@@ -191,29 +191,20 @@ def audit_pair(
             "differs": differs,
         }
 
-    def same(key):
+    def same(key):  # 1.0 where they differ, 0.0 where equal, None where not recorded
         return None if t[key] is None or c[key] is None else float(t[key] != c[key])
+
+    def minus(key):
+        return None if t[key] is None or c[key] is None else float(t[key] - c[key])
 
     rows = [
         row("order", None, None, same("stream_sha256"), 0.0),
-        row("steps", t["steps"], c["steps"], float(t["steps"] - c["steps"]), 0.0),
-        row(
-            "batch",
-            t["batch_tokens"],
-            c["batch_tokens"],
-            t["batch_tokens"] - c["batch_tokens"],
-            0.0,
-        ),
-        row(
-            "lr",
-            t["decay_start"],
-            c["decay_start"],
-            curves.max_difference(t, c),
-            spec.lr,
-        ),
+        row("steps", t["steps"], c["steps"], minus("steps"), 0.0),
+        row("batch", t["batch_tokens"], c["batch_tokens"], minus("batch_tokens"), 0.0),
+        row("lr", t["decay_start"], c["decay_start"], curves.max_difference(t, c), spec.lr),
         row("evaluation", None, None, same("evaluation"), 0.0),
-        row("init", t["init_seed"], c["init_seed"], float(t["init_seed"] != c["init_seed"]), 0.0),
-        row("model", t["n_params"], c["n_params"], float(t["n_params"] != c["n_params"]), 0.0),
+        row("init", t["init_seed"], c["init_seed"], same("init_seed"), 0.0),
+        row("model", t["n_params"], c["n_params"], same("n_params"), 0.0),
     ]
     rows[0]["differs"] = rows[0]["difference"] != 0.0  # order: unknown is not "differs"
     for domain in sorted(set(t_domains) | set(c_domains)):
@@ -357,11 +348,11 @@ def _phrase(factor: str, domain: str | None, rows: list[dict[str, Any]]) -> str:
     if factor == "passes":
         return f"{domain} passes {t:.2f} vs {c:.2f}"
     if factor == "steps":
-        return f"steps {int(t)} vs {int(c)}"
+        return f"steps {t:.0f} vs {c:.0f}"
     if factor == "batch":
-        return f"tokens per step {int(t)} vs {int(c)}"
+        return f"tokens per step {t:.0f} vs {c:.0f}"
     if factor == "model":
-        return f"model ({int(t)} vs {int(c)} parameters)"
+        return f"model ({t:.0f} vs {c:.0f} parameters)"
     return {"evaluation": "evaluation blocks", "init": "initial weights"}[factor]
 
 
