@@ -200,3 +200,21 @@ def test_tolerances_decide_what_counts_as_a_difference() -> None:
     )
     assert not strict["order_only"].any()
     assert all("recipes passes 1.57 vs 1.00" in line for line in strict["differs_in"])
+
+
+def test_a_family_changed_after_results_is_recorded(tmp_path) -> None:
+    from curriculab.analysis.registration import register, spec_hash
+
+    out, runs = tmp_path / "preregistration.json", tmp_path / "runs"
+    spec = {"verdict_schedules": ["late"], "seeds": [0, 1, 2]}
+    first = register(spec, out, runs)
+    assert first["sha256"] == spec_hash(spec) and first["changed_after_results"] is None
+    assert register(spec, out, runs)["history"] == first["history"]  # same family: no entry
+    changed = register({**spec, "seeds": [0, 1]}, out, runs)  # before any cell: allowed
+    assert len(changed["history"]) == 2 and changed["changed_after_results"] is None
+    (runs / "cell").mkdir(parents=True)
+    (runs / "cell" / "metrics.json").write_text("{}")
+    late = register({**spec, "verdict_schedules": ["other"]}, out, runs)
+    flagged = late["changed_after_results"]
+    assert flagged["changed"]["cells_existing"] == 1 and flagged["now"]["sha256"] == late["sha256"]
+    assert flagged["first"]["sha256"] == changed["sha256"]  # the family the cells were run under

@@ -94,10 +94,32 @@ STUDY_CONFIG = {
 }
 
 
+def _window_arms(config: dict) -> int:
+    """Arms whose cooldown starts at the schedule's window: each gets matched controls."""
+    arms = (config["grid"].get("lr_arms") or {}).values()
+    return sum(a.get("lr_schedule") == "wsd" and a.get("decay_start") == "window" for a in arms)
+
+
+def _controls(config: dict) -> int:
+    """Matched-control cells: every schedule but the baseline, ratio and seed, per window arm."""
+    grid = config["grid"]
+    schedules = len(grid["schedules"]) - 1
+    return len(grid["ratios"]) * schedules * len(grid["seeds"]) * _window_arms(config)
+
+
 def _cells(config: dict) -> int:
     grid = config["grid"]
     arms = len(grid.get("lr_arms") or [None])
-    return len(grid["ratios"]) * len(grid["schedules"]) * arms * len(grid["seeds"])
+    return len(grid["ratios"]) * len(grid["schedules"]) * arms * len(grid["seeds"]) + _controls(
+        config
+    )
+
+
+def _streams(config: dict) -> int:
+    """Stream files: one per (ratio, schedule, seed), matched controls' included."""
+    grid = config["grid"]
+    controls = (len(grid["schedules"]) - 1) * (_window_arms(config) > 0)
+    return len(grid["ratios"]) * (len(grid["schedules"]) + controls) * len(grid["seeds"])
 
 
 @pytest.fixture(scope="module")
@@ -219,12 +241,15 @@ def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
     new_streams = len(config["grid"]["ratios"]) * len(config["grid"]["schedules"])
-    new_cells = new_streams * len(config["grid"]["lr_arms"])
+    matched = len(config["grid"]["ratios"]) * (len(config["grid"]["schedules"]) - 1)
+    new_cells = new_streams * len(config["grid"]["lr_arms"]) + matched
     assert planned == {
         "stream": new_streams,
+        "matched_stream": matched,
         "train": -(-new_cells // CELLS_PER_JOB),  # new packs of the new cells only
         "cells": new_cells,
         "evaluate": new_cells,
+        "preregister": 1,  # the seeds are part of the registered family
         "aggregate": 1,
         "report": 1,
         "all": 1,
@@ -246,10 +271,73 @@ def test_a_new_learning_rate_arm_trains_only_its_cells(study: Path) -> None:
         "train": -(-new_cells // CELLS_PER_JOB),
         "cells": new_cells,
         "evaluate": new_cells,
+        "preregister": 1,
         "aggregate": 1,
         "report": 1,
         "all": 1,
     }
+
+
+def test_a_new_window_arm_trains_only_its_cells_and_their_matched_controls(study: Path) -> None:
+    """An arm whose cooldown follows the window brings its matched controls; they reuse the
+    matched streams, and no existing cell is retrained."""
+    config = yaml.safe_load((study / "config.yaml").read_text())
+    config["grid"]["lr_arms"]["late_cool"] = {
+        "lr_schedule": "wsd",
+        "decay_start": "window",
+        "min_lr_fraction": 0.3,
+    }
+    (study / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        planned = _jobs_planned(study)
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+    grid = config["grid"]
+    new_cells = len(grid["ratios"]) * (2 * len(grid["schedules"]) - 1) * len(grid["seeds"])
+    assert planned["cells"] == new_cells and "stream" not in planned
+    assert "matched_stream" not in planned
+
+
+def test_matched_controls_train_under_the_treatments_learning_rate(study: Path) -> None:
+    """Every judged comparison under wsd_window compares cells whose lr/peak agree at every
+    optimiser step (the runs' own LR records, recomputed step by step) and whose streams differ;
+    the matched control reads the baseline's very stream; the unmatched comparison is audited
+    as a different learning-rate curve and gets no verdict."""
+    from curriculab.lr import record_curve
+
+    tables = study / "results" / "tables"
+    verdicts = pl.read_parquet(tables / "verdicts.parquet")
+    window = verdicts.filter(pl.col("arm") == "wsd_window")
+    assert window.height and (window["control"] == "shuffled@d1_last").all()
+    assert window["judged"].all() and (window["differs_in"] == "order only").all()
+    runs = study / "results" / "runs"
+    for ratio, seed in (("0.1", 0), ("0.3", 1)):
+        cell = json.loads(
+            (runs / ratio / "d1_last/wsd_window" / f"seed{seed}/metrics.json").read_text()
+        )
+        control = json.loads(
+            (runs / ratio / "shuffled@d1_last/wsd_window" / f"seed{seed}/metrics.json").read_text()
+        )
+        base = json.loads(
+            (runs / ratio / "shuffled/wsd_window" / f"seed{seed}/metrics.json").read_text()
+        )
+        a, b = record_curve(cell["lr_curve"]), record_curve(control["lr_curve"])
+        assert len(a) == cell["steps"] and (a == b).all()
+        assert cell["lr_curve"]["sha256"] == control["lr_curve"]["sha256"]
+        assert not (record_curve(base["lr_curve"]) == a).all()  # the baseline decays elsewhere
+        assert control["stream_sha256"] == base["stream_sha256"] != cell["stream_sha256"]
+    comparisons = pl.read_parquet(tables / "comparisons.parquet")
+    unmatched = comparisons.filter(
+        (pl.col("schedule") == "d1_last") & (pl.col("control") == "shuffled")
+        & (pl.col("arm") == "wsd_window")
+    )  # fmt: skip
+    assert unmatched.height and not unmatched["order_only"].any()
+    assert unmatched["differs_in"].str.contains("LR schedule").all()
+    cosine = comparisons.filter(pl.col("arm") == "cosine")
+    assert cosine["order_only"].all()
+    registration = json.loads((study / "results" / "preregistration.json").read_text())
+    report = (study / "reports" / "report.html").read_text()
+    assert registration["sha256"][:12] in report and "differs in" in report
 
 
 def _example_schedules_on_tiny_data() -> dict:
@@ -359,7 +447,7 @@ def test_two_runs_in_separate_directories_are_identical(study: Path, tmp_path: P
     ]
     first, second = _digests(study, patterns), _digests(tmp_path, patterns)
     cells = _cells(STUDY_CONFIG)
-    streams = cells // len(STUDY_CONFIG["grid"]["lr_arms"])
+    streams = _streams(STUDY_CONFIG)
     assert len(first) == 1 + 2 + 3 * 2 + 2 * streams + 3 * cells
     assert first == second, sorted(k for k in first if first[k] != second.get(k))
     varying = {"train_seconds", "wall_seconds", "tokens_per_second", "step_seconds"}

@@ -276,9 +276,7 @@ def domain_verdicts(
         "ratio_value",
         "domain",
         "metric",
-        **holm_family(tests, alpha, LOSS_VERDICTS, judged=tests["judged"].to_numpy()),
-        control=pl.col("control"),
-        judged=pl.col("judged"),
+        **holm_family(tests, alpha, LOSS_VERDICTS),
     ).cast(DOMAIN_VERDICT_SCHEMA)
 
 

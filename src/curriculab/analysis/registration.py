@@ -76,8 +76,11 @@ def register(spec: dict[str, Any], out: str | Path, runs: str | Path) -> dict[st
 
 
 def changed_after_results(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first registration and the first change made while cells existed, or None."""
-    for entry in history[1:]:
-        if entry["cells_existing"] and entry["sha256"] != history[0]["sha256"]:
-            return {"first": history[0], "changed": entry, "now": history[-1]}
+    """The registration in force when the first cells were trained (the last one made before
+    any existed), the first change made after, and the current one; None without a change."""
+    before = [e for e in history if not e["cells_existing"]] or history[:1]
+    first = before[-1]
+    for entry in history[history.index(first) + 1 :]:
+        if entry["sha256"] != first["sha256"]:
+            return {"first": first, "changed": entry, "now": history[-1]}
     return None

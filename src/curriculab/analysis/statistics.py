@@ -334,29 +334,23 @@ def hypothesis_verdicts(
         "schedule",
         "arm",
         "ratio",
-        **holm_family(tests, alpha, judged=tests["judged"].to_numpy()),
-        control=pl.col("control"),
-        judged=pl.col("judged"),
+        **holm_family(tests, alpha),
     )
 
 
 NOT_JUDGED = "not judged"  # a comparison that differs from its control in more than order
 
 
-def holm_family(
-    tests: pl.DataFrame,
-    alpha: float,
-    words: dict[str, str] | None = None,
-    judged: np.ndarray | None = None,
-) -> dict:
+def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None = None) -> dict:
     """The columns of a table of tests judged as one Holm family, from each test's estimate,
     sd and n: estimate (NaN, not null, where there is nothing to test), ci_low, ci_high, n,
-    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction.
-    judged: False for the tests the comparability audit keeps out of the family (their
-    p-value stays, unadjusted; their verdict is NOT_JUDGED)."""
+    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction; with
+    the tests' `control` and `judged` (analysis.audit) where they have them: a test not judged
+    stays out of the family (its p-value stays, unadjusted; its verdict is NOT_JUDGED)."""
     estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
     low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
-    judged = np.ones(len(estimate), bool) if judged is None else np.asarray(judged, bool)
+    audited = "judged" in tests.columns
+    judged = tests["judged"].to_numpy() if audited else np.ones(len(estimate), bool)
     holm = holm_verdicts(estimate, np.where(judged, p_value, np.nan), alpha)
     verdict = [words[v] for v in holm["verdict"]] if words else list(holm["verdict"])
     verdict = [v if ok else NOT_JUDGED for v, ok in zip(verdict, judged, strict=True)]
@@ -370,6 +364,7 @@ def holm_family(
         "family_size": pl.lit(holm["family_size"], dtype=pl.Int64),
         "verdict": pl.Series(verdict, dtype=pl.String),
         "correction": pl.lit("holm"),
+        **({"control": pl.col("control"), "judged": pl.col("judged")} if audited else {}),
     }
 
 
