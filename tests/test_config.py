@@ -349,17 +349,23 @@ def test_matched_controls_where_the_cooldown_follows_the_window(tiny_config) -> 
     assert load_study(tiny_config, SCHEMA).controls == {}
 
 
-def test_a_matched_control_stays_on_the_trunk_only_beside_a_window_of_it(tiny_config) -> None:
+def test_a_matched_control_stays_on_the_trunk_where_its_cooldown_is_known(tiny_config) -> None:
     base = {"family": "shuffled", "trunk": "main"}
     off = {"family": "end_window", "window": 0.25, "d1_share": 0.1}  # holds D1's total
     config = _trunked(tiny_config, shuffled=base, w=WINDOW, held=off)
     config["grid"]["lr_arms"] = {"cool": {"lr_schedule": "wsd", "decay_start": "window"}}
     study = load_study(config, SCHEMA)
     assert study.controls["shuffled@w"].spec(study.schedules)["trunk"] == "main"
-    assert "trunk" not in study.controls["shuffled@held"].spec(study.schedules)
+    assert study.controls["shuffled@held"].spec(study.schedules)["trunk"] == "main"
     from curriculab.branch import TrunkPlan
 
     plan = TrunkPlan.of(study)
-    # The control leaves the trunk where its treatment's cooldown starts, not before.
+    # The control leaves the trunk where its treatment's cooldown starts, not before: the
+    # window's own start, on the trunk or off it.
     assert plan.starts["shuffled@w", "cool"] == plan.starts["w", "cool"] == 12
-    assert ("shuffled@held", "cool") not in plan.starts
+    assert plan.starts["shuffled@held", "cool"] == 12
+    ramp = {"family": "ramp", "start": 0.0, "end": 0.3}  # no window known before its stream
+    config["grid"]["schedules"]["ramp"] = ramp
+    study = load_study(config, SCHEMA)
+    assert "trunk" not in study.controls["shuffled@ramp"].spec(study.schedules)
+    assert ("shuffled@ramp", "cool") not in TrunkPlan.of(study).starts

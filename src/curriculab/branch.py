@@ -135,10 +135,10 @@ def trunk_starts(
         if spec["family"] == "end_window":
             leaves = window_step(spec["window"], total_blocks, batch_size)
         # A matched control (analysis.controls) reads the trunk's order under its treatment's
-        # cooldown, which starts where the treatment's window does.
-        lr_spec = members.get(spec.get("lr_from", name), spec)
-        if lr_spec["family"] == "end_window":
-            window_start = window_step(lr_spec["window"], total_blocks, batch_size)
+        # cooldown, which starts where the treatment's window does (`lr_window`).
+        window = spec.get("lr_window", spec.get("window"))
+        if window is not None:
+            window_start = window_step(window, total_blocks, batch_size)
             window_start = window_start * batch_size / total_blocks
         starts[name] = next(
             (s for s in range(leaves) if lr_at(s, steps, cfg, window_start) != trunk_lr[s]),

@@ -79,16 +79,18 @@ class MatchedControl:
     arms: tuple[str, ...]  # the arms whose learning rate depends on the schedule
 
     def spec(self, schedules: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-        """The baseline's spec with `lr_from`, the schedule whose window sets the cooldown.
+        """The baseline's spec with `lr_from`, the schedule whose window sets the cooldown,
+        and, for an end window, `lr_window`: its length, which fixes the cooldown's first step.
 
-        On the baseline's trunk only when the treatment is a window on that same trunk: its
-        cooldown then starts on a step the trunk plan knows at DAG time (curriculab.branch),
-        so the control starts from the trunk's checkpoint there. Otherwise it trains from step
-        0 (on the baseline's stream, which it reads as it is)."""
+        On the baseline's trunk only when that step is known at DAG time (an end window, on
+        the trunk or off it: both start their window at round((1 - window) x steps)), so the
+        control starts from the trunk's checkpoint there (curriculab.branch.trunk_starts).
+        Otherwise it trains from step 0 (on the baseline's stream, which it reads as it is)."""
         spec = {**schedules[self.baseline], "lr_from": self.treatment}
         treatment = schedules[self.treatment]
-        same_trunk = treatment.get("trunk") == spec.get("trunk")
-        if "trunk" in spec and not (same_trunk and treatment["family"] == "end_window"):
+        if treatment["family"] == "end_window":
+            spec["lr_window"] = treatment["window"]
+        elif "trunk" in spec:
             del spec["trunk"]
         return spec
 
