@@ -132,18 +132,27 @@ def test_cells_sharing_a_prefix_compute_it_once_and_equal_training_from_scratch(
     tiny_data, tmp_path
 ) -> None:
     """Two learning-rate arms on one stream train the same floats until the WSD cooldown: the
-    second branches off the first there and still ends bitwise where training alone ends."""
+    second branches off the first there and still ends bitwise where training alone ends. A
+    third cell reads the same stream under another name with the second's learning rate (a
+    matched control: its window start differs but its learning rate does not): it branches
+    off the same snapshot, which its first user must have left as it was."""
     constant = replace(CFG, lr_schedule="constant")
     wsd = replace(CFG, lr_schedule="wsd", decay_fraction=0.4)
     first = _job(tmp_path, tiny_data, "constant", "late", 0.3, 0, constant)
     second = replace(first, cell="wsd", cfg=wsd, out_dir=tmp_path / "wsd")
     second = replace(second, log=tmp_path / "wsd.log")
-    packed = _packed([first, second], tmp_path / "packed", "serial")
+    linked = tmp_path / "linked.arrow"
+    linked.write_bytes(first.inputs.stream.read_bytes())
+    third = replace(second, cell="wsd_again", inputs=replace(second.inputs, stream=linked))
+    third = replace(third, window_start=0.5)  # ignored by a fixed decay: the same curve
+    packed = _packed([first, second, third], tmp_path / "packed", "serial")
     assert packed[0]["inherited"] is None
     branch = packed[1]["inherited"]
     assert branch["source"] == "cell" and branch["from"] == "constant"
     assert 0 < branch["step"] < packed[1]["steps"]
-    for job, together in zip((first, second), packed, strict=True):
+    assert packed[2]["inherited"] == branch  # the same snapshot, a second time
+    assert packed[2]["final_test"] == packed[1]["final_test"]
+    for job, together in zip((first, second), packed, strict=False):
         out = tmp_path / "alone" / job.cell
         one = train_cell(job.inputs, "micro", job.cfg, job.seed, job.cell, out, 1,
                          job.log.open("w"), job.window_start)  # fmt: skip

@@ -311,7 +311,9 @@ def train_cell(
     elif run.progress.step == 0 and branching.start is not None:
         start = branching.start
         run.model.load_state_dict(start.model)
-        run.optimizer.load_state_dict(start.optimizer)
+        # A copy: load_state_dict keeps the snapshot's tensors, which training updates in place,
+        # and another cell may branch off the same snapshot after this one.
+        run.optimizer.load_state_dict(copy.deepcopy(start.optimizer))
         run.progress = copy.deepcopy(start.progress)
         run.progress.inherited = inheritance("cell", start.cell, run.progress)
         print(f"branched off {start.cell} at step {start.step} (identical so far)", file=log)

@@ -326,6 +326,16 @@ def test_matched_controls_train_under_the_treatments_learning_rate(study: Path) 
         assert cell["lr_curve"]["sha256"] == control["lr_curve"]["sha256"]
         assert not (record_curve(base["lr_curve"]) == a).all()  # the baseline decays elsewhere
         assert control["stream_sha256"] == base["stream_sha256"] != cell["stream_sha256"]
+    # `late` has no window: its control's curve is the baseline's, and so are its results
+    # (it branches off the same snapshot as the baseline's own cell, one after the other).
+    for seed in (0, 1):
+        same = [
+            json.loads(
+                (runs / "0.3" / name / "wsd_window" / f"seed{seed}/metrics.json").read_text()
+            )
+            for name in ("shuffled", "shuffled@late")
+        ]
+        assert same[0]["final_test"] == same[1]["final_test"]
     comparisons = pl.read_parquet(tables / "comparisons.parquet")
     unmatched = comparisons.filter(
         (pl.col("schedule") == "d1_last") & (pl.col("control") == "shuffled")
