@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from curriculab.analysis.aggregate import summarise
+from curriculab.analysis.audit import annotate, with_estimates
 from curriculab.analysis.objective import analyse_objective, weights_table
 from curriculab.analysis.references import DEFAULT_MARGIN, reference_table
 from curriculab.lr import arm_description, exposure, lr_by_bin, lr_per_position
@@ -286,8 +287,14 @@ def synthetic_domain_barcodes(study: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def report_tables(collected: dict[str, pl.DataFrame], study: dict[str, Any]) -> dict:
-    """The tables the aggregate step hands the report (workflow/scripts/aggregate.py)."""
+def report_tables(
+    collected: dict[str, pl.DataFrame],
+    study: dict[str, Any],
+    comparisons: pl.DataFrame | None = None,
+) -> dict:
+    """The tables the aggregate step hands the report (workflow/scripts/aggregate.py); with
+    the audit's `comparisons` (analysis.audit), the verdicts are drawn against each schedule's
+    control, carry its audit line, and the comparisons gain their estimates."""
     barcodes = synthetic_barcodes(study)
     domain_barcodes = synthetic_domain_barcodes(study)
     blocks = {d: MANIFEST_SPLITS[d]["train"][2] for d in study["domains"]}
@@ -301,7 +308,11 @@ def report_tables(collected: dict[str, pl.DataFrame], study: dict[str, Any]) -> 
         "baseline": study["baseline"],
         "schedules": {name: SCHEDULE_SPECS[name] for name in study["schedules"]},
     }
-    tables = analyse_objective(collected, barcodes, domain_barcodes, weights, params)
+    tables = analyse_objective(collected, barcodes, domain_barcodes, weights, params, comparisons)
+    if comparisons is not None:
+        for name in ("verdicts", "domain_verdicts", "finetune"):
+            tables[name] = annotate(tables[name], comparisons)
+        tables["comparisons"] = with_estimates(comparisons, tables["cells"], study["baseline"])
     return {
         **collected,
         **tables,

@@ -115,7 +115,7 @@ def test_fine_tuning_section_ranks_the_domains(named: tuple[str, dict]) -> None:
     page, tables = named
     outline = PageOutline(page)
     ids = [section_id for section_id, _ in outline.sections]
-    assert ids[:4] == ["study", "verdicts", "domain-verdicts", "finetune"]
+    assert ids[:5] == ["study", "families", "verdicts", "domain-verdicts", "finetune"]
     assert "#finetune" in outline.contents and "#domain-verdicts" in outline.contents
     body = body_of(page)
     section = body[body.index('<h2 id="finetune"') : body.index('<h2 id="references"')]
@@ -151,7 +151,8 @@ def test_per_domain_verdicts_are_listed_with_their_family(named: tuple[str, dict
     rows = table_under(page, "Per-domain verdicts")
     assert rows[0] == [
         "schedule", "lr arm", "code ratio", "domain", "seeds",
-        "change in final test loss (95% CI)", "p", "Holm-adjusted p", "verdict",
+        "change in final test loss (95% CI)", "p", "Holm-adjusted p", "comparability audit",
+        "verdict",
     ]  # fmt: skip
     assert [row[-1] for row in rows[1:]] == verdicts["verdict"].to_list()
     assert f"The {verdicts.height} tests are one family of their own" in page

@@ -18,7 +18,7 @@ from curriculab.report.domain_charts import (
     target_as_domain,
 )
 from curriculab.report.sections import table
-from curriculab.report.words import Words
+from curriculab.report.words import Words, audit_note, is_judged, no_verdict
 
 ChartEntry = tuple[str, str, str, alt.TopLevelMixin]
 """(section id, heading, one-line caption, chart) of one chart section."""
@@ -97,33 +97,53 @@ def _change(row: dict[str, Any]) -> str:
     return f"{signed[0]} [{signed[1]}, {signed[2]}]"
 
 
+DOMAIN_VERDICT_TEXT = """Each test compares a schedule of the verdict family with its control (its
+matched control where its arm's cooldown follows the schedule's window, else {baseline}) on one
+domain's final test loss: the change (schedule minus control, nats/token) paired by seed, its
+mean with a 95% t-interval. The {family} {judged}tests are one family of their own, separate
+from the H1/H2 verdicts; Holm's step-down correction holds its family-wise error rate at 5%.
+Lowered / raised: the schedule significantly lowers / raises that domain's loss (Holm-adjusted p
+below 0.05); inconclusive otherwise. A comparison that differs in more than order gets no
+verdict."""
+
+
 def domain_verdict_section(verdicts: pl.DataFrame, baseline: str, words: Words) -> str:
     """The per-domain verdicts: how they were reached, the significant ones in sentences, then
-    every test in a table."""
+    every test in a table with its audit line; a test whose comparison differs from its
+    control in more than order has no verdict, and says what it differs in."""
     family = int(verdicts["family_size"].max() or 0)
-    intro = (
-        f"Each test compares a schedule of the verdict family with {baseline} on one domain's "
-        "final test loss: the change (schedule minus baseline, nats/token) paired by seed, its "
-        f"mean with a 95% t-interval. The {family} tests are one family of their own, separate "
-        "from the H1/H2 verdicts; Holm's step-down correction holds its family-wise error rate "
-        "at 5%. Lowered / raised: the schedule significantly lowers / raises that domain's loss "
-        "(Holm-adjusted p below 0.05); inconclusive otherwise."
+    records = list(verdicts.iter_rows(named=True))
+    judged = [is_judged(r) for r in records]
+    intro = DOMAIN_VERDICT_TEXT.format(
+        baseline=baseline, family=family, judged="" if all(judged) else "judged "
     )
-    found = verdicts.filter(pl.col("verdict") != "inconclusive")
     items = [
         f"{r['schedule']}, lr {r['arm']}, {words.ratio} {r['ratio']}: the final {r['domain']} "
         f"test loss changes by {fmt.loss(r['estimate'], signed=True)} nats/token (95% CI "
         f"{fmt.loss(r['ci_low'], signed=True)} to {fmt.loss(r['ci_high'], signed=True)}, "
-        f"Holm-adjusted p = {fmt.p_value(r['p_adjusted'])}): {r['verdict']}."
-        for r in found.iter_rows(named=True)
+        f"Holm-adjusted p = {fmt.p_value(r['p_adjusted'])}): {r['verdict']} "
+        f"({audit_note(r, baseline)})."
+        for r, ok in zip(records, judged, strict=True)
+        if ok and r["verdict"] != "inconclusive"
     ]
+    if not all(judged):
+        items.append(
+            f"{judged.count(False)} test(s) have no verdict: their comparisons differ in more "
+            "than order (the table says in what)."
+        )
     listed = (
         "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>"
         if items
         else "<p>No schedule changes any domain's loss significantly.</p>"
     )
     rows = verdicts.with_columns(
-        pl.Series("change", [_change(r) for r in verdicts.iter_rows(named=True)], pl.String)
+        pl.Series("change", [_change(r) for r in records], pl.String),
+        pl.Series(
+            "verdict_text",
+            [r["verdict"] if ok else no_verdict(r) for r, ok in zip(records, judged, strict=True)],
+            pl.String,
+        ),
+        pl.Series("audit", [audit_note(r, baseline) for r in records], pl.String),
     )
     columns = {
         "schedule": "schedule",
@@ -134,7 +154,8 @@ def domain_verdict_section(verdicts: pl.DataFrame, baseline: str, words: Words) 
         "change": "change in final test loss (95% CI)",
         "p_value": "p",
         "p_adjusted": "Holm-adjusted p",
-        "verdict": "verdict",
+        "audit": "comparability audit",
+        "verdict_text": "verdict",
     }
     p_values = dict.fromkeys(("p_value", "p_adjusted"), fmt.p_value)
-    return f"<p>{html.escape(intro)}</p>{listed}" + table(rows, columns, p_values)
+    return f"<p>{html.escape(' '.join(intro.split()))}</p>{listed}" + table(rows, columns, p_values)

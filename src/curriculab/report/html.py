@@ -20,14 +20,16 @@ import vl_convert
 
 from curriculab.io import atomic_path
 from curriculab.report import fmt
-from curriculab.report.charts import (
-    barcode_chart,
-    benefit_chart,
-    final_loss_chart,
-    learning_curve_chart,
-    paired_heatmap,
+from curriculab.report.audit import (
+    comparability_section,
+    families_section,
+    labelled,
+    registration_banner,
+    registration_text,
+    without_controls,
 )
 from curriculab.report.cost import cost_section
+from curriculab.report.d1_charts import d1_charts
 from curriculab.report.design import design_section
 from curriculab.report.domains import domain_verdict_section, named_charts
 from curriculab.report.finetune import finetune_section
@@ -61,6 +63,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.9em; text-align: left; 
 th.num, td.num { text-align: right; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.2em; }
 dt { font-weight: 600; }
+.audit { color: #555; }
 .warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: 0.5em 0.8em; }
 .chart-error { color: #b00; white-space: pre-wrap; }
 .caption { color: #444; font-style: italic; margin: 0.2em 0 0.4em; }
@@ -141,69 +144,13 @@ def _all_columns(frame: pl.DataFrame) -> str:
     return table(frame, {c: c for c in frame.columns}, {"tokens": fmt.tokens})
 
 
-def _d1_charts(tables: dict[str, pl.DataFrame], study: dict[str, Any]) -> list[tuple]:
-    """The chart sections of a two-domain study (D1 and the pooled D2), in page order:
-    (section id, heading, caption, chart)."""
-    target, baseline = study["target_domain"], study.get("baseline", "shuffled")
-    others = ", ".join(d for d in study["domains"] if d != target)
-    curves, cells = tables["curves"], tables["cells"]
-    charts = [  # (section id, heading, caption, chart)
-        (
-            "barcodes",
-            "The schedules: D1 share and learning rate over training",
-            "Read each strip left to right: yellow is where D1 sits; the line under it is the "
-            "learning rate D1 meets there.",
-            barcode_chart(tables["barcodes"], tables["lr_profile"]),
-        ),
-        (
-            "d1-curves",
-            f"D1 ({target}) learning curves",
-            f"Lower is better; in each panel compare every schedule's line with {baseline}'s, "
-            "and all of them with the dashed unigram reference.",
-            learning_curve_chart(curves, f"D1 ({target})", True),
-        ),
-        (
-            "d2-curves",
-            f"D2 ({others}) learning curves",
-            "Lower is better; a line that rises late in training is D2 being forgotten while "
-            "D1 takes over the stream.",
-            learning_curve_chart(curves, f"D2 ({others})", False),
-        ),
-        (
-            "final-loss",
-            "Final D1 test loss",
-            f"Lower is better; compare each schedule's tick with {baseline}'s in the same panel "
-            "(each panel has its own scale); the dots show the spread over seeds.",
-            final_loss_chart(cells),
-        ),
-    ]
-    if not tables["paired"].is_empty():
-        charts += [
-            (
-                "paired",
-                "Benefit over the baseline",
-                f"Blue: the schedule lowers final D1 loss against {baseline} at that ratio, "
-                "red: it raises it; look for intervals that exclude 0 (exploratory).",
-                paired_heatmap(tables["paired"]),
-            ),
-            (
-                "h2",
-                "H2: benefit against the amount of D1",
-                f"Above 0: better than {baseline}; H2 expects each line to fall as the D1 "
-                "ratio grows (the benefit shrinks with more D1).",
-                benefit_chart(tables["paired"]),
-            ),
-        ]
-    return charts
-
-
 def _charts(
     tables: dict[str, pl.DataFrame], study: dict[str, Any], words: Words
 ) -> tuple[list[Section], dict[str, Any]]:
     """The chart sections in page order, each with a one-line caption that says what to look
     at, and {div id: Vega-Lite spec} for the embed script. A chart's div is "chart-" + its
     section id. A study read domain by domain has its own (report.domains.named_charts)."""
-    charts = named_charts(tables, study, words) if words.named else _d1_charts(tables, study)
+    charts = named_charts(tables, study, words) if words.named else d1_charts(tables, study)
     sections = [
         Section(
             key,
@@ -250,12 +197,20 @@ def _sections(
     design: dict[str, Any] | None = None,
     ladder: dict[str, Any] | None = None,
     selection: dict[str, Any] | None = None,
+    registration: dict[str, Any] | None = None,
 ) -> tuple[list[Section], dict[str, Any]]:
     """Every section of the page in order, and the chart specs. An optional table's section
-    is one _optional(...) line: it then has its place on the page and in the contents."""
-    cells, baseline = tables["cells"], study.get("baseline", "shuffled")
-    words = words_for(study)
-    charts, specs = _charts(tables, study, words)
+    is one _optional(...) line: it then has its place on the page and in the contents.
+    Matched controls are left out of the charts and named in words in the tables
+    (report.audit)."""
+    baseline, words = study.get("baseline", "shuffled"), words_for(study)
+    charts, specs = _charts(without_controls(tables), study, words)
+    studied = tables["cells"]
+    shown = ("cells", "summary", "exposure", "references", "harness_summary")
+    tables = {**tables, **{name: labelled(tables[name]) for name in shown if name in tables}}
+    cells = tables["cells"]
+    if registration:
+        provenance = {**provenance, "verdict family registration": registration_text(registration)}
     if words.named:
         summary = (
             "Summary: the objective and every domain's final test loss (mean ± sample std over "
@@ -268,7 +223,14 @@ def _sections(
             summary_table(tables["summary"]),
         )
     sections = [
-        Section("study", "What was run", study_section(study, cells, words, tables.get("weights"))),
+        Section(
+            "study", "What was run", study_section(study, studied, words, tables.get("weights"))
+        ),
+        Section(
+            "families",
+            "Families of tests, and what each holds fixed",
+            families_section(tables, selection, ladder),
+        ),
         Section("verdicts", "Verdicts", verdict_sentences(tables["verdicts"], baseline, words)),
         *_optional(
             tables,
@@ -276,6 +238,13 @@ def _sections(
             "domain-verdicts",
             "Per-domain verdicts",
             lambda verdicts: domain_verdict_section(verdicts, baseline, words),
+        ),
+        *_optional(
+            tables,
+            "comparisons",
+            "audit",
+            "Comparability audit: what each comparison differs in",
+            lambda comparisons: comparability_section(comparisons, baseline, words, registration),
         ),
         *_stage(
             "design",
@@ -376,9 +345,12 @@ def render_report(
     design: the design loop's summary (design.summary), with tables design_points and
     design_surface; None without a design. ladder: the scale ladder's summary (ladder.tables),
     None without a ladder. selection: the select stage's summary (selection.summary), None
-    without one.
+    without one. registration: results/preregistration.json (analysis.registration): its hash
+    and time are stated, and a warning tops the page when the family changed after results.
     """
-    sections, specs = _sections(tables, study, provenance or {}, design, ladder, selection)
+    sections, specs = _sections(
+        tables, study, provenance or {}, design, ladder, selection, registration
+    )
     title = html.escape(f"curriculab report: {study['name']}")
     body = "\n".join(section.to_html() for section in sections)
     page = f"""<!DOCTYPE html>
@@ -391,6 +363,7 @@ def render_report(
 </head>
 <body>
 <h1>{title}</h1>
+{registration_banner(registration)}
 <p>{html.escape(_intro(study, words_for(study)), quote=False)}</p>
 {_contents(sections)}
 {body}

@@ -10,56 +10,84 @@ from typing import Any
 import polars as pl
 
 from curriculab.report import fmt
-from curriculab.report.words import D1_WORDS, Words
+from curriculab.report.words import D1_WORDS, Words, audit_note, is_judged, no_verdict
+
+
+def _verdict_text(row: dict[str, Any], verdicts: pl.DataFrame, words: Words, judged: bool) -> str:
+    """One H1 or H2 test in a sentence with its numbers; a test the audit did not judge gets
+    its estimate and interval but no p-value, hypothesis or verdict word."""
+    control = row["control"]
+    interval = (
+        f"95% CI {fmt.loss(row['ci_low'], signed=True)} to {fmt.loss(row['ci_high'], signed=True)}"
+    )
+    tested = (
+        f"p = {fmt.p_value(row['p_value'])}, Holm-adjusted {fmt.p_value(row['p_adjusted'])}"
+        if judged
+        else "outside the Holm family"
+    )
+    outcome = f"{row['hypothesis']} {row['verdict']}" if judged else no_verdict(row)
+    if row["hypothesis"] == "H1":
+        return (
+            f"At {words.ratio} {row['ratio']}, {row['schedule']} changes the {words.measure} "
+            f"by {fmt.loss(row['estimate'], signed=True)} nats/token against {control} "
+            f"({interval}, {tested}, {row['n']} seeds, paired by seed): {outcome}."
+        )
+    if not row["n"]:  # no seed has two ratios: no slope to fit
+        return (
+            f"Not testable: H2 needs every seed at two or more {words.ratio} values, and "
+            "this study has one (inconclusive, outside the family)."
+        )
+    text = (
+        f"The benefit of {row['schedule']} over {control} (control minus schedule, "
+        f"nats/token) changes by {fmt.loss(row['estimate'], signed=True)} per unit of "
+        f"ln({words.ratio}) (mean of per-seed slopes; {interval} over {row['n']} seeds; "
+        f"{tested}): {outcome}."
+    )
+    return text + (
+        _h2_caveat(verdicts, row["schedule"], row["arm"], words.amount) if judged else ""
+    )
 
 
 def verdict_sentences(verdicts: pl.DataFrame, baseline: str, words: Words = D1_WORDS) -> str:
-    """H1 and H2 per learning-rate arm in plain sentences with their numbers, as an HTML list;
-    then how the verdicts were reached (the family and its error control). `words` name the
-    ratio and the measured loss (the final D1 test loss, or the objective)."""
+    """H1 and H2 per learning-rate arm in plain sentences with their numbers and the audit line
+    of each comparison (report.words.audit_note), as an HTML list; then how the verdicts were
+    reached (the family and its error control). `words` name the ratio and the measured loss
+    (the final D1 test loss, or the objective). A test whose comparison differs from its
+    control in more than order is listed without a hypothesis or verdict: what it differs in."""
     if verdicts.is_empty():
         return (
             f"<p>No verdicts: the study has no schedule that places {html.escape(words.placed)} "
             "later than the baseline.</p>"
         )
-    items = []
+    items, unjudged = [], 0
     for row in verdicts.sort("arm", "hypothesis", "schedule").iter_rows(named=True):
-        interval = (
-            f"95% CI {fmt.loss(row['ci_low'], signed=True)} to "
-            f"{fmt.loss(row['ci_high'], signed=True)}"
+        row["control"] = row.get("control") or baseline  # tables made before the audit
+        judged = is_judged(row)
+        unjudged += not judged
+        text = _verdict_text(row, verdicts, words, judged)
+        head = f"{row['hypothesis'] if judged else 'No verdict'}, lr {row['arm']}"
+        note = html.escape(audit_note(row, baseline))
+        items.append(
+            f"<li><b>{html.escape(head)}</b>: {html.escape(text)} "
+            f'<span class="audit">({note})</span></li>'
         )
-        tested = (
-            f"p = {fmt.p_value(row['p_value'])}, Holm-adjusted {fmt.p_value(row['p_adjusted'])}"
-        )
-        if row["hypothesis"] == "H1":
-            text = (
-                f"At {words.ratio} {row['ratio']}, {row['schedule']} changes the {words.measure} "
-                f"by {fmt.loss(row['estimate'], signed=True)} nats/token against {baseline} "
-                f"({interval}, {tested}, {row['n']} seeds, paired by seed): H1 {row['verdict']}."
-            )
-        elif not row["n"]:  # no seed has two ratios: no slope to fit
-            text = (
-                f"Not testable: H2 needs every seed at two or more {words.ratio} values, and "
-                "this study has one (inconclusive, outside the family)."
-            )
-        else:
-            text = (
-                f"The benefit of {row['schedule']} over {baseline} (baseline minus schedule, "
-                f"nats/token) changes by {fmt.loss(row['estimate'], signed=True)} per unit of "
-                f"ln({words.ratio}) (mean of per-seed slopes; {interval} over {row['n']} seeds; "
-                f"{tested}): H2 {row['verdict']}."
-            )
-            text += _h2_caveat(verdicts, row["schedule"], row["arm"], words.amount)
-        head = f"{row['hypothesis']}, lr {row['arm']}"
-        items.append(f"<li><b>{html.escape(head)}</b>: {html.escape(text)}</li>")
     family = int(verdicts["family_size"].max() or 0)
+    outside = (
+        f" The {unjudged} listed as <i>no verdict</i> compare cells that differ in more than "
+        "order (the comparability audit below): they are stated, never tested."
+        if unjudged
+        else ""
+    )
     rule = (
-        f"The {family} tests above are one family; its family-wise error rate is held at 5% by "
+        f"The {family} tests above {'with a verdict ' if unjudged else ''}are one family; its "
+        "family-wise error rate is held at 5% by "
         "Holm's step-down correction (statsmodels). A verdict is <i>supported</i> when the "
         "Holm-adjusted p-value is below 0.05 and the estimate lies on the hypothesis' side of "
         "zero, <i>contradicted</i> when it is below 0.05 on the other side, <i>inconclusive</i> "
-        "otherwise. The 95% intervals are per test (unadjusted). Comparisons pair cells of the "
-        "same seed and learning-rate arm; H2 fits one slope per seed (the cells of a seed share "
+        f"otherwise.{outside} The 95% intervals are per test (unadjusted). Comparisons pair "
+        "cells of the same seed and learning-rate arm, each schedule against its control: its "
+        "matched control where its arm's cooldown follows the schedule's window, else "
+        f"{html.escape(baseline)}; H2 fits one slope per seed (the cells of a seed share "
         f"{html.escape(words.subsample)} and the initial weights across ratios), then a "
         "t-interval over seeds. The family holds the schedules named in "
         "analysis.verdict_schedules, by default the one that places "

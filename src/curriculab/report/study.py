@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from curriculab.analysis.controls import MATCH
 from curriculab.objective import describe, is_default
 from curriculab.report import fmt
 from curriculab.report.sections import table
@@ -32,6 +33,22 @@ def _weights(weights: pl.DataFrame | None, words: Words) -> str:
     )
 
 
+def _cells(cells: pl.DataFrame, grid: int) -> str:
+    """Cells with results against the grid; matched controls (analysis.controls) beside it."""
+    controls = cells.filter(pl.col("schedule").str.contains(MATCH, literal=True))
+    text = (
+        f"{cells.height - controls.height} with results of {grid} in the grid "
+        "(ratios × schedules × learning-rate arms × seeds)"
+    )
+    if controls.height:
+        names = ", ".join(sorted(set(controls["schedule"])))
+        text += (
+            f"; and {controls.height} cells of matched controls ({names}: the baseline's order "
+            "under a schedule's learning-rate curve)"
+        )
+    return text
+
+
 def study_section(
     study: dict[str, Any], cells: pl.DataFrame, words: Words, weights: pl.DataFrame | None = None
 ) -> str:
@@ -51,10 +68,7 @@ def study_section(
         "schedules": _listing(study["schedules"]),
         "learning-rate arms": "; ".join(f"{name}: {text}" for name, text in arms.items()),
         "seeds": _listing(study["seeds"]),
-        "cells": (
-            f"{cells.height} with results of {grid} in the grid "
-            "(ratios × schedules × learning-rate arms × seeds)"
-        ),
+        "cells": _cells(cells, grid),
         "model preset": study["model_preset"],
         "training tokens per cell (by ratio)": ", ".join(
             fmt.tokens(value) for value in tokens["tokens_seen"].to_list()

@@ -6,14 +6,21 @@ domain, and the verdicts are about the final D1 test loss. A study read domain b
 judges the objective (the utility-weighted test loss), so its charts and sentences name the
 domains and the objective instead. Every chart title, axis and sentence that names the ratio,
 the measured loss or what a schedule places late takes its words from one `Words`.
+
+A matched control (analysis.controls: the baseline's order under another schedule's
+learning-rate curve, named "<baseline>@<schedule>") is named in words in tables
+(`schedule_label`) and beside every verdict (`control_words`, `audit_note`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from curriculab.analysis.controls import MATCH
 from curriculab.analysis.objective import named_domains
+from curriculab.analysis.statistics import NOT_JUDGED
 from curriculab.objective import is_default
 
 
@@ -64,3 +71,47 @@ def words_for(study: dict[str, Any]) -> Words:
     if named_domains(study["domains"], utility):
         return named_words(study["target_domain"], utility)
     return D1_WORDS
+
+
+def matched_parts(name: str) -> tuple[str, str] | None:
+    """(baseline, treatment) of a matched control's name ("shuffled@d1_last"); None for any
+    other schedule."""
+    baseline, sep, treatment = name.partition(MATCH)
+    return (baseline, treatment) if sep else None
+
+
+def schedule_label(name: str) -> str:
+    """A schedule as tables name it: a matched control in words, every other by its name."""
+    parts = matched_parts(name)
+    if parts is None:
+        return name
+    return f"{parts[0]} at {parts[1]}'s learning rate (matched control)"
+
+
+def control_words(control: str) -> str:
+    """What a comparison was made against: "shuffled", or "shuffled@d1_last, the baseline
+    under d1_last's learning-rate curve" (a name the tables use, then what it is)."""
+    parts = matched_parts(control)
+    if parts is None:
+        return control
+    return f"{control}, the baseline under {parts[1]}'s learning-rate curve"
+
+
+def is_judged(row: Mapping[str, Any]) -> bool:
+    """Whether a verdict row earned its verdict (tables made before the audit: every row)."""
+    return row.get("judged") is not False and row.get("verdict", row.get("call")) != NOT_JUDGED
+
+
+def audit_note(row: Mapping[str, Any], baseline: str) -> str:
+    """The audit line beside a verdict: "differs in: order only; vs shuffled". Only what it
+    was compared with where the row has no verdict (`no_verdict` says what it differs in) or
+    no audit (tables made before it)."""
+    control = control_words(row.get("control") or baseline)
+    differs = row.get("differs_in")
+    return f"differs in: {differs}; vs {control}" if differs and is_judged(row) else f"vs {control}"
+
+
+def no_verdict(row: Mapping[str, Any]) -> str:
+    """Why a row has no verdict: the compound intervention its comparison is."""
+    differs = row.get("differs_in") or "more than order (see the comparability audit)"
+    return f"no verdict: differs in {differs}"
