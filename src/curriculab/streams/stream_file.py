@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -97,8 +96,8 @@ def write_matched_stream(
     out_path: str | Path,
     summary_path: str | Path,
 ) -> dict[str, Any]:
-    """A matched control's stream (analysis.controls): the baseline's very file (a hard link,
-    or a copy where the file system has none: the same bytes either way), with a summary
+    """A matched control's stream (analysis.controls): a copy of the baseline's file (the same
+    bytes, so a pack shares their prefix), with a summary
     that is the baseline's but for `window_start`, the treatment's, which sets only the
     learning rate (a WSD cooldown that starts at the window)."""
     if lr_summary["n_sequences"] != base_summary["n_sequences"]:
@@ -110,11 +109,8 @@ def write_matched_stream(
             "analysis.audit.matched_controls: false (its comparisons then get no verdict)"
         )
     out_path = Path(out_path)
-    with atomic_path(out_path) as tmp:
-        try:
-            os.link(base_stream, tmp)
-        except OSError:
-            shutil.copyfile(base_stream, tmp)
+    with atomic_path(out_path) as tmp:  # a copy: a hard link would share mtimes with the
+        shutil.copyfile(base_stream, tmp)  # baseline's stream, which Snakemake compares
     summary = base_summary | {
         "schedule": name,
         "order_of": base_summary["schedule"],
