@@ -32,7 +32,9 @@ domain_barcodes = collect_domain_barcodes(streams)  # empty for summaries withou
 blocks = train_blocks(params.domains, snakemake.input.manifests)
 weights = weights_table(params.utility, params.domains, params.target, params.ratios, blocks)
 # What every comparison differs in (analysis/audit.py): only order alone earns a verdict.
-controls = {n: MatchedControl(**{**c, "arms": tuple(c["arms"])}) for n, c in params.controls.items()}
+controls = {
+    n: MatchedControl(**{**c, "arms": tuple(c["arms"])}) for n, c in params.controls.items()
+}
 listed = comparison_list(collected["cells"], params.baseline, controls)
 audited, comparisons = audit(
     facts, stream_domains, collected["exposure"], listed, AuditSpec(**params.audit)
