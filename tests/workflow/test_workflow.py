@@ -231,15 +231,20 @@ def test_the_harness_key_scores_every_cell_and_reaches_the_report(study: Path, t
     assert heldout_task("cooking") in report and 'id="harness"' in report
 
 
+def _planned_with(study: Path, config: dict) -> dict[str, int]:
+    """`_jobs_planned` of the study under `config`; the study's own config is put back."""
+    (study / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        return _jobs_planned(study)
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+
+
 def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
     assert _jobs_planned(study) == {}
     config = yaml.safe_load((study / "config.yaml").read_text())
     config["grid"]["seeds"].append(7)
-    (study / "config.yaml").write_text(yaml.safe_dump(config))
-    try:
-        planned = _jobs_planned(study)
-    finally:
-        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+    planned = _planned_with(study, config)
     new_streams = len(config["grid"]["ratios"]) * len(config["grid"]["schedules"])
     matched = len(config["grid"]["ratios"]) * (len(config["grid"]["schedules"]) - 1)
     new_cells = new_streams * len(config["grid"]["lr_arms"]) + matched
@@ -260,11 +265,7 @@ def test_a_new_learning_rate_arm_trains_only_its_cells(study: Path) -> None:
     """Adding an arm reuses every stream and retrains no existing cell."""
     config = yaml.safe_load((study / "config.yaml").read_text())
     config["grid"]["lr_arms"]["constant"] = {"lr_schedule": "constant"}
-    (study / "config.yaml").write_text(yaml.safe_dump(config))
-    try:
-        planned = _jobs_planned(study)
-    finally:
-        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+    planned = _planned_with(study, config)
     grid = config["grid"]
     new_cells = len(grid["ratios"]) * len(grid["schedules"]) * len(grid["seeds"])
     assert planned == {
@@ -287,11 +288,7 @@ def test_a_new_window_arm_trains_only_its_cells_and_their_matched_controls(study
         "decay_start": "window",
         "min_lr_fraction": 0.3,
     }
-    (study / "config.yaml").write_text(yaml.safe_dump(config))
-    try:
-        planned = _jobs_planned(study)
-    finally:
-        (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
+    planned = _planned_with(study, config)
     grid = config["grid"]
     new_cells = len(grid["ratios"]) * (2 * len(grid["schedules"]) - 1) * len(grid["seeds"])
     assert planned["cells"] == new_cells and "stream" not in planned

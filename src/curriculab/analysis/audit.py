@@ -22,6 +22,7 @@ its tokens meet, which is part of what "order" means.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from curriculab.analysis.controls import AuditSpec, MatchedControl, control_of
+from curriculab.analysis.statistics import paired_differences, t_interval
 from curriculab.lr import record_curve
 
 FACTS_SCHEMA: dict[str, type[pl.DataType]] = {
@@ -67,8 +69,6 @@ CONFOUNDS = ("tokens", "unique", "passes", "steps", "batch", "lr", "evaluation",
 def run_facts(run: Sequence[Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
     """One cell's row of FACTS_SCHEMA from its metrics.json (runs made before the audit lack
     the records: their fields are null, which the audit reports as unknown)."""
-    import json
-
     lr = metrics.get("lr_curve") or {}
     final = metrics.get("final_test") or {}
     blocks = [final[d].get("blocks_sha256") for d in sorted(final)]
@@ -150,8 +150,6 @@ class _Curves:
     def max_difference(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
         """max over steps of |lr/peak| difference; NaN when either record is missing; inf
         when the step counts differ (no step-by-step comparison exists)."""
-        import json
-
         if a["lr_sha256"] is None or b["lr_sha256"] is None:
             return math.nan
         if a["lr_sha256"] == b["lr_sha256"]:
@@ -395,8 +393,6 @@ def with_estimates(
     """comparisons with `estimate`, `ci_low`, `ci_high` (mean paired difference of `column`,
     treatment minus control, and its 95% t-interval over seeds, unadjusted): every comparison
     stated, whether or not it earns a verdict."""
-    from curriculab.analysis.statistics import paired_differences, t_interval
-
     rows = []
     for key in comparisons.select("ratio", "schedule", "control", "arm").iter_rows():
         ratio, schedule, control, arm = key
