@@ -151,8 +151,8 @@ def test_per_domain_verdicts_are_listed_with_their_family(named: tuple[str, dict
     rows = table_under(page, "Per-domain verdicts")
     assert rows[0] == [
         "schedule", "lr arm", "code ratio", "domain", "seeds",
-        "change in final test loss (95% CI)", "p", "Holm-adjusted p", "comparability audit",
-        "verdict",
+        "change in final test loss (95% CI)", "p", "Holm-adjusted p", "sign-flip p",
+        "comparability audit", "verdict",
     ]  # fmt: skip
     assert [row[-1] for row in rows[1:]] == verdicts["verdict"].to_list()
     assert f"The {verdicts.height} tests are one family of their own" in page

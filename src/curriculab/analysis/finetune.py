@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from curriculab.analysis.signflip import sign_flip_ps, smallest_p
 from curriculab.analysis.statistics import (
     NOT_JUDGED,
     h1_summaries,
@@ -47,6 +48,9 @@ FINETUNE_SCHEMA: dict[str, type[pl.DataType]] = {
     "p_value": pl.Float64,  # two-sided one-sample t-test, unadjusted
     "p_adjusted": pl.Float64,  # Holm over the objective rows; null on the exploratory rows
     "family_size": pl.Int64,  # tests in that family; null on the exploratory rows
+    "p_signflip": pl.Float64,  # exact sign-flip p-value, unadjusted (analysis.signflip)
+    "p_signflip_min": pl.Float64,  # its floor with n seeds: 2 / 2^n
+    "p_signflip_adjusted": pl.Float64,  # Holm over the objective rows; null elsewhere
     "call": pl.String,  # objective rows: spread through training / keep for the end / inconclusive
     "rank": pl.Int64,  # objective rows, per (ratio, arm): 1 = most harmed by concentration
     "control": pl.String,  # the baseline or the schedule's matched control
@@ -125,14 +129,23 @@ def finetune_table(
     tests = tests.join(chosen, on="schedule", how="left")
     estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
     low, high, p_value = t_tests(estimate, tests["sd"].to_numpy(), n)
-    tests = tests.with_columns(ci_low=low, ci_high=high, p_value=p_value)
+    tests = tests.with_columns(
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        p_signflip=sign_flip_ps(tests["values"].to_list()),
+        p_signflip_min=np.array([smallest_p(int(k)) for k in n], dtype=np.float64),
+    )
     objective = tests.filter(pl.col("metric") == "objective")
     ok = objective["judged"].to_numpy()
     p_value = np.where(ok, objective["p_value"].to_numpy(), np.nan)
     holm = holm_verdicts(objective["estimate"].to_numpy(), p_value, alpha)
+    flips = np.where(ok, objective["p_signflip"].to_numpy(), np.nan)
+    flips_holm = holm_verdicts(objective["estimate"].to_numpy(), flips, alpha)
     calls = [CALLS[v] if j else NOT_JUDGED for v, j in zip(holm["verdict"], ok, strict=True)]
     objective = objective.with_columns(
         p_adjusted=holm["p_adjusted"],
+        p_signflip_adjusted=flips_holm["p_adjusted"],
         family_size=pl.lit(holm["family_size"], dtype=pl.Int64),
         call=pl.Series(calls, dtype=pl.String),
     )

@@ -58,6 +58,7 @@ from curriculab.analysis.learning import (  # noqa: F401 (tokens_to_reach: known
     default_targets,
     tokens_to_reach,
 )
+from curriculab.analysis.signflip import sign_flip_ps, smallest_p
 
 CONFIDENCE = 0.95
 Z95 = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))  # the two-sided 95% normal quantile
@@ -79,6 +80,9 @@ VERDICT_SCHEMA = {
     "family_size": pl.Int64,
     "verdict": pl.String,
     "correction": pl.String,
+    "p_signflip": pl.Float64,  # exact sign-flip p-value, unadjusted (analysis.signflip)
+    "p_signflip_min": pl.Float64,  # the smallest it can be with n seeds: 2 / 2^n
+    "p_signflip_adjusted": pl.Float64,  # Holm over the same family's sign-flip p-values
     "control": pl.String,  # the baseline or the schedule's matched control
     "judged": pl.Boolean,  # the comparison differs in order alone (analysis.audit)
 }
@@ -209,11 +213,13 @@ def t_tests(
 
 
 def _summary(values: pl.Expr) -> list[pl.Expr]:
-    """What a one-sample t-test needs of `values`: estimate (mean), sd (ddof=1) and n."""
+    """What a one-sample t-test needs of `values`: estimate (mean), sd (ddof=1) and n; and the
+    values themselves (a list), which the sign-flip test beside it needs."""
     return [
         values.mean().alias("estimate"),
         values.std().alias("sd"),
         values.count().cast(pl.Int64).alias("n"),
+        values.drop_nulls().alias("values"),
     ]
 
 
@@ -344,7 +350,10 @@ NOT_JUDGED = "not judged"  # a comparison that differs from its control in more 
 def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None = None) -> dict:
     """The columns of a table of tests judged as one Holm family, from each test's estimate,
     sd and n: estimate (NaN, not null, where there is nothing to test), ci_low, ci_high, n,
-    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction; with
+    p_value, p_adjusted, family_size, verdict (renamed through `words`) and correction; the
+    exact sign-flip p-value of each test's `values` beside the t-test's (p_signflip,
+    unadjusted, a robustness column that decides nothing), its floor p_signflip_min and its
+    Holm adjustment over the same judged tests (p_signflip_adjusted); with
     the tests' `control` and `judged` (analysis.audit) where they have them: a test not judged
     stays out of the family (its p-value stays, unadjusted; its verdict is NOT_JUDGED)."""
     estimate, n = tests["estimate"].to_numpy(), tests["n"].to_numpy()
@@ -352,6 +361,9 @@ def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None 
     audited = "judged" in tests.columns
     judged = tests["judged"].to_numpy() if audited else np.ones(len(estimate), bool)
     holm = holm_verdicts(estimate, np.where(judged, p_value, np.nan), alpha)
+    samples = tests["values"].to_list() if "values" in tests.columns else [None] * len(estimate)
+    flips = sign_flip_ps(samples)
+    flips_holm = holm_verdicts(estimate, np.where(judged, flips, np.nan), alpha)
     verdict = [words[v] for v in holm["verdict"]] if words else list(holm["verdict"])
     verdict = [v if ok else NOT_JUDGED for v, ok in zip(verdict, judged, strict=True)]
     return {
@@ -364,6 +376,9 @@ def holm_family(tests: pl.DataFrame, alpha: float, words: dict[str, str] | None 
         "family_size": pl.lit(holm["family_size"], dtype=pl.Int64),
         "verdict": pl.Series(verdict, dtype=pl.String),
         "correction": pl.lit("holm"),
+        "p_signflip": flips,
+        "p_signflip_min": np.array([smallest_p(int(k)) for k in n], dtype=np.float64),
+        "p_signflip_adjusted": flips_holm["p_adjusted"],
         **({"control": pl.col("control"), "judged": pl.col("judged")} if audited else {}),
     }
 

@@ -18,7 +18,7 @@ from curriculab.report.domain_charts import (
     target_as_domain,
 )
 from curriculab.report.sections import table
-from curriculab.report.words import Words, audit_note, is_judged, no_verdict
+from curriculab.report.words import Words, audit_note, is_judged, no_verdict, sign_flip_note
 
 ChartEntry = tuple[str, str, str, alt.TopLevelMixin]
 """(section id, heading, one-line caption, chart) of one chart section."""
@@ -121,7 +121,8 @@ def domain_verdict_section(verdicts: pl.DataFrame, baseline: str, words: Words) 
         f"{r['schedule']}, lr {r['arm']}, {words.ratio} {r['ratio']}: the final {r['domain']} "
         f"test loss changes by {fmt.loss(r['estimate'], signed=True)} nats/token (95% CI "
         f"{fmt.loss(r['ci_low'], signed=True)} to {fmt.loss(r['ci_high'], signed=True)}, "
-        f"Holm-adjusted p = {fmt.p_value(r['p_adjusted'])}): {r['verdict']} "
+        f"Holm-adjusted p = {fmt.p_value(r['p_adjusted'])}; {sign_flip_note(r)}): "
+        f"{r['verdict']} "
         f"({audit_note(r, baseline)})."
         for r, ok in zip(records, judged, strict=True)
         if ok and r["verdict"] != "inconclusive"
@@ -154,8 +155,9 @@ def domain_verdict_section(verdicts: pl.DataFrame, baseline: str, words: Words) 
         "change": "change in final test loss (95% CI)",
         "p_value": "p",
         "p_adjusted": "Holm-adjusted p",
+        "p_signflip": "sign-flip p",
         "audit": "comparability audit",
         "verdict_text": "verdict",
     }
-    p_values = dict.fromkeys(("p_value", "p_adjusted"), fmt.p_value)
+    p_values = dict.fromkeys(("p_value", "p_adjusted", "p_signflip"), fmt.p_value)
     return f"<p>{html.escape(' '.join(intro.split()))}</p>{listed}" + table(rows, columns, p_values)

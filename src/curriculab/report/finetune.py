@@ -11,7 +11,7 @@ import polars as pl
 
 from curriculab.report import fmt
 from curriculab.report.sections import table
-from curriculab.report.words import Words, audit_note, is_judged, no_verdict
+from curriculab.report.words import Words, audit_note, is_judged, no_verdict, sign_flip_note
 
 FINETUNE_TEXT = """Each concentrate schedule puts all of one domain's data in the final window
 of training and keeps every domain's share of the run, so against {baseline} (every domain
@@ -56,7 +56,7 @@ def _sentence(row: dict[str, Any], baseline: str) -> str:
         "spread through training": f"spread {row['domain']} through training",
         "keep for the end": f"{row['domain']} can be kept for the end (fine-tuning data)",
     }.get(row["call"], "inconclusive: no call either way")
-    tested = f"Holm-adjusted p = {fmt.p_value(row['p_adjusted'])}"
+    tested = f"Holm-adjusted p = {fmt.p_value(row['p_adjusted'])}; {sign_flip_note(row)}"
     if not is_judged(row):
         call, tested = no_verdict(row).replace("verdict", "call", 1), "outside the Holm family"
     return (
@@ -115,12 +115,17 @@ def finetune_section(finetune: pl.DataFrame, baseline: str, words: Words) -> str
         "n": "seeds",
         "change": "change in the objective (95% CI)",
         "p_adjusted": "Holm-adjusted p",
+        "p_signflip_adjusted": "sign-flip p (Holm)",
         "audit": "comparability audit",
         "call_text": "call",
     }
     parts.append("<h3>The calls</h3>")
     parts.append(
-        table(rows.filter(pl.col("metric") == "objective"), ranked, {"p_adjusted": fmt.p_value})
+        table(
+            rows.filter(pl.col("metric") == "objective"),
+            ranked,
+            dict.fromkeys(("p_adjusted", "p_signflip_adjusted"), fmt.p_value),
+        )
     )
     exploratory = {
         **shared,

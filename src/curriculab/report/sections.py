@@ -10,7 +10,14 @@ from typing import Any
 import polars as pl
 
 from curriculab.report import fmt
-from curriculab.report.words import D1_WORDS, Words, audit_note, is_judged, no_verdict
+from curriculab.report.words import (
+    D1_WORDS,
+    Words,
+    audit_note,
+    is_judged,
+    no_verdict,
+    sign_flip_note,
+)
 
 
 def _verdict_text(row: dict[str, Any], verdicts: pl.DataFrame, words: Words, judged: bool) -> str:
@@ -20,8 +27,10 @@ def _verdict_text(row: dict[str, Any], verdicts: pl.DataFrame, words: Words, jud
     interval = (
         f"95% CI {fmt.loss(row['ci_low'], signed=True)} to {fmt.loss(row['ci_high'], signed=True)}"
     )
+    flips = sign_flip_note(row)
     tested = (
         f"p = {fmt.p_value(row['p_value'])}, Holm-adjusted {fmt.p_value(row['p_adjusted'])}"
+        + (f"; {flips}" if flips else "")
         if judged
         else "outside the Holm family"
     )
@@ -92,7 +101,11 @@ def verdict_sentences(verdicts: pl.DataFrame, baseline: str, words: Words = D1_W
         "t-interval over seeds. The family holds the schedules named in "
         "analysis.verdict_schedules, by default the one that places "
         f"{html.escape(words.placed)} latest. Every other comparison in this report (heatmap, "
-        "tables, other schedules) is exploratory: unadjusted."
+        "tables, other schedules) is exploratory: unadjusted. Beside each t-test, the exact "
+        "sign-flip test (every one of the 2<sup>n</sup> sign patterns of the n seed "
+        "differences; no normality assumed) is a robustness check that decides nothing: a "
+        "verdict it does not reproduce rests on the t-test's normal model. Its smallest "
+        "p-value with n seeds is 2/2<sup>n</sup>."
     )
     return f"<ul>{''.join(items)}</ul><p>{rule}</p>"
 

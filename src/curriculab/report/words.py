@@ -20,8 +20,10 @@ from typing import Any
 
 from curriculab.analysis.controls import MATCH
 from curriculab.analysis.objective import named_domains
+from curriculab.analysis.signflip import seeds_needed
 from curriculab.analysis.statistics import NOT_JUDGED
 from curriculab.objective import is_default
+from curriculab.report import fmt
 
 
 @dataclass(frozen=True)
@@ -115,3 +117,26 @@ def no_verdict(row: Mapping[str, Any]) -> str:
     """Why a row has no verdict: the compound intervention its comparison is."""
     differs = row.get("differs_in") or "more than order (see the comparability audit)"
     return f"no verdict: differs in {differs}"
+
+
+ALPHA = 0.05  # every family's error rate (analysis.statistics.holm_verdicts' default)
+
+
+def sign_flip_note(row: Mapping[str, Any]) -> str:
+    """The exact sign-flip test beside a t-test (analysis.signflip): "sign-flip p = 0.031,
+    Holm 0.19", and where its floor with this many seeds (2 / 2^n) cannot reach 5%, how many
+    seeds would; empty for tables made before it."""
+    p = row.get("p_signflip")
+    if p is None:
+        return ""
+    adjusted = row.get("p_signflip_adjusted")
+    text = f"sign-flip p = {fmt.p_value(p)}"
+    if adjusted is not None and adjusted == adjusted:  # NaN outside the family
+        text += f", Holm {fmt.p_value(adjusted)}"
+    floor = row.get("p_signflip_min")
+    if floor is not None and floor >= ALPHA:
+        text += (
+            f"; with {row['n']} seeds it cannot go below {floor:.3g}, so cannot reach "
+            f"{ALPHA:g} ({seeds_needed(ALPHA)} seeds could)"
+        )
+    return text
