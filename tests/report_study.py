@@ -305,6 +305,7 @@ def report_tables(
     params = {
         "utility": utility,
         "domains": study["domains"],
+        "target": study["target_domain"],
         "baseline": study["baseline"],
         "schedules": {name: SCHEDULE_SPECS[name] for name in study["schedules"]},
     }

@@ -25,6 +25,7 @@ from curriculab.analysis.objective import (
     analyse_objective,
     collect_domain_barcodes,
     domain_verdicts,
+    judged_domains,
     named_domains,
     objective_auc,
     train_blocks,
@@ -157,7 +158,8 @@ def _study(utility: dict | None, domains: list[str], schedules: list[str]) -> di
     """The aggregate rule's params that analyse_objective reads."""
     specs = {name: {"family": "shuffled" if name == "shuffled" else "sequential"}
              for name in schedules}  # fmt: skip
-    return {"utility": utility, "domains": domains, "baseline": "shuffled", "schedules": specs}
+    return {"utility": utility, "domains": domains, "target": domains[0], "baseline": "shuffled",
+            "schedules": specs}  # fmt: skip
 
 
 def test_a_two_domain_study_reads_exactly_as_before() -> None:
@@ -275,19 +277,34 @@ def test_a_study_is_read_domain_by_domain_with_three_domains_or_a_utility() -> N
     curves = pl.DataFrame(
         [{**{k: r[k] for k in ("ratio", "ratio_value", "schedule", "arm", "seed")}, "step": step,
           "tokens_seen": step, "domain": d, "loss": r[f"test_loss_{d}"] + 1 / (1 + step),
-          "is_target": d == "a"}
+          "is_target": d == "a", "n_tokens": 100}
          for r in cells.iter_rows(named=True) for step in (0, 10, 20) for d in DOMAINS]
     )  # fmt: skip
     weights = weights_table(None, DOMAINS, "a", ["0.1", "0.3"], {d: 100 for d in DOMAINS})
     specs = {"shuffled": {"family": "shuffled"},
              **{s: {"family": "concentrate", "domain": s[-1]} for s in EFFECTS}}  # fmt: skip
-    study = {"utility": None, "domains": DOMAINS, "baseline": "shuffled", "schedules": specs}
+    study = {"utility": None, "domains": DOMAINS, "target": "a", "baseline": "shuffled",
+             "schedules": specs}  # fmt: skip
     analysed = analyse_objective(
         {"cells": cells, "curves": curves}, barcodes,
         pl.DataFrame(schema=DOMAIN_BARCODE_SCHEMA), weights, study,
     )  # fmt: skip
     assert set(analysed["verdicts"]["schedule"]) == {"concentrate_a"}
+    # The target's loss is the objective, which H1 tests: the per-domain family leaves it out.
+    assert set(analysed["domain_verdicts"]["domain"]) == set(DOMAINS) - {"a"}
+    h1 = analysed["verdicts"].filter(pl.col("hypothesis") == "H1")
+    assert h1.height == 2 * 2 and set(h1["family_size"]) == {h1.height + 2}  # + H2 per arm
+    assert set(analysed["domain_verdicts"]["family_size"]) == {2 * 2 * 2}  # arms x ratios x b, c
+    # With a stated utility the objective is not the target's loss: its loss is tested there.
+    utility = {"weights": {"a": 1, "b": 1, "c": 1}}
+    weighted = weights_table(utility, DOMAINS, "a", ["0.1", "0.3"], {d: 100 for d in DOMAINS})
+    analysed = analyse_objective(
+        {"cells": cells, "curves": curves}, barcodes, pl.DataFrame(schema=DOMAIN_BARCODE_SCHEMA),
+        weighted, {**study, "utility": utility},
+    )  # fmt: skip
     assert set(analysed["domain_verdicts"]["domain"]) == set(DOMAINS)
+    with pytest.raises(ValueError, match="target domain 'z'"):
+        judged_domains(DOMAINS, "z", None)
     metrics = set(analysed["paired"]["metric"])
     assert {f"test_loss_{d}" for d in DOMAINS} <= metrics and "objective" in metrics
     assert set(analysed["finetune"]["schedule"]) == set(EFFECTS)
@@ -333,7 +350,7 @@ def test_the_objective_auc_is_the_area_under_the_weighted_curve() -> None:
             rows += [
                 {"ratio": "0.1", "ratio_value": 0.1, "schedule": "s", "arm": "wsd",
                  "seed": seed, "step": i, "tokens_seen": int(t), "domain": domain,
-                 "loss": float(v), "is_target": domain == "b"}
+                 "loss": float(v), "is_target": domain == "b", "n_tokens": 100}
                 for i, (t, v) in enumerate(zip(tokens, loss, strict=True))
             ]  # fmt: skip
     curves = pl.DataFrame(rows)

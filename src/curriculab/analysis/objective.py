@@ -8,7 +8,8 @@ Without a stated utility the objective *is* `d1_test_loss` (a copy, bit for bit)
 family is chosen by where D1 sits, and a two-domain study reads exactly as before. With K > 2
 domains or a stated utility (`named_domains`), the study is read domain by domain: paired
 comparisons of every domain's loss, and per-domain verdicts (`domain_verdicts`), a Holm family
-of their own, separate from the H1/H2 family.
+of their own, separate from the H1/H2 family; without a stated utility the target's loss is
+left out of it (`judged_domains`), as H1 tests exactly that loss.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ DOMAIN_VERDICT_SCHEMA: dict[str, type[pl.DataType]] = {
     "family_size": pl.Int64,
     "verdict": pl.String,  # lowered / raised (the loss, significantly) / inconclusive
     "correction": pl.String,  # "holm"
+    "p_signflip": pl.Float64,  # exact sign-flip p-value, unadjusted (analysis.signflip)
+    "p_signflip_min": pl.Float64,  # its floor with n seeds: 2 / 2^n
+    "p_signflip_adjusted": pl.Float64,  # Holm over this table's sign-flip p-values
     "control": pl.String,  # the baseline or the schedule's matched control
     "judged": pl.Boolean,  # the comparison differs in order alone (analysis.audit)
 }
@@ -237,6 +241,15 @@ def utility_end_bias(domain_barcodes: pl.DataFrame, weights: pl.DataFrame) -> di
     return dict(zip(per_stream["schedule"], per_stream["c"], strict=True))
 
 
+def judged_domains(domains: Sequence[str], target: str, utility: dict | None) -> list[str]:
+    """The domains whose loss the per-domain family tests: every domain but the target when
+    the objective is the target's own loss (no stated utility), which the H1/H2 family tests
+    already; testing it twice, in two families, would give one question two verdicts."""
+    if target not in domains:
+        raise ValueError(f"target domain {target!r} is not one of {list(domains)}")
+    return [d for d in domains if not (d == target and is_default(utility))]
+
+
 def domain_verdicts(
     cells: pl.DataFrame,
     late: Sequence[str],
@@ -291,8 +304,8 @@ def analyse_objective(
     """statistics.analyse on the study's objective, with the tables of K domains: cells (with
     `objective` and the learning metrics), paired, verdicts, domain_verdicts and finetune.
 
-    study: utility, domains, baseline, schedules (name -> spec), target_d1_loss and
-    verdict_schedules, as in the aggregate rule's params. The verdict family is chosen by
+    study: utility, domains, target (D1), baseline, schedules (name -> spec), target_d1_loss
+    and verdict_schedules, as in the aggregate rule's params. The verdict family is chosen by
     where the utility sits (utility_end_bias) when the study states a utility and the streams
     record every domain's share; else by where D1 sits, as before. paired gains every
     test_loss_<domain> and domain_verdicts has rows only when `named_domains`.
@@ -331,6 +344,8 @@ def analyse_objective(
     kept = {"controls": controls, "judged": judged}
     return {
         **analysed,
-        "domain_verdicts": domain_verdicts(cells, late, baseline, domains, **kept),
+        "domain_verdicts": domain_verdicts(
+            cells, late, baseline, judged_domains(domains, study["target"], utility), **kept
+        ),
         "finetune": finetune_table(cells, study["schedules"], baseline, domains, **kept),
     }
