@@ -195,10 +195,12 @@ def utility_rows() -> pl.DataFrame:
     return pl.DataFrame(
         [
             base | {"measured": "code", "objective": True, "n_pairs": 30, "reference_loss": 3.1234,
-                    "change": 0.05, "ci_low": 0.046, "ci_high": 0.054,
+                    "change": 0.05, "ci_low": 0.046, "ci_high": 0.054, "p_value": 1e-6,
+                    "p_adjusted": 2e-6, "family_size": 1,
                     "verdict": "removing web raises code's loss"},
             base | {"measured": "web", "objective": False, "n_pairs": 1, "reference_loss": 3.5,
-                    "change": 0.1, "ci_low": None, "ci_high": None,
+                    "change": 0.1, "ci_low": None, "ci_high": None, "p_value": None,
+                    "p_adjusted": None, "family_size": 1,
                     "verdict": "too few seeds for an interval"},
         ],
         schema=UTILITY_SCHEMA,
@@ -212,20 +214,17 @@ def test_utility_section_states_each_change_with_its_interval() -> None:
         "measured domain",
         "seed pairs",
         "reference loss (nats/token)",
-        "change in final test loss (95% CI)",
+        "change in final test loss (95% CI, unadjusted)",
+        "Holm-adjusted p",
         "reading",
     ]
-    assert code[5:] == [
-        "code (objective)",
-        "30",
-        "3.123",
-        "+0.050 [+0.046, +0.054]",
-        "removing web raises code's loss",
-    ]
+    assert code[5:9] == ["code (objective)", "30", "3.123", "+0.050 [+0.046, +0.054]"]
+    assert code[10] == "removing web raises code's loss"
     assert web[5:9] == ["web", "1", "3.500", "+0.100"]  # one pair: no interval to show
     caption = body[: body.index("<table>")]
     assert "positive means the loss rises without the removed domain" in " ".join(caption.split())
-    assert "not part of the H1/H2 verdicts" in " ".join(caption.split())
+    assert "separate from the H1/H2 verdicts" in " ".join(caption.split())
+    assert "one Holm family of their own (1 tests)" in " ".join(caption.split())
 
 
 def test_utility_section_sits_between_speed_and_cost_only_with_rows(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ A removal schedule trains the same window as its reference schedule without one 
 (removal minus reference, nats/token) is the removed domain's utility for it: positive means
 the loss rises without the domain, so the domain was useful. Changes are paired by seed (the
 two cells share the seed's data subsample and initial weights, so the seed's own luck cancels)
-and summarised with a 95% t-interval over seeds. Descriptive: not in the H1/H2 verdict family,
-so the intervals are not corrected for the number of domains and removals.
+and summarised with a 95% t-interval over seeds (unadjusted) and a two-sided t-test whose
+p-values are Holm-adjusted over the whole table: one family of its own, separate from the
+H1/H2 verdicts, so that a reading names a direction only where the change survives the number
+of removals, domains, ratios and arms compared. Where the unadjusted interval excludes 0 but
+the adjusted p-value does not fall below 0.05, the reading says so.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
+from statsmodels.stats.multitest import multipletests
 
-from curriculab.analysis.statistics import t_interval
+from curriculab.analysis.statistics import t_interval, t_tests
 
 UTILITY_SCHEMA: dict[str, type[pl.DataType]] = {
     "ratio": pl.String,
@@ -30,10 +34,14 @@ UTILITY_SCHEMA: dict[str, type[pl.DataType]] = {
     "n_pairs": pl.Int64,  # seeds with both cells and finite losses
     "reference_loss": pl.Float64,  # mean final test loss of the reference over those seeds
     "change": pl.Float64,  # mean of (removal - reference) over those seeds, nats/token
-    "ci_low": pl.Float64,  # 95% t-interval of the mean change; null below two pairs
+    "ci_low": pl.Float64,  # 95% t-interval of the mean change (unadjusted); null below 2 pairs
     "ci_high": pl.Float64,
-    "verdict": pl.String,  # in words, only where the interval excludes 0
+    "p_value": pl.Float64,  # two-sided one-sample t-test of the change, unadjusted
+    "p_adjusted": pl.Float64,  # Holm over every row of the table with a p-value
+    "family_size": pl.Int64,  # the rows in that family
+    "verdict": pl.String,  # in words; a direction only where the adjusted p is below alpha
 }
+ALPHA = 0.05
 PAIR = ["ratio", "ratio_value", "arm", "seed"]
 
 
@@ -61,15 +69,18 @@ def _pairs(cells: pl.DataFrame, schedule: str, reference: str, columns: list[str
     return removed.join(kept, on=PAIR, how="inner", suffix="_reference").sort(PAIR)
 
 
-def _verdict(removed: str, measured: str, low: float | None, high: float | None) -> str:
-    """What the interval says, in words; a direction only when it excludes 0."""
-    if low is None or high is None:
+def _verdict(row: dict, adjusted: float) -> str:
+    """What the test says, in words: a direction only where the Holm-adjusted p-value is below
+    ALPHA; where only the unadjusted interval excludes 0, that is said, not a direction."""
+    if row["ci_low"] is None or row["ci_high"] is None:
         return "too few seeds for an interval"
+    measured, removed = row["measured"], row["removed"]
     loss = "the objective" if measured == "objective" else f"{measured}'s loss"
-    if low > 0:
-        return f"removing {removed} raises {loss}"
-    if high < 0:
-        return f"removing {removed} lowers {loss}"
+    if adjusted < ALPHA:
+        way = "raises" if row["change"] > 0 else "lowers"
+        return f"removing {removed} {way} {loss}"
+    if row["ci_low"] > 0 or row["ci_high"] < 0:
+        return "no change after Holm's correction (the unadjusted 95% interval excludes 0)"
     return "no detectable change"
 
 
@@ -79,14 +90,19 @@ def _change(group: pl.DataFrame, column: str) -> dict[str, float | int | None]:
     removed = group[column].to_numpy()
     kept = group[f"{column}_reference"].to_numpy()
     finite = np.isfinite(removed) & np.isfinite(kept)
-    change, low, high = t_interval(removed[finite] - kept[finite])
+    differences = removed[finite] - kept[finite]
+    change, low, high = t_interval(differences)
     known = not np.isnan(low)
+    n = len(differences)
+    sd = differences.std(ddof=1) if n > 1 else np.nan
+    p = t_tests(np.array([change]), np.array([sd]), np.array([n]))[2][0] if n > 1 else np.nan
     return {
         "n_pairs": int(finite.sum()),
         "reference_loss": float(kept[finite].mean()) if finite.any() else None,
         "change": None if np.isnan(change) else change,
         "ci_low": low if known else None,
         "ci_high": high if known else None,
+        "p_value": None if np.isnan(p) else float(p),
     }
 
 
@@ -132,8 +148,16 @@ def utility_table(
                         "measured": domain,
                         "objective": domain == target,
                         **change,
-                        "verdict": _verdict(removed, domain, change["ci_low"], change["ci_high"]),
                     }
                 )
+    p_values = np.array([np.nan if r["p_value"] is None else r["p_value"] for r in rows])
+    tested = np.isfinite(p_values)
+    adjusted = np.full(len(rows), np.nan)
+    if tested.any():
+        adjusted[tested] = multipletests(p_values[tested], alpha=ALPHA, method="holm")[1]
+    for row, p in zip(rows, adjusted, strict=True):
+        row["p_adjusted"] = None if np.isnan(p) else float(p)
+        row["family_size"] = int(tested.sum())
+        row["verdict"] = _verdict(row, p)
     frame = pl.DataFrame(rows, schema=UTILITY_SCHEMA)
     return frame.sort("ratio_value", "arm", "schedule", maintain_order=True)

@@ -15,9 +15,11 @@ and seed. The change is the removal's final test loss minus the reference's on t
 domain (nats/token), the mean over seeds with its 95% t-interval: positive means the loss rises
 without the removed domain, so that domain helps the measured one; the row marked (objective) is
 the study's objective: the target domain's loss, or with a stated utility the utility-weighted
-loss. Seeds with only one of the two cells are left out. A direction is named only where
-the interval excludes 0. Descriptive: the intervals are per comparison, not corrected for the
-number of domains and removals, and not part of the H1/H2 verdicts.</p>"""
+loss. Seeds with only one of the two cells are left out. The intervals are per comparison
+(unadjusted); the p-values of every row are one Holm family of their own ({family} tests),
+separate from the H1/H2 verdicts, and a reading names a direction only where the
+Holm-adjusted p-value is below 0.05. A row whose unadjusted interval excludes 0 without that
+says so: on its own it is not evidence, given how many changes the table measures.</p>"""
 
 
 def _interval(change: float | None, low: float | None, high: float | None) -> str:
@@ -55,7 +57,10 @@ def utility_section(utility: pl.DataFrame) -> str:
         "measured_text": "measured domain",
         "n_pairs": "seed pairs",
         "reference_loss": "reference loss (nats/token)",
-        "change_text": "change in final test loss (95% CI)",
+        "change_text": "change in final test loss (95% CI, unadjusted)",
+        "p_adjusted": "Holm-adjusted p",
         "verdict": "reading",
     }
-    return UTILITY_TEXT + table(rows, columns, {"reference_loss": fmt.loss})
+    family = int(utility["family_size"].max() or 0) if "family_size" in utility.columns else 0
+    formats = {"reference_loss": fmt.loss, "p_adjusted": fmt.p_value}
+    return UTILITY_TEXT.format(family=family) + table(rows, columns, formats)
