@@ -302,3 +302,28 @@ def test_analyse_targets_per_ratio_and_arm_and_verdicts_per_arm() -> None:
     assert set(tables["verdicts"]["arm"]) == set(ARMS)
     fixed = analyse(cells, curves, _barcodes(), "shuffled", target_d1_loss=4.5)
     assert set(fixed["cells"]["d1_target_loss"]) == {4.5}
+
+
+def test_d2_forgetting_pools_the_other_domains_as_d2_test_loss_does() -> None:
+    """Two non-target domains of unequal test size: D2 is their token-weighted pooled loss in
+    the curve (d2_forgetting) as in the cells table (aggregate's d2_test_loss)."""
+    from curriculab.analysis.aggregate import _d2_mean
+
+    sizes = {"b": 900, "c": 100}
+    losses = {"a": [6.0, 5.0, 4.0], "b": [5.0, 4.0, 4.5], "c": [5.0, 6.0, 3.0]}
+    curves = pl.DataFrame(
+        [{"ratio": "0.15", "ratio_value": 0.15, "schedule": "s", "arm": "wsd", "seed": 0,
+          "step": i, "tokens_seen": 100 * i, "domain": d, "loss": v, "is_target": d == "a",
+          "n_tokens": sizes.get(d, 50)}
+         for d, values in losses.items() for i, v in enumerate(values)]
+    )  # fmt: skip
+    forgetting = curve_metrics(curves, {("0.15", "wsd"): 5.0})["d2_forgetting"][0]
+    pooled = [
+        _d2_mean({d: {"loss": losses[d][i], "n_tokens": n} for d, n in sizes.items()}, "a", "loss")
+        for i in range(3)
+    ]
+    assert pooled[-1] == pytest.approx(0.9 * 4.5 + 0.1 * 3.0)
+    assert forgetting == pytest.approx(pooled[-1] - min(pooled))  # 4.35 - 4.2 = 0.15
+    assert forgetting > 0.1  # an unweighted mean (5, 5, 3.75) would say no forgetting at all
+    with pytest.raises(ValueError, match="n_tokens"):
+        curve_metrics(curves.drop("n_tokens"), {("0.15", "wsd"): 5.0})

@@ -21,7 +21,9 @@ def curve_metrics(curves: pl.DataFrame, targets: dict[tuple[str, str], float]) -
       (nats/token; lower means D1 was learned earlier and kept).
     - d1_tokens_to_target: tokens seen when the D1 loss first reaches the target loss of the
       cell's (ratio, arm) (linear interpolation between evaluations; null when never reached).
-    - d2_forgetting: final minus best D2 test loss over the run (nats/token, >= 0).
+    - d2_forgetting: final minus best D2 test loss over the run (nats/token, >= 0), where D2
+      pools the non-target domains as the cells table's d2_test_loss does: each domain's loss
+      weighted by its test-split tokens (`n_tokens`, needed with more than one of them).
     targets: the target D1 loss per (ratio label, arm).
     """
     rows = []
@@ -30,11 +32,7 @@ def curve_metrics(curves: pl.DataFrame, targets: dict[tuple[str, str], float]) -
         d1 = cell.filter(pl.col("is_target"))
         tokens = d1["tokens_seen"].to_numpy().astype(np.float64)
         loss = d1["loss"].to_numpy()
-        d2 = (
-            cell.filter(~pl.col("is_target"))
-            .group_by("step", maintain_order=True)
-            .agg(pl.col("loss").mean())
-        )
+        d2 = pooled_d2(cell.filter(~pl.col("is_target")))
         target = targets[(named["ratio"], named["arm"])]
         rows.append(
             {
@@ -45,6 +43,20 @@ def curve_metrics(curves: pl.DataFrame, targets: dict[tuple[str, str], float]) -
             }
         )
     return pl.DataFrame(rows)
+
+
+def pooled_d2(curve: pl.DataFrame) -> pl.DataFrame:
+    """Per step, the non-target domains' losses of one cell pooled into one D2 loss: weighted
+    by each domain's test-split tokens (`n_tokens`), the pooled loss over all their test
+    tokens, as analysis.aggregate pools d2_test_loss. One domain: its own loss."""
+    if curve["domain"].n_unique() == 1:  # exactly its loss (w x / w may be off by one ulp)
+        return curve.select("step", "loss")
+    if "n_tokens" not in curve.columns:
+        raise ValueError("curves: pooling several non-target domains needs column 'n_tokens'")
+    weight = pl.col("n_tokens").cast(pl.Float64)
+    return curve.group_by("step", maintain_order=True).agg(
+        ((pl.col("loss") * weight).sum() / weight.sum()).alias("loss")
+    )
 
 
 def area_per_token(tokens: np.ndarray, loss: np.ndarray) -> float:
