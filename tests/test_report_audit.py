@@ -183,10 +183,15 @@ def test_families_are_stated_when_they_have_tests(audited) -> None:
     section = body_of(page).split('<h2 id="families"')[1].split("<h2")[0]
     items = re.findall(r"<li>(.*?)</li>", section)
     assert len(items) == 1 and items[0].startswith("H1/H2 verdicts (4 tests; 2 more")
-    utility = pl.DataFrame({"ratio": ["0.05"]})
-    text = families_section({"utility": utility, "verdicts": pl.DataFrame()}, {}, {})
+    utility = pl.DataFrame({"ratio": ["0.05"] * 3, "family_size": [3] * 3})
+    selection, ladder = {"tests": [{}] * 9}, {"check_tests": [{}] * 6}
+    text = families_section({"utility": utility, "verdicts": pl.DataFrame()}, selection, ladder, {})
     found = re.findall(r"<li>(\w+)", text)
-    assert found == ["Utility", "Selection", "Ladder"]
+    assert found == ["Utility", "Selection", "Ladder", "Design"]
+    for counted in ("Utility by removal (3 tests)", "Selection × placement (9 tests",
+                    "Ladder check (6 tests"):  # fmt: skip
+        assert counted in text
+    assert "Each family is controlled separately" in text and "2/2<sup>n</sup>" in text
 
 
 def test_a_changed_family_is_flagged_at_the_top(audited, tmp_path: Path) -> None:

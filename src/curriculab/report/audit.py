@@ -144,12 +144,19 @@ def _verdict_family(verdicts: pl.DataFrame) -> str:
     )
 
 
+def _family_size(frame: pl.DataFrame, column: str = "family_size") -> int:
+    """The tests of a family from its table's family_size column (0 without one)."""
+    return int(frame[column].max() or 0) if column in frame.columns and frame.height else 0
+
+
 def families_section(
     tables: dict[str, pl.DataFrame],
     selection: dict[str, Any] | None = None,
     ladder: dict[str, Any] | None = None,
+    design: dict[str, Any] | None = None,
 ) -> str:
-    """Every family of tests in this study and what it holds fixed (those with rows only)."""
+    """Every family of tests in this study, how many tests it holds and what each compares and
+    holds fixed (those with rows only), and that each is controlled separately."""
 
     def rows(name: str) -> pl.DataFrame:
         frame = tables.get(name)
@@ -159,37 +166,58 @@ def families_section(
     if not rows("verdicts").is_empty():
         items.append(_verdict_family(rows("verdicts")))
     if not rows("domain_verdicts").is_empty():
+        size = _family_size(rows("domain_verdicts"))
         items.append(
-            "Per-domain verdicts: a Holm family of its own over the same comparisons, one test "
-            "per domain's final test loss; order alone."
+            f"Per-domain verdicts ({size} tests): a Holm family of its own over the same "
+            "comparisons, one test per domain's final test loss; order alone. Without a stated "
+            "utility the target's loss is left out: H1 tests it."
         )
     if not rows("finetune").is_empty():
+        objective = rows("finetune").filter(pl.col("metric") == "objective")
         items.append(
-            "Fine-tuning calls: a Holm family of its own; each concentrate schedule against its "
-            "control (matched where the arm's cooldown follows the window); order alone."
+            f"Fine-tuning calls ({_family_size(objective)} tests): a Holm family of its own; "
+            "each concentrate schedule against its control (matched where the arm's cooldown "
+            "follows the window), on the objective; order alone. The per-domain rows beside "
+            "them are exploratory."
         )
     if not rows("utility").is_empty():
         items.append(
-            "Utility by removal (descriptive, per-comparison intervals): the cells differ by "
-            "design in the removed domain's data in the window; steps, learning rate and "
-            "evaluation are the same."
+            f"Utility by removal ({_family_size(rows('utility'))} tests): a Holm family of its "
+            "own over every removal, measured domain, ratio and arm; the cells differ by design "
+            "in the removed domain's data in the window; steps, learning rate and evaluation "
+            "are the same. Its intervals are per comparison (unadjusted)."
         )
     if selection is not None:
+        tests = selection.get("tests") or []
         items.append(
-            "Selection × placement (one Holm family): selections differ in which pool "
-            "documents are trained on, at equal tokens; placements differ in order only."
+            f"Selection × placement ({len(tests)} tests, one Holm family): selections differ in "
+            "which pool documents are trained on, at equal tokens; placements differ in order "
+            "only."
         )
     if ladder is not None:
+        tests = ladder.get("check_tests") or []
         items.append(
-            "Ladder check (one Holm family): the mixtures differ by design, at equal tokens and "
-            "learning rate."
+            f"Ladder check ({len(tests)} tests, one Holm family): the predicted mixtures "
+            "against the natural, uniform and smallest-scale mixtures at the target scale; the "
+            "mixtures differ by design, at equal tokens and learning rate. The per-scale "
+            "optima and predictions carry intervals, not tests."
+        )
+    if design is not None:
+        items.append(
+            "Design loop: no test. Its recommendation is one measured point; its intervals "
+            "are the surrogate's, not a family's."
         )
     if not items:
         return "<p>This study states no tests: every number in it is descriptive.</p>"
     listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
     return (
-        f"<ul>{listed}</ul><p>Each family is controlled separately (family-wise error rate 5% "
-        "within it); every other number in the report is exploratory.</p>"
+        f"<ul>{listed}</ul><p>Each family is controlled separately: Holm's step-down "
+        "correction holds the family-wise error rate at 5% within it, not across families, so "
+        "a reader who acts on verdicts from several families should expect more than 5% "
+        "chance of at least one false one among them. Beside every t-test, an exact sign-flip "
+        "p-value (Holm-adjusted within the same family) is a robustness check; with n seeds "
+        "it cannot go below 2/2<sup>n</sup>. Every other number in the report is exploratory."
+        "</p>"
     )
 
 

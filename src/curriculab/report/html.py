@@ -229,7 +229,7 @@ def _sections(
         Section(
             "families",
             "Families of tests, and what each holds fixed",
-            families_section(tables, selection, ladder),
+            families_section(tables, selection, ladder, design),
         ),
         Section("verdicts", "Verdicts", verdict_sentences(tables["verdicts"], baseline, words)),
         *_optional(
