@@ -17,6 +17,7 @@ rule download:
     params:
         source=lambda wc: STUDY.domains[wc.domain].source,
         max_docs=lambda wc: STUDY.domains[wc.domain].max_docs,
+        sample=lambda wc: STUDY.domains[wc.domain].sample,
     script:
         "../workflow/scripts/download.py"
 
@@ -40,6 +41,7 @@ rule prepare:
         test_fraction=STUDY.test_fraction,
         min_chars=STUDY.min_chars,
         subset=lambda wc: STUDY.domains[wc.domain].subset,
+        near_duplicates=asdict(STUDY.near_duplicates),
     script:
         "../workflow/scripts/prepare.py"
 

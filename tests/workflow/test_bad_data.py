@@ -226,6 +226,19 @@ CASES: list[tuple[str, Build, str | None, str]] = [
         "download",
         "record 1 is a string, not an object",
     ),
+    # the cap and the near-duplicate check
+    (
+        "sample not a choice",
+        lambda w: with_key(TINY_CONFIG, "domains.cooking.sample", "shuffled"),
+        None,
+        "'domains.cooking.sample'",
+    ),
+    (
+        "near-duplicate threshold above 1",
+        lambda w: with_key(TINY_CONFIG, "prepare.near_duplicates.threshold", 1.5),
+        None,
+        "'prepare.near_duplicates.threshold'",
+    ),
 ]
 # The unreachable hub: a closed local port stands in for it (deterministic, no network).
 ENV = {"hf hub unreachable": {"HF_ENDPOINT": "http://127.0.0.1:9"}}

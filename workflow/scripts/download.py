@@ -1,4 +1,4 @@
-"""Rule download: read one domain's source and store its raw documents."""
+"""Rule download: read one domain's source, cap it, and store its raw documents."""
 
 import sys
 
@@ -6,8 +6,9 @@ from curriculab.errors import log_to
 
 log_to(snakemake.log[0])
 
-from curriculab.data.sources import read_source, write_raw
+from curriculab.data.sources import read_capped, write_raw
 
-documents = read_source(snakemake.params.source, snakemake.params.max_docs)
-write_raw(documents, snakemake.params.source, snakemake.output.raw)
-print(f"domain {snakemake.wildcards.domain}: {len(documents)} raw documents", file=sys.stderr)
+params = snakemake.params
+capped = read_capped(params.source, params.max_docs, params.sample)
+write_raw(capped, params.source, snakemake.output.raw)
+print(f"domain {snakemake.wildcards.domain}: {capped.info()}", file=sys.stderr)

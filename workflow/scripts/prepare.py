@@ -1,5 +1,7 @@
-"""Rule prepare: clean, deduplicate and split one domain's documents."""
+"""Rule prepare: clean, deduplicate and split one domain's documents; drop test documents that
+nearly repeat a train one."""
 
+import json
 import sys
 
 from curriculab.errors import log_to
@@ -8,12 +10,13 @@ log_to(snakemake.log[0])
 
 from curriculab.data.prepare import run_prepare
 
-counts = run_prepare(
+record = run_prepare(
     snakemake.input.raw,
     snakemake.output.docs,
     snakemake.wildcards.domain,
     snakemake.params.test_fraction,
     snakemake.params.min_chars,
     snakemake.params.subset,
+    snakemake.params.near_duplicates,
 )
-print(f"domain {snakemake.wildcards.domain}: {counts}", file=sys.stderr)
+print(json.dumps(record, indent=2), file=sys.stderr)

@@ -11,7 +11,7 @@ import polars as pl
 
 from curriculab.io import read_json
 from curriculab.provenance import provenance
-from curriculab.report.data import data_table
+from curriculab.report.data import data_table, prepare_table
 from curriculab.report.html import render_report
 
 DESIGN = "design_summary"  # the design loop's summary (study key `design`)
@@ -24,6 +24,7 @@ tables = {
 tables["data"] = data_table(
     snakemake.params.domains, snakemake.input.manifests, tables["stream_domains"]
 )
+tables["prepare"] = prepare_table(snakemake.params.domains, snakemake.input.manifests)
 # The verdict family as registered before training (analysis/registration.py).
 registration = read_json(snakemake.input.registration)
 info = provenance(snakemake.config, snakemake.params.repo)

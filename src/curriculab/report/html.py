@@ -19,7 +19,6 @@ import polars as pl
 import vl_convert
 
 from curriculab.io import atomic_path
-from curriculab.report import fmt
 from curriculab.report.audit import (
     comparability_section,
     families_section,
@@ -30,6 +29,7 @@ from curriculab.report.audit import (
 )
 from curriculab.report.cost import cost_section
 from curriculab.report.d1_charts import d1_charts
+from curriculab.report.data import data_section
 from curriculab.report.design import design_section
 from curriculab.report.domains import domain_verdict_section, named_charts
 from curriculab.report.finetune import finetune_section
@@ -39,7 +39,6 @@ from curriculab.report.sections import (
     exposure_section,
     learning_table,
     reference_section,
-    table,
     verdict_sentences,
 )
 from curriculab.report.selection import selection_section
@@ -137,11 +136,6 @@ def _optional(
     return (
         [] if frame is None or frame.is_empty() else [Section(section_id, heading, render(frame))]
     )
-
-
-def _all_columns(frame: pl.DataFrame) -> str:
-    """A table of every column under its own name; columns named "tokens" read as 1.23M."""
-    return table(frame, {c: c for c in frame.columns}, {"tokens": fmt.tokens})
 
 
 def _charts(
@@ -281,7 +275,9 @@ def _sections(
             "Did the models learn beyond token frequencies?",
             reference_section(tables["references"], words.ratio),
         ),
-        *_optional(tables, "data", "data", "Data", _all_columns),
+        *_optional(
+            tables, "data", "data", "Data", lambda data: data_section(data, tables.get("prepare"))
+        ),
         *charts,
         Section(
             "exposure",
@@ -334,7 +330,8 @@ def render_report(
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
     tables: cells, summary, curves, barcodes, lr_profile, paired, verdicts, references and
-    exposure, as the aggregate step writes them; optionally data (report.data.data_table),
+    exposure, as the aggregate step writes them; optionally data (report.data.data_table)
+    with prepare (report.data.prepare_table: how each domain's documents were read and cleaned),
     harness_summary (lm-evaluation-harness scores), utility (domain utility by removal),
     domain_verdicts and finetune (analysis.objective, analysis.finetune), each a section only
     when it has rows, weights (the utility weights, listed when the study states a utility),
