@@ -52,7 +52,8 @@ rule ladder_stream:
         ladder_stream_job(input, output, params, wildcards, log)
 
 
-# Every scale's mixture optimum and best end window, and their predictions at the target.
+# Every scale's mixture optimum and best end window, their predictions at the target, and every
+# ladder cell's epochs of every domain (ladder.max_epochs holds when the streams are built).
 rule ladder:
     input:
         **ladder_runs(LADDER_SCALES),
@@ -62,6 +63,7 @@ rule ladder:
         optima="results/tables/ladder_optima.csv",
         predictions="results/tables/ladder_predictions.csv",
         orders="results/tables/ladder_orders.csv",
+        epochs="results/tables/ladder_epochs.csv",
     log:
         "logs/ladder/fits.log",
     benchmark:

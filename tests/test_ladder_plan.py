@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from curriculab.config import ConfigError, load_study
-from curriculab.ladder.plan import CHECK, Ladder, cell_plan, natural_weights, split_name
+from curriculab.ladder.plan import (
+    CHECK,
+    Ladder,
+    cell_epochs,
+    cell_plan,
+    natural_weights,
+    pool_blocks,
+    split_name,
+)
 from curriculab.streams.build import BudgetSpec, build_order
 from curriculab.streams.schedules import check_schedule
 from tests.helpers import SCHEMA, TINY_CONFIG
@@ -108,6 +116,7 @@ def test_hold_total_refuses_a_window_d1_cannot_fill() -> None:
         ({"arm": "fast"}, "ladder.arm", "not one of grid.lr_arms"),
         ({"scales": SCALES[:2]}, "ladder.scales", "too short"),
         ({"target": {"tokens": 16384, "preset": "huge"}}, "ladder.target.preset", "unknown preset"),
+        ({"max_epochs": 0}, "ladder.max_epochs", "less than or equal to the minimum"),
         (
             {"scales": [*SCALES[:2], {"tokens": 8192, "preset": "nano"}]},
             "ladder.scales[2].preset",
@@ -140,3 +149,54 @@ def test_a_factor_the_data_cannot_fill_names_the_key_when_its_stream_is_built() 
     with pytest.raises(ConfigError, match=r"'ladder.order.factors'.*at most 2.00") as error:
         cell_plan(ladder, "ladder_s1_order-w0.2-f4", blocks, "cooking", 1.0)  # 2.0 of it
     assert "\n" not in str(error.value)
+
+
+def test_a_cell_that_would_repeat_data_is_refused_in_one_line_naming_it_and_the_way_out() -> None:
+    """max_epochs defaults to 1, and every ladder stream checks every fixed cell, so the first
+    one built (here s1's base) already refuses, naming the cell that needs the most."""
+    ladder = load_study(ladder_config(), SCHEMA).ladder
+    assert ladder.max_epochs == 1.0 and ladder.seq_len == 32
+    # 300 history blocks: D1's pool at ratio 0.3 is 90; uniform weights at the target (16384
+    # tokens, 512 blocks of 32) take 256 of them, and s3's history-x3 run 590 of history's 300
+    small = {"cooking": 300, "history": 300}
+    epochs = cell_epochs(ladder, "ladder_target_uniform", small, "cooking", 0.3)
+    assert epochs["cooking"] == pytest.approx(256 / 90)
+    assert cell_epochs(ladder, "ladder_s3_history-x3", small, "cooking", 0.3)[
+        "history"
+    ] == pytest.approx(590 / 300, abs=2 / 300)
+    with pytest.raises(ConfigError, match=r"'ladder.max_epochs'") as error:
+        cell_plan(ladder, "ladder_s1_base", small, "cooking", 0.3)
+    said = str(error.value)
+    assert "\n" not in said and "ladder cell ladder_target_uniform" in said
+    assert "2.84 epochs of cooking" in said and "more cell-domain pairs" in said
+    assert "domains.cooking.max_docs" in said and "ladder.target.tokens" in said
+    # enough data for the default levels, but not for a domain six times its base amount
+    enough = {"cooking": 1000, "history": 900}  # pools of 270 and 900 blocks
+    wide = load_study(ladder_config(levels=[0.2, 0.5, 1, 3, 6]), SCHEMA).ladder
+    cell_plan(ladder, "ladder_s1_base", enough, "cooking", 0.3)
+    with pytest.raises(ConfigError, match=r"cell ladder_s3_\w+-x6 .* 1\.31 epochs") as error:
+        cell_plan(wide, "ladder_s1_base", enough, "cooking", 0.3)
+    assert "ladder.levels" in str(error.value)
+    # a predicted mixture is not refused: it is trained as predicted, and the tables flag it
+    predicted = {"predicted_all": {"cooking": 0.9, "history": 0.1}}
+    cell_plan(ladder, "ladder_target_predicted_all", enough, "cooking", 0.3, predicted)
+    over = cell_epochs(ladder, "ladder_target_predicted_all", enough, "cooking", 0.3, predicted)
+    assert over["cooking"] == pytest.approx(0.9 * 512 / 270, abs=1 / 270)
+    free = load_study(ladder_config(max_epochs=None), SCHEMA).ladder
+    assert free.max_epochs is None
+    cell_plan(free, "ladder_s3_history-x3", small, "cooking", 0.3)
+
+
+def test_a_cell_s_epochs_are_what_its_stream_takes() -> None:
+    """Every cell's epochs (blocks over its pool) against the stream the real builder makes."""
+    ladder = load_study(ladder_config(), SCHEMA).ladder
+    blocks = {"cooking": 3000, "history": 2000}
+    pool = pool_blocks(blocks, "cooking", 0.3)
+    predicted = {m: {"cooking": 0.3, "history": 0.7} for m in (*CHECK[:2], "smallest")}
+    for name in ladder.all_names(list(blocks)):
+        spec, tokens = cell_plan(ladder, name, blocks, "cooking", 0.3, predicted)
+        budget = BudgetSpec("fixed_tokens", tokens // 32)
+        names, order = build_order(blocks, "cooking", 0.3, name, spec, 0, budget)
+        taken = {d: int((order.domains == names.index(d)).sum()) / pool[d] for d in blocks}
+        epochs = cell_epochs(ladder, name, blocks, "cooking", 0.3, predicted)
+        assert epochs == pytest.approx(taken, abs=3 / min(pool.values())), name

@@ -4,12 +4,19 @@ paired tests call a real difference and not a null one. No training."""
 
 from __future__ import annotations
 
+import dataclasses
+import html
+import re
+
 import numpy as np
 import polars as pl
 import pytest
 
-from curriculab.ladder.plan import CHECK, Ladder, Scale, cell_plan, split_name
+from curriculab.ladder.plan import CHECK, Ladder, Scale, cell_plan, pool_blocks, split_name
+from curriculab.ladder.predict import predict
 from curriculab.ladder.tables import check_table, ladder_fits
+from curriculab.report.ladder import ladder_section
+from curriculab.report.words import D1_WORDS
 from tests.test_ladder import A, B, true_weights
 
 DOMAINS = ["code", "recipes", "wiki"]
@@ -29,12 +36,14 @@ LADDER = Ladder(
     arm="wsd",
     draws=500,
     seed=0,
+    seq_len=32,
+    max_epochs=1.0,
 )
 
 
-def objective(name: str, rng: np.random.Generator) -> float:
-    """The known truth: a power law per domain whose optimum is true_weights(tokens / 1000)
-    for a mixture run; a bowl in log window and log factor for an ordering run."""
+def objective(name: str, rng: np.random.Generator, weights=true_weights) -> float:
+    """The known truth: a power law per domain whose optimum is weights(tokens / 1000) for a
+    mixture run; a bowl in log window and log factor for an ordering run."""
     scale, run = split_name(name)
     tokens = LADDER.scale(scale).tokens
     spec, run_tokens = cell_plan(LADDER, name, BLOCKS, "recipes", 0.3)
@@ -42,17 +51,17 @@ def objective(name: str, rng: np.random.Generator) -> float:
         window, factor = spec["window"], spec["d1_factor"]
         value = 0.05 * np.log(window / BEST_WINDOW) ** 2 + 0.05 * np.log(factor / BEST_FACTOR) ** 2
         return 3.0 + value + rng.normal(0.0, 0.002)
-    w = true_weights(tokens / 1000)
+    w = weights(tokens / 1000)
     k = (w + A) ** (B + 1) / B
     shares = spec["phases"][0]["shares"]
     x = np.array([shares[d] * run_tokens / tokens for d in DOMAINS])
     return float(np.sum(k * (x + A) ** (-B)) + rng.normal(0.0, 0.005))
 
 
-def ladder_cells(rng: np.random.Generator) -> pl.DataFrame:
+def ladder_cells(rng: np.random.Generator, weights=true_weights) -> pl.DataFrame:
     names = [n for s in LADDER.scales for n in LADDER.names(s.name, DOMAINS)]
     return pl.DataFrame(
-        [{"schedule": n, "seed": seed, "objective": objective(n, rng)}
+        [{"schedule": n, "seed": seed, "objective": objective(n, rng, weights)}
          for n in names for seed in LADDER.seeds]
     )  # fmt: skip
 
@@ -100,3 +109,87 @@ def test_the_check_calls_a_real_difference_and_not_a_null_one() -> None:
     null = tests.filter(pl.col("predicted") == "predicted_autoscale")
     assert (null["verdict"] == "no difference shown").all()
     assert (tests["p_holm"] >= tests["p_value"] - 1e-12).all()
+
+
+def per_scale(optima: pl.DataFrame, column: str) -> np.ndarray:
+    """(S, K) a column of the optima table, scales in order."""
+    return np.array([optima.filter(pl.col("scale") == s.name)[column] for s in LADDER.scales])
+
+
+def test_an_optimum_outside_the_measured_amounts_is_flagged_and_censored() -> None:
+    """wiki's true optimum at s1 is 0.05, below the least it was trained on (1/3 of the uniform
+    base: 0.11): the table says so, and the all-scales line takes it at 0.11."""
+    shifting = {1: [0.55, 0.40, 0.05], 2: [0.45, 0.35, 0.20], 4: [0.40, 0.30, 0.30]}
+    cells = ladder_cells(np.random.default_rng(2), lambda b: np.array(shifting[round(b)]))
+    fits = ladder_fits(LADDER, cells, BLOCKS, "recipes", 0.3)
+    optima = fits["optima"]
+    flagged = optima.filter(pl.col("outside").is_not_null())
+    assert flagged.select("scale", "domain", "outside").rows() == [("s1", "wiki", "below")]
+    assert optima["low"].to_numpy() == pytest.approx(1 / 9, rel=1e-3)
+    rows = fits["predictions"].filter(pl.col("rule") == "all")
+    assert rows["inputs_outside"].to_list() == [0, 0, 1]
+    weights, low, high = (per_scale(optima, column) for column in ("weight", "low", "high"))
+    tokens = np.array([s.tokens for s in LADDER.scales], dtype=float)
+    censored = predict(tokens, np.clip(weights, low, high), 8000, "all")
+    assert rows["weight"].to_numpy() == pytest.approx(censored, rel=1e-9)
+    uncensored = predict(tokens, weights, 8000, "all")
+    assert np.abs(rows["weight"].to_numpy() - uncensored).max() > 0.01  # the censoring mattered
+
+
+def test_every_cell_s_epochs_are_reported_and_a_prediction_over_the_cap_is_flagged() -> None:
+    """With 2-token blocks the same cells would repeat data: every cell's epochs are in the
+    table, and a predicted mixture needing more than max_epochs at the target is flagged (the
+    check trains it as predicted)."""
+    cells = ladder_cells(np.random.default_rng(0))
+    fits = ladder_fits(dataclasses.replace(LADDER, seq_len=2), cells, BLOCKS, "recipes", 0.3)
+    epochs = fits["epochs"]
+    names = [n for s in (*LADDER.scales, LADDER.target) for n in LADDER.names(s.name, DOMAINS)]
+    assert epochs.height == len(names) * len(DOMAINS)
+    assert (epochs["over_cap"] == (epochs["epochs"] > 1.0)).all()
+    pool = pool_blocks(BLOCKS, "recipes", 0.3)
+    s3 = epochs.filter(pl.col("scale") == "s3", pl.col("run") == "recipes-x3", pl.col("domain")
+                       == "recipes")["epochs"].item()  # fmt: skip
+    assert s3 == pytest.approx(3 * (4000 / 3) / 2 / pool["recipes"], rel=1e-3)  # 1.33
+    predictions = fits["predictions"]
+    expected = (
+        predictions["weight"].to_numpy()
+        * 8000
+        / 2
+        / np.array([pool[d] for d in predictions["domain"]])
+    )
+    assert predictions["epochs"].to_numpy() == pytest.approx(expected, abs=2 / 750)
+    assert (predictions["over_cap"] == (predictions["epochs"] > 1.0)).all()
+    assert predictions["over_cap"].any() and not predictions["over_cap"].all()
+
+
+def test_the_report_section_gives_every_flag_and_every_cell_s_epochs() -> None:
+    """The report's ladder section from the same tables: the optimum outside its amounts, the
+    censored prediction, the mixture that repeats data and the epochs table with its star."""
+    shifting = {1: [0.55, 0.40, 0.05], 2: [0.45, 0.35, 0.20], 4: [0.40, 0.30, 0.30]}
+    rng = np.random.default_rng(2)
+    cells = ladder_cells(rng, lambda b: np.array(shifting[round(b)]))
+    ladder = dataclasses.replace(LADDER, seq_len=2)
+    fits = ladder_fits(ladder, cells, BLOCKS, "recipes", 0.3)
+    check = pl.DataFrame(
+        [{"schedule": f"ladder_target_{m}", "seed": s, "objective": 3.0 + rng.normal(0.0, 0.01)}
+         for m in CHECK for s in range(4)]
+    )  # fmt: skip
+    means, tests = check_table(check)
+    summary = {k: v if k == "check" else v.to_dicts() for k, v in fits.items()}
+    summary |= {"ladder": ladder.params(), "check_means": means.to_dicts(),
+                "check_tests": tests.to_dicts()}  # fmt: skip
+    body, charts = ladder_section(summary, D1_WORDS, {"seeds": [0, 1, 2, 3]})
+    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    assert "wiki's optimum at s1" in text and "lies below the amounts it was trained at" in text
+    assert "optima outside the levels at 1 of its scales (censored)" in text
+    assert "is trained as predicted, repeating data" in text
+    over = (
+        fits["epochs"]
+        .filter(pl.col("over_cap"))
+        .with_columns(
+            row=pl.when(pl.col("scale") == "target").then(pl.col("run")).otherwise(pl.col("scale"))
+        )
+    )
+    assert over.height and body.count(" *</td>") == over.select("row", "domain").n_unique()
+    assert "more than 1 epoch of any domain" in text and "on 2 degrees of freedom" in text
+    assert {"chart-ladder-optimum", "chart-ladder-mixture"} <= set(charts)

@@ -13,8 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from curriculab.analysis.objective import train_blocks
 from curriculab.io import read_json
-from curriculab.ladder.plan import CHECK
+from curriculab.ladder.plan import CHECK, pool_blocks
 from tests.helpers import TINY_CONFIG
 from tests.report_page import visible_text
 from tests.workflow.test_trunks import _jobs_run
@@ -98,6 +99,28 @@ def test_the_tables_hold_every_scale_and_the_check_trains_the_predictions(study)
     check = pl.read_csv(workdir / "results/tables/ladder_check.csv")
     assert check.height == 6 and (check["seeds"] == 3).all()
     assert (check["p_holm"] >= check["p_value"] - 1e-12).all()
+    assert {"inputs_outside", "floored", "beyond_levels", "law_df", "epochs", "over_cap"} <= set(
+        predictions.columns
+    ) and (predictions["law_df"] == 1).all()  # (3 scales - 2) x (2 domains - 1)
+
+
+def test_every_cell_s_epochs_are_reported_as_its_stream_took_them(study) -> None:
+    """ladder.max_epochs defaults to 1: no scale's stream repeats a block, and the table of
+    epochs gives what every stream took (blocks used over the domain's pool)."""
+    workdir, _ = study
+    epochs = pl.read_csv(workdir / "results/tables/ladder_epochs.csv")
+    assert epochs.height == (3 * 18 + len(CHECK)) * len(DOMAINS)
+    manifests = [workdir / f"results/shards/{d}/manifest.json" for d in DOMAINS]
+    pool = pool_blocks(train_blocks(DOMAINS, manifests), "cooking", 0.3)
+    for row in epochs.iter_rows(named=True):
+        summary = read_json(
+            workdir / f"results/streams/0.3/ladder_{row['scale']}_{row['run']}/seed0.summary.json"
+        )
+        used = summary["domains"][row["domain"]]["blocks_used"]
+        assert used == pytest.approx(row["epochs"] * pool[row["domain"]], abs=3.0), row
+        if row["scale"] != "target" or row["run"] in ("natural", "uniform"):
+            assert row["epochs"] <= 1.0 and not row["over_cap"], row
+            assert summary["domains"][row["domain"]]["repeated_blocks"] == 0, row
 
 
 def test_the_report_shows_the_check_and_optimum_against_scale(study) -> None:

@@ -32,6 +32,7 @@ if snakemake.rule == "ladder":
     write_csv(fits["optima"], snakemake.output.optima)
     write_csv(fits["orders"], snakemake.output.orders)
     write_csv(fits["predictions"], snakemake.output.predictions)
+    write_csv(fits["epochs"], snakemake.output.epochs)
     record = {k: v if k == "check" else v.to_dicts() for k, v in fits.items()}
     write_json(snakemake.output.fits, record)
     print(json.dumps(fits["check"], indent=2), file=sys.stderr)

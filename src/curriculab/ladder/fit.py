@@ -1,4 +1,4 @@
-"""Mixture optimisation at one scale and its prediction across scales (AutoScale and beyond).
+"""Mixture optimisation at one scale (AutoScale's step at one budget, and beyond).
 
 At one scale (a token budget B), every domain's amount is perturbed with the others fixed, at
 five or more levels, every level with every seed. The objective's response to domain i's amount
@@ -18,12 +18,8 @@ differences). Drawing the parameters themselves from their normal approximation 
 recomputing the optimum over-covers (about 100% for a nominal 95% in tests/test_ladder.py's
 simulation): k, a and b trade off along a direction that barely moves the optimum.
 
-Across scales, every domain's optimal amount N*_i(B) = B x*_i(B) is taken to be log-linear in
-B. AutoScale's rule extrapolates the line through the last two scales (with a geometric ladder
-it is N(3) = N(2)^2 / N(1), element by element). `predict` does that, or fits the line to all
-scales by least squares. Either way the predicted amounts are normalised to weights at the
-target budget. Normal draws of every scale's optimum (delta method) go through the same
-prediction, and their quantiles give its interval.
+The prediction across scales and its interval live in curriculab.ladder.predict. Each seed's own
+optimum (`seed_optimum`: its own k and c at the pooled a and b) feeds its seed part there.
 """
 
 from __future__ import annotations
@@ -37,7 +33,6 @@ LEVELS = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)  # default perturbation factors of a doma
 LOWER, UPPER = (0.0, 0.0, 1e-3, -np.inf), (np.inf, 10.0, 5.0, np.inf)  # bounds of (k, a, b, c)
 A_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 10.0, 19)])  # start grid of the offset a
 B_GRID = np.geomspace(1e-3, 5.0, 24)  # and of the exponent b
-FLOOR = 1e-3  # smallest weight a prediction takes the log of (a domain fitted at 0 stays near 0)
 
 
 def response(x: np.ndarray, k: float, a: float, b: float, c: float) -> np.ndarray:
@@ -142,26 +137,17 @@ def optimum(params: np.ndarray) -> np.ndarray:
     return x / x.sum()
 
 
-def predict(
-    budgets: np.ndarray, weights: np.ndarray, target: float, rule: str = "all"
-) -> np.ndarray:
-    """Optimal weights (..., K) at budget `target` from the optimal weights (..., S, K) at
-    `budgets` (S,): every domain's amount B x*_i(B) is log-linear in B; rule "autoscale" takes
-    the line through the last two budgets (AutoScale), "all" the least-squares line through all
-    of them. Leading axes (draws) are carried through."""
-    budgets = np.asarray(budgets, dtype=np.float64)
-    if rule == "autoscale":
-        budgets, weights = budgets[-2:], weights[..., -2:, :]
-    elif rule != "all":
-        raise ValueError(f"unknown rule {rule!r}; expected 'autoscale' or 'all'")
-    t = np.log(budgets)
-    log_n = np.log(np.maximum(weights, FLOOR)) + t[:, None]  # (..., S, K)
-    t_mean = t.mean()
-    slope = ((t - t_mean)[:, None] * (log_n - log_n.mean(axis=-2, keepdims=True))).sum(axis=-2)
-    slope /= ((t - t_mean) ** 2).sum()
-    log_target = log_n.mean(axis=-2) + slope * (np.log(target) - t_mean)  # (..., K)
-    n = np.exp(log_target - log_target.max(axis=-1, keepdims=True))
-    return n / n.sum(axis=-1, keepdims=True)
+def seed_optimum(fits: list[DomainFit], seeds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(K,) the optimum of one seed's cells: per domain, its amounts and objectives `seeds[i]`
+    refitted for k >= 0 and c alone at the pooled fit's (a, b) (the curve's shape from every
+    seed, its depth and height from this one: a seed's five levels would leave one residual for
+    all four), every domain jointly, as the pooled optimum is."""
+    params = []
+    for fit, (x, y) in zip(fits, seeds, strict=True):
+        _, a, b, _ = fit.params
+        k, c, _ = (v[0] for v in _linear(np.power(np.asarray(x, float) + a, -b)[None], y))
+        params.append([k, a, b, c])
+    return optimum(np.array(params))
 
 
 def interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -170,12 +156,9 @@ def interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.nda
     return np.quantile(draws, tail, axis=0), np.quantile(draws, 1.0 - tail, axis=0)
 
 
-def optimum_delta(
-    fits: list[DomainFit], seed: int, draws: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(optimum (K,), covariance (K, K), (draws, K) normal draws of the optimum) by the delta
-    method: the optimum's Jacobian in every fitted parameter (central differences) times the
-    fits' block-diagonal covariance. The draws carry it into predictions across scales."""
+def optimum_delta(fits: list[DomainFit]) -> tuple[np.ndarray, np.ndarray]:
+    """(optimum (K,), covariance (K, K)) by the delta method: the optimum's Jacobian in every
+    fitted parameter (central differences) times the fits' block-diagonal covariance."""
     params = np.array([f.params for f in fits])
     best = optimum(params)
     jac = np.zeros((len(best), params.size))
@@ -188,9 +171,7 @@ def optimum_delta(
     cov = np.zeros((params.size, params.size))
     for i, fit in enumerate(fits):
         cov[4 * i : 4 * i + 4, 4 * i : 4 * i + 4] = np.nan_to_num(fit.cov)
-    out = jac @ cov @ jac.T
-    rng = np.random.default_rng(seed)
-    return best, out, rng.multivariate_normal(best, out, size=draws, method="eigh")
+    return best, jac @ cov @ jac.T
 
 
 def degenerate(fit: DomainFit) -> bool:

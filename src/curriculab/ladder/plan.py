@@ -14,6 +14,15 @@ rule, the natural mixture, uniform weights and the smallest scale's optimum used
 Every cell has a name before anything runs (`ladder_{scale}_{run}`, `ladder_target_{mixture}`),
 so the DAG is fixed from the start; what a cell trains on (shares, tokens) is set when its
 stream is built, from the shard manifests and, for the check, the ladder's predictions.
+
+Repetition: AutoScale's runs see every token once. A cell's epochs of a domain are the blocks it
+trains on over the blocks that domain's pool holds at the ladder's ratio (D1 subsampled). Every
+scale's runs and the check's natural and uniform mixtures must stay within `max_epochs` (default
+1): every ladder cell's stream checks them all (`check_epochs`), so the first one built fails,
+the first moment the pool sizes are known and before any ladder cell trains. The check's
+data-dependent mixtures (both predictions, the smallest scale's optimum) are trained as they
+are, repetition included (capping one would check a different mixture); the ladder's tables
+flag any that needs more than the cap.
 """
 
 from __future__ import annotations
@@ -23,13 +32,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from curriculab.errors import ConfigError
 from curriculab.streams.build import target_blocks_wanted
+from curriculab.streams.schedules import apportion
 
 PREFIX = "ladder_"
 BASE = "base"
 TARGET = "target"
 CHECK = ("predicted_all", "predicted_autoscale", "natural", "uniform", "smallest")
+FIXED = ("natural", "uniform")  # the check's mixtures set by the data alone, held to max_epochs
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,8 @@ class Ladder:
     arm: str  # learning-rate arm of every ladder cell
     draws: int  # normal draws behind every interval
     seed: int  # seeds the draws
+    seq_len: int  # tokens per block (shards.seq_len): a cell's tokens in blocks, for its epochs
+    max_epochs: float | None  # passes over a domain's pool a fixed cell may take (None: any)
 
     def params(self) -> dict[str, Any]:
         """A plain mapping (a rule's params); `Ladder.of` reads it back."""
@@ -166,10 +181,15 @@ def order_spec(window: float, factor: float) -> dict[str, Any]:
     return {"family": "end_window", "window": window, "d1_factor": factor, "hold_total": True}
 
 
+def pool_blocks(blocks: Mapping[str, int], target: str, ratio: float) -> dict[str, int]:
+    """The train blocks a cell at `ratio` can draw from, per domain (D1 subsampled)."""
+    wanted = min(target_blocks_wanted(dict(blocks), target, ratio), blocks[target])
+    return {d: (wanted if d == target else n) for d, n in blocks.items()}
+
+
 def natural_weights(blocks: Mapping[str, int], target: str, ratio: float) -> dict[str, float]:
     """Each domain's share of the blocks a cell at `ratio` can draw from (D1 subsampled)."""
-    wanted = min(target_blocks_wanted(dict(blocks), target, ratio), blocks[target])
-    counts = {d: float(wanted if d == target else n) for d, n in blocks.items()}
+    counts = pool_blocks(blocks, target, ratio)
     total = sum(counts.values())
     return {d: n / total for d, n in counts.items()}
 
@@ -190,7 +210,86 @@ def cell_plan(
     predicted: Mapping[str, Mapping[str, float]] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """(schedule spec, tokens) of a ladder cell. `blocks`: train blocks per domain (the shard
-    manifests); `predicted`: for the check, mixture name -> weights (the ladder's fits)."""
+    manifests); `predicted`: for the check, mixture name -> weights (the ladder's fits). Any
+    scale's cell or fixed check mixture that needs more than `max_epochs` of a domain is a
+    one-line ConfigError naming the cell, the domain and the ways out (`check_epochs`)."""
+    check_epochs(ladder, blocks, target, ratio)
+    return _cell_spec(ladder, name, blocks, target, ratio, predicted)
+
+
+def check_epochs(ladder: Ladder, blocks: Mapping[str, int], target: str, ratio: float) -> None:
+    """Every scale's cell and the check's natural and uniform mixtures within `max_epochs`,
+    else a one-line ConfigError naming the cell that needs the most. Every ladder stream
+    checks them all, so the first one built fails, before any ladder cell trains."""
+    if ladder.max_epochs is None:
+        return
+    over = []
+    for scale in (*ladder.scales, ladder.target):
+        for name in ladder.names(scale.name, list(blocks)):
+            if scale == ladder.target and split_name(name)[1] not in FIXED:
+                continue
+            for domain, epochs in cell_epochs(ladder, name, blocks, target, ratio).items():
+                if epochs > ladder.max_epochs + 1e-9:
+                    over.append((epochs, name, domain))
+    if over:
+        epochs, name, domain = max(over)
+        scale, run = split_name(name)
+        pool = pool_blocks(blocks, target, ratio)[domain]
+        lower = "ladder.target.tokens" if scale == TARGET else "ladder.levels or the scales' tokens"
+        others = f" (and {len(over) - 1} more cell-domain pairs)" if len(over) > 1 else ""
+        raise _fail(
+            "max_epochs",
+            f"ladder cell {name} (scale {scale}, run {run}) needs {epochs:.2f} epochs of {domain} "
+            f"({round(epochs * pool)} blocks; its pool holds {pool} train blocks at ratio "
+            f"{ratio:g}), more than {ladder.max_epochs:g}{others}; read more {domain} documents "
+            f"(domains.{domain}.max_docs), lower {lower}, or raise ladder.max_epochs (null: "
+            "repetition allowed)",
+        )
+
+
+def cell_epochs(
+    ladder: Ladder,
+    name: str,
+    blocks: Mapping[str, int],
+    target: str,
+    ratio: float,
+    predicted: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, float]:
+    """Per domain, the passes over its pool a ladder cell takes (whatever the cap)."""
+    spec, tokens = _cell_spec(ladder, name, blocks, target, ratio, predicted)
+    return _epochs(ladder, spec, tokens, blocks, target, ratio)
+
+
+def _epochs(
+    ladder: Ladder,
+    spec: Mapping[str, Any],
+    tokens: int,
+    blocks: Mapping[str, int],
+    target: str,
+    ratio: float,
+) -> dict[str, float]:
+    """Per domain, the passes over its pool a ladder cell takes: its blocks (the stream's
+    apportionment of tokens // seq_len) over the pool's. An ordering run holds every domain's
+    total at its natural share, so only a static mixture's shares change the counts."""
+    pool = pool_blocks(blocks, target, ratio)
+    if spec["family"] == "stages":
+        shares = spec["phases"][0]["shares"]
+    else:
+        shares = natural_weights(blocks, target, ratio)
+    domains = list(pool)
+    counts = apportion(np.array([shares[d] for d in domains]), tokens // ladder.seq_len)
+    return {d: int(n) / max(pool[d], 1) for d, n in zip(domains, counts, strict=True)}
+
+
+def _cell_spec(
+    ladder: Ladder,
+    name: str,
+    blocks: Mapping[str, int],
+    target: str,
+    ratio: float,
+    predicted: Mapping[str, Mapping[str, float]] | None,
+) -> tuple[dict[str, Any], int]:
+    """(schedule spec, tokens) of a ladder cell, before its epochs are checked."""
     scale_name, run = split_name(name)
     scale = ladder.scale(scale_name)
     if scale_name == TARGET:
@@ -228,10 +327,11 @@ def check_ladder(
     arms: Mapping[str, Any],
     preset: str,
     pick: Any,
+    seq_len: int,
 ) -> Ladder | None:
     """The typed ladder of a validated `ladder:` mapping (None without one); a problem is a
     ConfigError naming the key and what is expected. `pick(value, options, key, where)`: the
-    ratio label or arm, as the design loop picks it."""
+    ratio label or arm, as the design loop picks it; `seq_len`: shards.seq_len."""
     taken = [name for name in schedules if name.startswith(PREFIX)]
     if taken:
         raise ConfigError(
@@ -282,6 +382,8 @@ def check_ladder(
         arm=pick(raw.get("arm"), arms, "arm", "grid.lr_arms", "ladder"),
         draws=int(raw.get("draws", 2000)),
         seed=int(raw.get("seed", 0)),
+        seq_len=int(seq_len),
+        max_epochs=None if raw.get("max_epochs", 1) is None else float(raw.get("max_epochs", 1)),
     )
 
 

@@ -1,12 +1,13 @@
 """The ladder's tables (torch-free): every scale's mixture optimum and best end window from
 its cells, their prediction at the target scale, and the check there (README: Scale ladders).
 
-Mixtures (curriculab.ladder.fit): per scale, the objective's response to every domain's amount
-is fitted over that domain's perturbation runs and the base run, every seed; the optimum under
-the budget gets a delta-method interval from the fits' covariance, and its normal draws carry
-the interval through both prediction rules. Orders (curriculab.ladder.order): per scale and
-schedule parameter, a quadratic in its log; the interval comes from draws of the coefficients.
-Backtests: the top scale predicted from the ones below it, against what it measured.
+Mixtures (curriculab.ladder.mixture, .fit, .predict): per scale, the objective's response to
+every domain's amount is fitted over that domain's perturbation runs and the base run, every
+seed; the optimum under the budget gets a delta-method or bootstrap interval; both rules predict
+the target with an interval from the line's lack of fit and the seeds' shared quirks; every
+cell's epochs are reported. Orders (curriculab.ladder.order): per scale and schedule parameter,
+a quadratic in its log; the interval comes from draws of the coefficients. Backtests: the top
+scale predicted from the ones below it, against what it measured.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curriculab.analysis.statistics import CONFIDENCE, Z95, holm_verdicts, t_interval, t_tests
-from curriculab.ladder.fit import (
-    DomainFit,
-    degenerate,
-    fit_domain,
-    interval,
-    optimum_bootstrap,
-    optimum_delta,
-    predict,
-    response,
+from curriculab.analysis.statistics import CONFIDENCE, holm_verdicts, t_interval, t_tests
+from curriculab.ladder.fit import interval, response
+from curriculab.ladder.mixture import (
+    check_mixtures,
+    epochs_table,
+    flag_predictions,
+    optimum_table,
+    prediction_table,
+    scale_fits,
+    seed_optima,
 )
 from curriculab.ladder.order import fit_order, order_optimum, predict_order, quadratic
 from curriculab.ladder.plan import (
@@ -40,80 +41,6 @@ from curriculab.ladder.plan import (
     order_name,
     perturbations,
 )
-
-BOOTSTRAP = 200  # refits of a parametric bootstrap (ladder.fit.optimum_bootstrap)
-
-
-def scale_fits(
-    runs: Sequence[Perturbation], objective: pl.DataFrame, tokens: int
-) -> dict[str, DomainFit]:
-    """Per domain, the fit of the objective to its amount (units of the scale's budget): its
-    perturbation runs and the base run, every seed. `objective`: columns run (a Perturbation's
-    name), seed and objective."""
-    fits = {}
-    for domain in runs[0].amounts:
-        mine = [r for r in runs if r.domain in (None, domain)]
-        rows = objective.filter(pl.col("run").is_in([r.name for r in mine]))
-        amount = {r.name: r.amounts[domain] / tokens for r in mine}
-        x = np.array([amount[name] for name in rows["run"]])
-        fits[domain] = fit_domain(x, rows["objective"].to_numpy())
-    return fits
-
-
-def optimum_table(
-    fits: Mapping[str, DomainFit], scale: str, tokens: int, draws: int, seed: int
-) -> tuple[pl.DataFrame, np.ndarray]:
-    """Per domain: the optimal weight at this scale with its 95% interval, the optimal tokens,
-    the fit's parameters, residual sd and signal (its fitted drop over the levels); plus (draws,
-    K) draws of the optimum, for the prediction across scales. The interval is the delta method
-    on the fits' covariance (`method` delta) where the optimum is inside the simplex and no fit
-    sits on a bound, else the quantiles of a parametric bootstrap of BOOTSTRAP refits (`method`
-    bootstrap; its replicates, resampled to `draws`, carry it into the predictions)."""
-    names = list(fits)
-    chosen = [fits[d] for d in names]
-    best, cov, drawn = optimum_delta(chosen, seed, draws)
-    if np.all(best > 1e-4) and not any(degenerate(f) for f in chosen):
-        method = "delta"
-        half = Z95 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        low, high = np.clip(best - half, 0.0, 1.0), np.clip(best + half, 0.0, 1.0)
-    else:
-        method = "bootstrap"
-        boot = optimum_bootstrap(chosen, seed, BOOTSTRAP)
-        low, high = interval(boot)
-        drawn = boot[np.random.default_rng(seed).integers(0, len(boot), draws)]
-    rows = [
-        {
-            "scale": scale, "tokens": tokens, "domain": d, "weight": float(best[i]),
-            "ci_low": float(low[i]), "ci_high": float(high[i]), "method": method,
-            "optimal_tokens": float(best[i] * tokens),
-            **dict(zip(("k", "a", "b", "c"), map(float, fits[d].params), strict=True)),
-            "residual_sd": fits[d].residual_sd, "signal": fits[d].signal, "n": fits[d].n,
-        }
-        for i, d in enumerate(names)
-    ]  # fmt: skip
-    return pl.DataFrame(rows), drawn
-
-
-def prediction_table(
-    tokens: Sequence[float],
-    weights: np.ndarray,
-    draws: np.ndarray,
-    target: float,
-    domains: Sequence[str],
-) -> pl.DataFrame:
-    """Per rule ("autoscale": the last two scales; "all": least squares over every scale) and
-    domain: the predicted optimal weight at the `target` budget and its 95% interval, from the
-    optima (S, K) and their draws (draws, S, K) at budgets `tokens` (S,)."""
-    rows = []
-    for rule in ("autoscale", "all"):
-        point = predict(np.asarray(tokens), weights, target, rule)
-        low, high = interval(predict(np.asarray(tokens), draws, target, rule))
-        rows += [
-            {"rule": rule, "tokens": target, "domain": d, "weight": float(point[i]),
-             "ci_low": float(low[i]), "ci_high": float(high[i])}
-            for i, d in enumerate(domains)
-        ]  # fmt: skip
-    return pl.DataFrame(rows)
 
 
 def _runs_of(cells: pl.DataFrame, scale: str) -> pl.DataFrame:
@@ -184,75 +111,86 @@ def ladder_fits(
     target: str,
     ratio: float,
 ) -> dict[str, Any]:
-    """Every scale's fits, both predictions at the target scale, the backtests and the check's
-    mixtures. `cells`: schedule, seed and objective of the ladder's cells."""
+    """Every scale's fits, both predictions at the target scale, the backtests, the check's
+    mixtures and every cell's epochs. `cells`: schedule, seed and objective of the ladder's
+    cells."""
     domains = list(blocks)
     base = base_weights(ladder, blocks, target, ratio)
     tokens = np.array([s.tokens for s in ladder.scales], dtype=np.float64)
-    optima, points, orders, order_points, weights, draws = [], [], [], [], [], []
+    optima, points, orders, order_points, seeds = [], [], [], [], []
     order_draws: dict[str, list[np.ndarray]] = {"window": [], "factor": []}
     for i, scale in enumerate(ladder.scales):
         objective = _runs_of(cells, scale.name)
         runs = perturbations(base, scale.tokens, ladder.levels)
         fits = scale_fits(runs, objective, scale.tokens)
-        table, drawn = optimum_table(fits, scale.name, scale.tokens, ladder.draws, ladder.seed + i)
-        optima.append(table)
-        weights.append(table["weight"].to_numpy())
-        draws.append(drawn)
+        optima.append(optimum_table(fits, scale.name, scale.tokens, ladder.seed + i))
+        seeds.append(seed_optima(runs, objective, scale.tokens, fits))
         points += mixture_points(runs, objective, scale.name, scale.tokens)
         rows, pts, drawn_order = order_fits(ladder, objective, scale.name, ladder.seed + i)
         orders += rows
         order_points += pts
         for parameter, d in drawn_order.items():
             order_draws[parameter].append(d)
-    weights_sk, draws_dsk = np.array(weights), np.stack(draws, axis=1)
-    predictions = prediction_table(tokens, weights_sk, draws_dsk, ladder.target.tokens, domains)
+    weights = np.array([t["weight"].to_numpy() for t in optima])  # (S, K)
+    measured = tuple(np.array([t[c].to_numpy() for t in optima]) for c in ("low", "high"))
+    seeds_snk = np.stack(seeds)  # (S, n, K)
+    predictions = prediction_table(
+        tokens, weights, seeds_snk, measured, ladder.target.tokens, domains, ladder.draws,
+        ladder.seed,
+    )  # fmt: skip
     backtest = prediction_table(
-        tokens[:-1], weights_sk[:-1], draws_dsk[:, :-1], tokens[-1], domains
+        tokens[:-1], weights[:-1], seeds_snk[:-1], tuple(m[:-1] for m in measured), tokens[-1],
+        domains, ladder.draws, ladder.seed,
     ).join(
         optima[-1].select("domain", pl.col("weight").alias("fitted"),
                           pl.col("ci_low").alias("fitted_low"),
                           pl.col("ci_high").alias("fitted_high")),
         on="domain",
     )  # fmt: skip
-    order_predictions = []
+    check = check_mixtures(predictions, dict(zip(domains, map(float, weights[0]), strict=True)))
+    check["natural"] = natural_weights(blocks, target, ratio)
+    check["uniform"] = {d: 1.0 / len(domains) for d in domains}
+    epochs = epochs_table(ladder, blocks, target, ratio, domains, check)
+    orders_frame = pl.DataFrame(orders)
+    return {
+        "optima": pl.concat(optima),
+        "points": pl.DataFrame(points),
+        "curves": fitted_curves(ladder, pl.concat(optima), pl.DataFrame(points), orders_frame),
+        "predictions": flag_predictions(predictions, epochs),
+        "backtest": backtest,
+        "epochs": epochs,
+        "orders": orders_frame,
+        "order_points": pl.DataFrame(order_points),
+        "order_predictions": order_predictions(ladder, tokens, orders_frame, order_draws),
+        "check": check,
+    }
+
+
+def order_predictions(
+    ladder: Ladder,
+    tokens: np.ndarray,
+    orders: pl.DataFrame,
+    order_draws: Mapping[str, Sequence[np.ndarray]],
+) -> pl.DataFrame:
+    """Per schedule parameter: the best value at the target and at the top scale from the
+    scales below it (the backtest), each with its interval from every scale's draws."""
+    rows = []
     levels = {"window": ladder.windows, "factor": ladder.factors}
     for parameter, drawn in order_draws.items():
-        best = pl.DataFrame(orders).filter(pl.col("parameter") == parameter)["best"].to_numpy()
+        best = orders.filter(pl.col("parameter") == parameter)["best"].to_numpy()
         per_scale = np.stack(drawn, axis=1)  # (draws, S)
         cap = 1.0 if parameter == "window" else np.inf  # a window is at most the whole run
         for kind, upto, at in (("target", len(tokens), ladder.target.tokens),
                                ("backtest", len(tokens) - 1, tokens[-1])):  # fmt: skip
             point = min(float(predict_order(tokens[:upto], best[:upto], at)), cap)
             low, high = interval(predict_order(tokens[:upto], per_scale[:, :upto], at))
-            order_predictions.append({
+            rows.append({
                 "parameter": parameter, "kind": kind, "tokens": float(at), "best": point,
                 "ci_low": float(min(low, cap)), "ci_high": float(min(high, cap)),
                 "outside_levels": not min(levels[parameter]) <= point <= max(levels[parameter]),
                 "fitted": float(best[-1]) if kind == "backtest" else None,
             })  # fmt: skip
-    check = {
-        f"predicted_{rule}": dict(
-            predictions.filter(pl.col("rule") == rule).select("domain", "weight").iter_rows()
-        )
-        for rule in ("all", "autoscale")
-    }
-    check["smallest"] = dict(zip(domains, map(float, weights_sk[0]), strict=True))
-    check["natural"] = natural_weights(blocks, target, ratio)
-    check["uniform"] = {d: 1.0 / len(domains) for d in domains}
-    return {
-        "optima": pl.concat(optima),
-        "points": pl.DataFrame(points),
-        "curves": fitted_curves(
-            ladder, pl.concat(optima), pl.DataFrame(points), pl.DataFrame(orders)
-        ),
-        "predictions": predictions,
-        "backtest": backtest,
-        "orders": pl.DataFrame(orders),
-        "order_points": pl.DataFrame(order_points),
-        "order_predictions": pl.DataFrame(order_predictions),
-        "check": check,
-    }
+    return pl.DataFrame(rows)
 
 
 def fitted_curves(

@@ -10,6 +10,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from curriculab.ladder.plan import TARGET
 from curriculab.report import fmt
 from curriculab.report.chart_base import readable, records
 from curriculab.report.sections import table
@@ -19,16 +20,43 @@ LADDER_TEXT = """The ladder trains every scale ({scales}) with the same design: 
 ({base}) and, per domain, that domain's amount scaled by {levels} with the others fixed (mixture
 runs), and the end window (D1 upsampled by a factor in the final part of training, D1's total
 held) at {windows} of training with factor {factor}, and at factors {factors} with window
-{window} (ordering runs); ratio {ratio}, learning-rate arm {arm}, every seed ({seeds}). Per
-scale and domain the {objective} is fitted with f(x) = k (x + a)^-b + c in the domain's amount x
-(least squares over every level and seed), and the optimum under the budget minimises the sum
-of the fits; its 95% interval is the delta method on the fits' covariance, or a parametric
-bootstrap where that cannot hold (see the table below). Two rules predict the
-optimum at the target scale ({target} tokens): AutoScale's (each domain's optimal amount
-log-linear in the budget through the last two scales) and a least-squares line through every
-scale; draws of every scale's optimum give their intervals. The check trains the target
-scale with both predictions, the natural mixture, uniform weights and the smallest scale's
-optimum unchanged, and compares them paired by seed (Holm over the six comparisons)."""
+{window} (ordering runs); ratio {ratio}, learning-rate arm {arm}, every seed ({seeds}).
+{repetition} Per scale and domain the
+{objective} is fitted with f(x) = k (x + a)^-b + c in the domain's amount x (least squares over
+every level and seed), and the optimum under the budget minimises the sum of the fits; its 95%
+interval is the delta method on the fits' covariance, or a parametric bootstrap where that
+cannot hold (both treat the cells as independent). An optimum outside the amounts its domain
+was trained at is the power law's extrapolation and is flagged. Two rules predict the optimum
+at the target scale ({target} tokens), each domain's optimal amount log-linear in the budget:
+AutoScale's, through the last two scales as fitted (a weight below 0.001 taken as 0.001,
+flagged), and a least-squares line through every scale, which takes a flagged optimum at the
+bound it passed (censored). Their 95% intervals add the line's lack of fit (its residuals beyond
+what the seeds explain, on {law_df}: the scales less two, times the domains less
+one) to the seeds' shared quirks (each seed's own optimum at every scale: a seed shares its
+initialisation and D1 subsample across all its cells, and the base run sits in every domain's
+fit), with t quantiles. The check trains the target scale with both predictions, the natural
+mixture, uniform weights and the smallest scale's optimum unchanged, each as it is (a predicted
+mixture needing more than the cap repeats data, and is flagged), and compares them paired by
+seed (Holm over the six comparisons)."""
+
+
+def _degrees(df: int) -> str:
+    return f"{df} degree{'' if df == 1 else 's'} of freedom"
+
+
+def _epochs(value: float) -> str:
+    return f"{value:g} epoch" + ("" if value == 1 else "s")
+
+
+def _repetition(cap: float | None) -> str:
+    if cap is None:
+        return "Cells may repeat data (ladder.max_epochs null); the table of epochs gives each."
+    return (
+        "No cell of a scale, and neither the natural nor the uniform mixture at the target, "
+        f"takes more than {_epochs(cap)} of any domain's train blocks (ladder.max_epochs, "
+        "checked when their streams are built; the table of epochs gives every cell's)."
+    )
+
 
 RULES = {"all": "least squares, every scale", "autoscale": "AutoScale, last two scales"}
 
@@ -79,12 +107,32 @@ def _check_table(summary: dict[str, Any]) -> str:
                          "objective [95% CI]", "seeds": "seeds"})  # fmt: skip
 
 
+def _notes(row: dict[str, Any]) -> str:
+    """A prediction's flags, in words."""
+    notes = []
+    if row["inputs_outside"]:
+        how = "censored" if row["rule"] == "all" else "used as fitted"
+        notes.append(f"optima outside the levels at {row['inputs_outside']} of its scales ({how})")
+    if row["floored"]:
+        notes.append(f"floored at 0.001 at {row['floored']} of its scales")
+    if row["beyond_levels"]:
+        notes.append("beyond the levels measured")
+    if row.get("over_cap"):
+        notes.append(f"needs {row['epochs']:.2f} epochs")
+    if not row["law_df"]:
+        notes.append("law taken as exact (two scales)")
+    return "; ".join(notes) or "–"
+
+
 def _optima_table(summary: dict[str, Any]) -> str:
     optima = pl.DataFrame(summary["optima"]).with_columns(
         pl.struct("weight", "ci_low", "ci_high")
         .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String)
         .alias("optimum"),
-        pl.col("residual_sd").round(4),
+        pl.struct("low", "high")
+        .map_elements(lambda r: f"{r['low']:.3f}–{r['high']:.3f}", return_dtype=pl.String)
+        .alias("measured"),
+        pl.col("outside").fill_null("–").alias("notes"),
         (pl.col("signal") / pl.col("residual_sd")).round(1).alias("signal_to_noise"),
     )
     predicted = pl.DataFrame(summary["predictions"]).with_columns(
@@ -92,16 +140,76 @@ def _optima_table(summary: dict[str, Any]) -> str:
         pl.struct("weight", "ci_low", "ci_high")
         .map_elements(lambda r: fmt.interval(*r.values()), return_dtype=pl.String)
         .alias("optimum"),
-        pl.lit(None, pl.Float64).alias("residual_sd"),
+        pl.lit("–").alias("measured"),
+        pl.struct(pl.all()).map_elements(_notes, return_dtype=pl.String).alias("notes"),
         pl.lit(None, pl.Float64).alias("signal_to_noise"),
-        pl.lit("draws").alias("method"),  # every scale's draws, through the rule
+        pl.lit("law + seeds").alias("method"),
     )
-    columns = ["scale", "tokens", "domain", "optimum", "method", "residual_sd", "signal_to_noise"]
+    columns = ["scale", "tokens", "domain", "optimum", "method", "measured", "notes",
+               "signal_to_noise"]  # fmt: skip
     shown = pl.concat([optima.select(columns), predicted.select(columns)], how="vertical_relaxed")
     return table(shown, {"scale": "scale", "tokens": "tokens", "domain": "domain",
                          "optimum": "optimal weight [95% interval]", "method": "interval",
-                         "residual_sd": "fit residual sd", "signal_to_noise":
-                         "fitted drop / residual sd"})  # fmt: skip
+                         "measured": "amounts trained", "notes": "outside / flags",
+                         "signal_to_noise": "fitted drop / residual sd"})  # fmt: skip
+
+
+def _epochs_table(summary: dict[str, Any]) -> str:
+    """Per scale, the most epochs of every domain any of its runs takes; per check mixture,
+    its own; a star where that is more than ladder.max_epochs."""
+    most: dict[str, dict[str, tuple[float, bool]]] = {}
+    for e in summary["epochs"]:
+        row = e["scale"] if e["scale"] != TARGET else f"target: {e['run']}"
+        before = most.setdefault(row, {}).get(e["domain"], (0.0, False))
+        most[row][e["domain"]] = (max(before[0], e["epochs"]), before[1] or e["over_cap"])
+    domains = list(next(iter(most.values())))
+    shown = pl.DataFrame([
+        {"row": row, **{d: f"{v[d][0]:.2f}" + (" *" if v[d][1] else "") for d in domains}}
+        for row, v in most.items()
+    ])  # fmt: skip
+    return table(shown, {"row": "scale (most of its runs) or check mixture",
+                         **{d: d for d in domains}})  # fmt: skip
+
+
+def flag_sentences(summary: dict[str, Any]) -> str:
+    """What the reader must know before trusting a number: optima outside the amounts trained,
+    and predictions that were censored, floored, lie beyond the levels or repeat data."""
+    items = []
+    for o in summary["optima"]:
+        if o["outside"]:
+            items.append(
+                f"{o['domain']}'s optimum at {o['scale']} ({o['weight']:.3f}) lies {o['outside']} "
+                f"the amounts it was trained at ({o['low']:.3f} to {o['high']:.3f}): the power "
+                "law's extrapolation. The all-scales line takes it at "
+                f"{o['low'] if o['outside'] == 'below' else o['high']:.3f}."
+            )
+    for p in summary["predictions"]:
+        notes = _notes(p)
+        if notes != "–":
+            items.append(f"The prediction ({RULES[p['rule']]}) of {p['domain']}: {notes}.")
+    cap = summary["ladder"].get("max_epochs")
+    if any(p.get("over_cap") for p in summary["predictions"]):
+        items.append(
+            f"A predicted mixture that needs more than {_epochs(cap)} of a domain is trained as "
+            "predicted, repeating data (capping it would check another mixture): its check "
+            "compares the mixture and the repetition together."
+        )
+    if not items:
+        return (
+            "<p>No optimum lies outside the amounts trained, no prediction was censored or "
+            "floored, and no mixture repeats data.</p>"
+        )
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def _backtest_law(summary: dict[str, Any]) -> str:
+    if summary["backtest"][0]["law_df"]:
+        return "Its intervals carry the lack of fit of the scales below the top."
+    return (
+        "With two scales below the top, no residual is left to measure the law's lack of fit: "
+        "the mixture backtest's intervals carry the seeds alone, taking the law as exact, so a "
+        "'no' there says the law bent between the scales."
+    )
 
 
 def _backtest(summary: dict[str, Any]) -> str:
@@ -231,6 +339,8 @@ def ladder_section(
         factors=", ".join(f"{v:g}" for v in ladder["factors"]), window=f"{ladder['window']:g}",
         ratio=ladder["ratio"], arm=ladder["arm"], seeds=len(study.get("seeds", [])),
         objective=words.measure, target=f"{ladder['target']['tokens']:,}",
+        repetition=_repetition(ladder.get("max_epochs")),
+        law_df=_degrees(summary["predictions"][0]["law_df"]),
     )  # fmt: skip
     charts = {
         "chart-ladder-optimum": optimum_chart(summary),
@@ -258,15 +368,23 @@ def ladder_section(
         f"<p><b>The check at the target scale</b> ({ladder['target']['tokens']:,} tokens, "
         f"{html.escape(ladder['target']['preset'])}):</p>{check_sentences(summary)}"
         f"{_check_table(summary)}{figure('chart-ladder-optimum')}"
+        f"<p><b>Flags</b>:</p>{flag_sentences(summary)}"
         f"<p>Optimal weights per scale and predicted at the target. Interval <i>delta</i>: the "
         f"delta method on the fits' covariance; <i>bootstrap</i>: a parametric bootstrap of "
         f"the fits (200 refits; used where the optimum sits on an edge of the simplex or a fit "
-        f"on a bound, where the covariance says little); <i>draws</i>: every scale's draws "
-        f"through the prediction rule. A domain whose fitted drop over its levels is below its "
-        f"residual sd (ratio under 1) is not identified at that scale.</p>"
+        f"on a bound, where the covariance says little); <i>law + seeds</i>: the prediction's "
+        f"t interval from the line's lack of fit and the seeds' shared quirks. <i>Amounts "
+        f"trained</i>: the least and most of the domain its runs had (in units of the scale's "
+        f"budget); an optimum outside them is flagged. A domain whose fitted drop over its "
+        f"levels is below its residual sd (ratio under 1) is not identified at that scale.</p>"
         f"{_optima_table(summary)}"
         f"<p>Backtest: the top scale predicted from the scales below it, against its own fit "
-        f"(is the ladder's extrapolation trustworthy one step up?):</p>{_backtest(summary)}"
+        f"(is the ladder's extrapolation trustworthy one step up?). {_backtest_law(summary)}</p>"
+        f"{_backtest(summary)}"
+        f"<p>Epochs: the passes over each domain's train blocks (its pool at the ladder's "
+        f"ratio) that a scale's runs take at most, and each check mixture at the target; a star "
+        f"marks more than ladder.max_epochs.</p>"
+        f"{_epochs_table(summary)}"
         f"{figure('chart-ladder-mixture')}"
         f"<p>The best end window per scale, and one step up (an edge means the best value lies "
         f"at or beyond the levels tried):</p>{_orders_table(summary)}"
