@@ -10,7 +10,7 @@ from curriculab.analysis.registration import registration_spec
 from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, load_study, load_yaml
 from curriculab.data.sources import check_sources
-from curriculab.design.plan import cells_read, design_grid, round_of
+from curriculab.design.plan import cells_read, design_cells, design_grid, round_of
 from curriculab.errors import one_line
 from curriculab.harness import heldout_task
 from curriculab.ladder.plan import scale_of
@@ -70,12 +70,10 @@ REGISTRATION = "results/preregistration.json"  # the verdict family, before any 
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
 # The design loop (README: Design; rules/design.smk): every round has a fixed number of points,
 # so its cells are named before any has run: round r's schedules at the design's ratio and arm,
-# every seed. They are cells like any other, never part of the grid's verdicts.
+# every seed, and the recommendation and baseline at the fresh seeds (design_cells). They are
+# cells like any other, never part of the grid's verdicts.
 DESIGN = STUDY.design
-DESIGN_CELLS = {
-    round_: DESIGN.cells(DESIGN.names(round_), STUDY.seeds)
-    for round_ in (range(DESIGN.final_round + 1) if DESIGN else [])
-}
+DESIGN_CELLS = design_cells(STUDY)
 GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
 CONTROL_SCHEDULES = sorted(CONTROLS, key=len, reverse=True)
 DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=True)
@@ -126,18 +124,19 @@ SHARD_MANIFESTS = {
 SHARDS = "results/shards/{domain}/{name}"
 
 
-def cell_shards(schedule):
-    """Domain -> the folder of the shards a schedule's cells train on (a selection's for the
-    pool when it names one; the domain's own otherwise)."""
+def cell_shards(schedule, seed):
+    """Domain -> the folder of the shards a cell of schedule and seed trains on (a selection's
+    for the pool when it names one, a random set's draw for the seed; the domain's own
+    otherwise)."""
     spec = STUDY.schedules.get(schedule) or TRUNKS.schedules.get(schedule, {})
-    return shard_domains(SELECT, spec, DOMAINS)
+    return shard_domains(SELECT, spec, DOMAINS, seed)
 
 
 def get_cell_shards(name):
     """Input function: shard file `name` of every domain, as the cell's schedule has them."""
     return lambda wc: [
         SHARDS.format(domain=folder, name=name)
-        for folder in cell_shards(wc.schedule).values()
+        for folder in cell_shards(wc.schedule, wc.seed).values()
     ]
 
 
@@ -222,14 +221,16 @@ def pack_cells(pack):
 
 def pack_cell_shards(cell):
     """A cell's shard folders when some differ from its domains' (a selection), else None."""
-    folders = cell_shards(cell["schedule"])
+    folders = cell_shards(cell["schedule"], cell["seed"])
     return folders if any(d != f for d, f in folders.items()) else None
 
 
 def pack_shards(pack, name):
     """Shard file `name` of every domain and of every selection a pack's cells train on."""
     folders = {
-        f for c in pack.cells for f in cell_shards(CELL_BY_ID[c]["schedule"]).values()
+        f
+        for c in pack.cells
+        for f in cell_shards(CELL_BY_ID[c]["schedule"], CELL_BY_ID[c]["seed"]).values()
     }
     return [SHARDS.format(domain=f, name=name) for f in sorted(folders | set(DOMAINS))]
 

@@ -16,7 +16,7 @@ DESIGN_RUNS = {
     )
 }
 DESIGN_PARAMS = {
-    "design": DESIGN.params(),
+    "design": DESIGN.for_rounds().params(),  # fresh seeds are the summary's: no round reruns
     "runs": lambda wc: cell_specs(get_design_cells(wc)),
     "schedules": DESIGN_GRID,
     "domains": DOMAINS,
@@ -89,12 +89,13 @@ rule design_stream:
 
 
 # The loop's result for the report: every measured point with its prediction, the surface
-# fitted to all of them, and the recommended curriculum, predicted and measured.
+# fitted to all of them, and the recommended curriculum, predicted and measured on the design's
+# seeds and on fresh seeds (with the baseline's cells on both).
 rule design_summary:
     input:
         **DESIGN_RUNS,
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
-        proposals=[ROUND.format(round=r) for r in DESIGN_CELLS],
+        proposals=[ROUND.format(round=r) for r in range(DESIGN.final_round + 1)],
     output:
         points="results/design/points.parquet",
         points_csv=report(
@@ -115,7 +116,7 @@ rule design_summary:
         mem_mb=4000,
         runtime=15,
     params:
-        **DESIGN_PARAMS,
+        **(DESIGN_PARAMS | {"design": DESIGN.params()}),
         baseline=STUDY.baseline,
     script:
         "../workflow/scripts/design.py"

@@ -1,7 +1,8 @@
 # Target-aware selection (README: Selection; curriculab.selection): the pool's and the target's
 # train documents embedded once, then each selection chosen from the pool and written as a
-# derived domain (`<pool>_<set>`), which rule shards builds like any other domain. A schedule
-# with `select: <set>` trains on it; rule select_summary compares selections and placements.
+# derived domain (`<pool>_<set>`; a random set once per training seed, `<pool>_<set>_seed<s>`),
+# which rule shards builds like any other domain. A schedule with `select: <set>` trains on it
+# (a cell of seed s on draw s); rule select_summary compares selections and placements.
 
 from curriculab.selection.compare import placements
 from curriculab.selection.plan import embedding_params
@@ -63,6 +64,7 @@ rule select:
         ot=vars(SELECT.ot),
         seed=SELECT.seed,
         chosen=lambda wc: vars(SELECT.domains[wc.selected]),
+        draw=lambda wc: SELECT.draws[wc.selected],  # a random set's training seed, else None
     script:
         "../workflow/scripts/select.py"
 
@@ -107,5 +109,6 @@ rule select_summary:
         layout=SELECT_LAYOUT,
         reference=SELECT_REFERENCE,
         runs=cell_specs(SELECT_CELLS),
+        seeds=list(SELECT.seeds),  # a random set's draws
     script:
         "../workflow/scripts/select.py"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import qmc
 
+from curriculab.design import surrogate
 from curriculab.design.surrogate import Box, propose, recommend
 
 OPTIMUM = np.array([0.7, 0.25])  # in parameter units; the objective's minimum is 1.0 there
@@ -65,3 +66,50 @@ def test_the_first_proposal_is_the_predicted_optimum_and_a_bad_box_is_refused() 
     assert propose(BOX, x, y, 1, seed=1)[0] == pytest.approx(best, abs=0.05)
     with pytest.raises(ValueError, match="low < high"):
         Box.of({"window": (0.3, 0.3)})
+
+
+def latent_sd(gp, u: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The textbook posterior sd of f (no noise) under a fit's kernel, signal + white: prior
+    variance k1(u, u) minus k1(u, X) (K + alpha I)^-1 k1(X, u), K the whole kernel at the
+    training points; in y's units (the fit normalises y by its sd)."""
+    signal, x = gp.kernel_.k1, gp.X_train_
+    k = gp.kernel_(x) + gp.alpha * np.eye(len(x))
+    cross = signal(u, x)
+    var = signal.diag(u) - np.einsum("ij,ji->i", cross, np.linalg.solve(k, cross.T))
+    return np.sqrt(np.maximum(var, 0.0)) * np.std(y)
+
+
+def test_expected_improvement_takes_the_objectives_sd_not_the_noise(monkeypatch) -> None:
+    """Noisy measurements (the fit's white-noise term well above zero, and a known noise on
+    the diagonal): the sd that expected improvement is given at every candidate is the latent
+    objective's posterior sd, computed here from the fitted kernel by the textbook formula;
+    the noise of a measurement is no room for improvement. (A measurement's predictive sd
+    exceeds it at every point: a point measured many times would look as promising as an
+    unexplored one.)"""
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 2))
+    y = (x**2).sum(axis=1) + rng.normal(0, 0.2, 30)
+    fits, given = [], []
+
+    class Recording(surrogate.GaussianProcessRegressor):
+        def fit(self, X, y):
+            fits.append((self, np.array(y)))
+            return super().fit(X, y)
+
+    ei = surrogate.expected_improvement
+    monkeypatch.setattr(surrogate, "GaussianProcessRegressor", Recording)
+    monkeypatch.setattr(
+        surrogate, "expected_improvement", lambda m, s, b: given.append(s) or ei(m, s, b)
+    )
+    surrogate.propose(BOX, x, y, 2, seed=0, noise=1e-3)
+    gp, ys = fits[1]  # the first proposal's believer refit: what the second one's EI used
+    assert gp.kernel_.k2.noise_level > 0.05  # a real white-noise term to leave out
+    pool = surrogate.feasible_pool(BOX, 0, None)
+    expected = latent_sd(gp, pool, ys)
+    np.testing.assert_allclose(given[0], expected, rtol=1e-6, atol=1e-9)
+    mean, sd = surrogate.latent_predict(gp, pool)
+    np.testing.assert_allclose(sd, expected, rtol=1e-6, atol=1e-9)
+    same_mean, total = gp.predict(pool, return_std=True)  # a measurement's: f's sd and noise
+    np.testing.assert_allclose(mean, same_mean)
+    white = gp.kernel_.k2.noise_level * np.var(ys)
+    np.testing.assert_allclose(total**2, expected**2 + white, rtol=1e-6)

@@ -133,18 +133,26 @@ def test_propose_keeps_to_what_allowed_keeps() -> None:
     assert len(points) == 4 and np.all(points.sum(axis=1) <= 1.0)
 
 
-def cells_table(values: dict[str, list[float]]) -> pl.DataFrame:
+def cells_table(values: dict[str, list[float]], first_seed: int = 0) -> pl.DataFrame:
     rows = [
-        {"ratio": "0.3", "arm": "cosine", "schedule": s, "seed": i, "objective": v}
+        {"ratio": "0.3", "arm": "cosine", "schedule": s, "seed": first_seed + i, "objective": v}
         for s, vs in values.items()
         for i, v in enumerate(vs)
     ]
     return pl.DataFrame(rows).with_columns(ratio_value=pl.lit(0.3))
 
 
+def three_seeds(**design: Any) -> Any:
+    """A study of seeds 0, 1, 2 (its fresh seeds: 3, 4, 5 by default)."""
+    config = design_config(**design)
+    config["grid"]["seeds"] = [0, 1, 2]
+    return load_study(config, SCHEMA)
+
+
 def test_observations_and_the_recommendation_match_an_independent_computation() -> None:
-    study = load_study(design_config(initial=2, rounds=1, per_round=1), SCHEMA)
+    study = three_seeds(initial=2, rounds=1, per_round=1)
     design = study.design
+    assert design.fresh_seeds == (3, 4, 5)
     values = {
         "win": [3.0, 3.2, 3.1],
         "design_r2_0": [2.8, 3.1, 2.95],
@@ -153,8 +161,9 @@ def test_observations_and_the_recommendation_match_an_independent_computation() 
     }
     point = {"window": 0.3, "d1_share": 0.25}
     specs = dict(study.schedules) | {"design_r2_0": design.spec_at(point)}
-    cells = cells_table(values)
-    obs = observations(cells, design, specs)
+    fresh = {"design_r2_0": [3.05, 3.2, 3.1], "shuffled": [3.25, 3.3, 3.3]}  # seeds 3, 4, 5
+    cells = pl.concat([cells_table(values), cells_table(fresh, first_seed=3)])
+    obs = observations(cells, design, specs)  # the design's seeds only
     assert obs["schedule"].to_list() == ["win", "design_r2_0"]  # grid first (round -1)
     row = obs.row(1, named=True)
     v = np.array(values["design_r2_0"])
@@ -171,6 +180,16 @@ def test_observations_and_the_recommendation_match_an_independent_computation() 
     )
     assert rec["best_grid"] == "win"
     assert rec["versus_best_grid"]["mean"] == pytest.approx((v - np.array(values["win"])).mean())
+    f = np.array(fresh["design_r2_0"])  # the fresh seeds: their own mean and pairing
+    assert rec["fresh"]["mean"] == pytest.approx(f.mean()) and rec["fresh"]["seeds"] == 3
+    assert rec["fresh"]["ci_high"] - f.mean() == pytest.approx(
+        4.302652729911275 * f.std(ddof=1) / np.sqrt(3)
+    )
+    fd = f - np.array(fresh["shuffled"])
+    assert rec["fresh_versus_baseline"]["mean"] == pytest.approx(fd.mean())
+    assert rec["fresh_versus_baseline"]["ci_low"] == pytest.approx(
+        fd.mean() - 4.302652729911275 * fd.std(ddof=1) / np.sqrt(3)
+    )
     with pytest.raises(ValueError, match="different numbers of seeds"):
         observations(cells.filter(~((pl.col("schedule") == "win") & (pl.col("seed") == 2))),
                      design, specs)  # fmt: skip
@@ -179,7 +198,7 @@ def test_observations_and_the_recommendation_match_an_independent_computation() 
 def test_seed_noise_recovers_the_interaction_variance_and_ignores_seed_offsets() -> None:
     """y[p, s] = f(p) + b(s) + e(p, s): the noise of a seed mean that pairing leaves is
     var(e) / seeds, however large the seeds' shared offsets b(s) are."""
-    design = load_study(design_config(), SCHEMA).design
+    design = three_seeds().design
     rng = np.random.default_rng(5)
     points, seeds, sd = 60, 3, 0.05
     estimates = []
@@ -191,3 +210,7 @@ def test_seed_noise_recovers_the_interaction_variance_and_ignores_seed_offsets()
         estimates.append(seed_noise(cells_table(values), design, list(values)))
     assert np.mean(estimates) == pytest.approx(sd**2 / seeds, rel=0.05)
     assert seed_noise(cells_table({"p0": [1.0, 2.0]}), design, ["p0"]) is None  # one point
+    values = {"p0": [1.0, 1.1, 0.9], "p1": [2.0, 2.2, 1.9]}
+    alone = seed_noise(cells_table(values), design, list(values))
+    fresh = cells_table({"p0": [9.0, -9.0, 5.0]}, first_seed=3)  # the recommendation's, say
+    assert seed_noise(pl.concat([cells_table(values), fresh]), design, list(values)) == alone

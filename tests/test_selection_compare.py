@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
 from curriculab.selection.compare import selection_tables
 from curriculab.selection.plan import Selection
+from curriculab.selection.summary import overlaps
 
 SETS = {"rand": "random", "sim": "similarity", "ot": "ot"}
 SELECTION = Selection.of(
-    {"pool": "history", "sets": {n: {"method": m, "k": 10} for n, m in SETS.items()}}, "cooking"
+    {"pool": "history", "sets": {n: {"method": m, "k": 10} for n, m in SETS.items()}},
+    "cooking",
+    range(5),
 )
 LAYOUT = {f"{p}-select{s}": {"set": s, "placement": p} for s in SETS for p in ("spread", "late")}
 SEEDS = 5
@@ -83,3 +87,45 @@ def test_a_real_selection_effect_is_found_with_its_sign_and_size() -> None:
     assert found >= 80 and wrong == 0
     assert abs(np.mean(estimates) + 0.05) < 0.005
     assert interaction <= 10
+
+
+def test_means_give_the_spread_over_seeds_and_the_draws_behind_it() -> None:
+    """The random control is one draw per seed: its sd over seeds is the spread over draws
+    (and seeds), and the table says how many subsets stand behind each mean."""
+    cells = _cells(np.random.default_rng(3), {})
+    means = selection_tables(cells, LAYOUT, SELECTION, reference="spread")[0]
+    assert means.height == len(LAYOUT)
+    for row in means.iter_rows(named=True):
+        name = f"{row['placement']}-select{row['set']}"
+        values = cells.filter(pl.col("schedule") == name)["objective"].to_numpy()
+        assert row["sd"] == pytest.approx(values.std(ddof=1))
+        assert row["draws"] == (SEEDS if row["set"] == "rand" else 1)
+
+
+def test_overlaps_summarise_every_pair_of_draws(tmp_path) -> None:
+    """Three draws of a random set and one ot set: ot against the draws (3 pairs) and the
+    draws against each other (3 pairs), each as mean, min and max of the pairs' Jaccard."""
+    rng = np.random.default_rng(4)
+    ids = [f"d{i}" for i in range(100)]
+    picked = {"rand0": rng.random(100) < 0.3, "rand1": rng.random(100) < 0.3,
+              "rand2": rng.random(100) < 0.3, "ot": np.arange(100) < 30}  # fmt: skip
+    paths = []
+    for name, chosen in picked.items():
+        paths.append(tmp_path / f"{name}.parquet")
+        pl.DataFrame({"doc_id": ids, "chosen": chosen}).write_parquet(paths[-1])
+    found = overlaps(paths, ["rand", "rand", "rand", "ot"])
+
+    def jaccard(a: str, b: str) -> float:
+        x, y = picked[a], picked[b]
+        return float((x & y).sum() / (x | y).sum())
+
+    expected = {
+        ("rand", "rand"): [jaccard("rand0", "rand1"), jaccard("rand0", "rand2"),
+                           jaccard("rand1", "rand2")],
+        ("rand", "ot"): [jaccard(f"rand{i}", "ot") for i in range(3)],
+    }  # fmt: skip
+    assert [(row["a"], row["b"]) for row in found] == list(expected)
+    for row in found:
+        values = expected[row["a"], row["b"]]
+        assert row["pairs"] == 3 and row["jaccard"] == pytest.approx(np.mean(values))
+        assert (row["jaccard_min"], row["jaccard_max"]) == pytest.approx((min(values), max(values)))

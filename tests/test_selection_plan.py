@@ -33,7 +33,8 @@ def test_selections_are_derived_domains_and_cells_train_on_them() -> None:
     study = load_study(select_config(), SCHEMA)
     selection = study.select
     assert selection.target == "cooking"  # the study's D1 when not given
-    assert list(selection.domains) == ["history_rand", "history_ot"]
+    # A random set is drawn for every training seed (TINY_CONFIG's: 0 and 1); ot is one set.
+    assert list(selection.domains) == ["history_rand_seed0", "history_rand_seed1", "history_ot"]
     assert set(study.schedules) == {
         "shuffled",
         "spread-selectrand",
@@ -43,15 +44,35 @@ def test_selections_are_derived_domains_and_cells_train_on_them() -> None:
     }
     domains = ["cooking", "history"]
     spec = study.schedules["late-selectot"]
-    assert shard_domains(selection, spec, domains) == {
-        "cooking": "cooking",
-        "history": "history_ot",
-    }
-    assert shard_domains(selection, study.schedules["shuffled"], domains) == {
-        "cooking": "cooking",
-        "history": "history",
-    }
+    for seed in (0, 1):
+        assert shard_domains(selection, spec, domains, seed) == {
+            "cooking": "cooking",
+            "history": "history_ot",
+        }
+        assert shard_domains(selection, study.schedules["shuffled"], domains, seed) == {
+            "cooking": "cooking",
+            "history": "history",
+        }
     assert selection.control(selection.set("ot")).name == "rand"
+
+
+def test_every_training_seed_trains_on_its_own_random_draw() -> None:
+    """A cell of seed s trains on draw s of a random set (its own derived domain, drawn for
+    s); the other methods are one set for every seed. The design's fresh seeds get draws too,
+    and so do the seeds of a study with more of them."""
+    config = select_config()
+    config["grid"]["seeds"] = [0, 1, 2]
+    selection = load_study(config, SCHEMA).select
+    domains = ["cooking", "history"]
+    spec = {"family": "shuffled", "select": "rand"}
+    pools = [shard_domains(selection, spec, domains, seed)["history"] for seed in (0, 1, 2)]
+    assert pools == ["history_rand_seed0", "history_rand_seed1", "history_rand_seed2"]
+    assert {selection.draws[p] for p in pools} == {0, 1, 2}  # each drawn for its own seed
+    assert selection.draws["history_ot"] is None
+    config["grid"]["schedules"]["win"] = {"family": "end_window", "window": 0.2, "d1_factor": 2}
+    config["design"] = {"schedule": "win", "parameters": {"window": [0.1, 0.4]}, "ratio": 0.3}
+    with_design = load_study(config, SCHEMA).select
+    assert with_design.seeds == (0, 1, 2, 3, 4, 5)  # fresh seeds 3-5: a baseline may select
 
 
 def test_placements_pair_selections_with_the_whole_pool() -> None:
@@ -134,4 +155,5 @@ def test_the_commented_example_in_config_yaml_is_a_valid_study() -> None:
     config |= yaml.safe_load("\n".join(block))
     config["grid"]["schedules"]["spread_ot"] = {"family": "shuffled", "select": "ot"}
     study = load_study(config, SCHEMA)
-    assert list(study.select.domains) == ["wiki_random", "wiki_ot"]
+    draws = [f"wiki_random_seed{seed}" for seed in study.seeds]
+    assert list(study.select.domains) == [*draws, "wiki_ot"]

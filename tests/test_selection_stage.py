@@ -112,3 +112,30 @@ def test_embeddings_of_other_documents_are_refused(tiny_data, embedded, tmp_path
             0,
             _outputs(tmp_path),
         )
+
+
+def test_the_random_control_is_its_own_draw_for_every_training_seed(
+    tiny_data, embedded, tmp_path
+) -> None:
+    """Two training seeds train on different random subsets (one draw would make "ot beats
+    random" a statement about one subset); each draw is the same when made again."""
+
+    def draw(seed: int, folder: str) -> set[str]:
+        out = _outputs(tmp_path / folder)
+        out["docs"].parent.mkdir()
+        record = run_selection(
+            _docs(tiny_data, "history"),
+            embedded,
+            tiny_data["tokenizer"],
+            SelectSet("rand", "random", k=20),
+            OTSpec(),
+            0,
+            out,
+            draw=seed,
+        )
+        assert record["draw"] == seed and record["chosen_docs"] == 20
+        return set(pq.read_table(out["docs"], filters=[("split", "=", "train")])["doc_id"])
+
+    first, second = draw(0, "seed0"), draw(1, "seed1")
+    assert first != second  # 20 of the pool's documents: two draws agreeing is ~impossible
+    assert draw(0, "seed0_again") == first and draw(1, "seed1_again") == second

@@ -1,6 +1,7 @@
 """The design loop in the real workflow: rounds of proposals trained as cells in one snakemake
-run, the report's design section, the same proposals from the same inputs, and nothing new
-trained when the study is run again."""
+run, the recommendation and the baseline also trained on fresh seeds, the report's design
+section, the same proposals from the same inputs, and nothing new trained when the study is run
+again."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.workflow.test_trunks import _jobs_run
 from tests.workflow.test_workflow import _remade_same_bytes, _run_study
 
 SEEDS = [0, 1]
+FRESH = [2, 3]  # design.fresh_seeds' default: as many as grid.seeds, after the largest
 BOUNDS = {"window": [0.05, 0.5], "d1_share": [0.0, 1.0]}
 INITIAL, ROUNDS, PER_ROUND = 3, 1, 2  # rounds 0, 1 and the recommendation (round 2): 6 points
 
@@ -78,9 +80,24 @@ def test_every_round_is_trained_in_one_run_and_reads_the_rounds_before_it(study)
     assert gaps.min() > 0.02
     for name in cells["schedule"].filter(cells["round"] >= 0):
         assert (workdir / f"results/runs/0.3/{name}/cosine/seed1/eval.json").exists()
-    # Design cells stay out of the grid's tables (and so out of its verdicts).
+    # Design cells stay out of the grid's tables (and so out of its verdicts), fresh seeds too.
     grid = pl.read_parquet(workdir / "results/tables/cells.parquet")
-    assert set(grid["schedule"]) == {"shuffled", "win"}
+    assert set(grid["schedule"]) == {"shuffled", "win"} and set(grid["seed"]) == set(SEEDS)
+
+
+def test_the_recommendation_and_the_baseline_are_also_measured_on_fresh_seeds(study) -> None:
+    workdir, _ = study
+    rec = read_json(workdir / "results/design/summary.json")["recommendation"]
+    for name in (rec["schedule"], "shuffled"):
+        for seed in FRESH:
+            assert (workdir / f"results/runs/0.3/{name}/cosine/seed{seed}/eval.json").exists()
+    assert rec["fresh_seeds"] == FRESH and rec["fresh"]["seeds"] == len(FRESH)
+    assert rec["measured"]["seeds"] == len(SEEDS)  # the design seeds' measurement, apart
+    assert rec["fresh_versus_baseline"]["seeds"] == len(FRESH)
+    points = pl.read_parquet(workdir / "results/design/points.parquet")
+    row = points.filter(pl.col("schedule") == rec["schedule"]).row(0, named=True)
+    assert row["fresh"] == pytest.approx(rec["fresh"]["mean"]) and row["fresh_seeds"] == 2
+    assert points.filter(pl.col("schedule") != rec["schedule"])["fresh"].is_null().all()
 
 
 def test_the_report_shows_rounds_surface_and_recommendation(study) -> None:
@@ -92,8 +109,11 @@ def test_the_report_shows_rounds_surface_and_recommendation(study) -> None:
     assert "Design loop: the next cells worth running" in text
     assert f"Recommended curriculum ({rec['schedule']})" in text
     assert f"Predicted before it ran: {rec['predicted']['mean']:.3f}" in text
-    assert f"Measured: {rec['measured']['mean']:.3f}" in text
-    assert "Against the baseline shuffled, paired by seed" in text
+    assert f"Measured on the design seeds (which chose it): {rec['measured']['mean']:.3f}" in text
+    assert f"Measured on fresh seeds (unbiased): {rec['fresh']['mean']:.3f}" in text
+    assert "Against the baseline shuffled, paired by seed on the design seeds" in text
+    assert "Against the baseline shuffled, paired by seed on the fresh seeds" in text
+    assert "winner's curse" in text and "measured, fresh seeds (unbiased)" in text
     for name in ("design_r0_0", "design_r0_2", "design_r1_1", "design_r2_0"):
         assert name in text
     specs = json.loads(page[page.index("const CHART_SPECS = ") + 20 : page.index(";\nconst EMBED")])

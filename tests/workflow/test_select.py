@@ -1,7 +1,7 @@
 """Target-aware selection in the real workflow: the embeddings, every selection as a derived
-domain with shards of its own, cells that train on it in the pool's place, the comparisons and
-the report's section in one snakemake run; the same selection from the same inputs; nothing
-to do when the study is run again."""
+domain with shards of its own (the random set one per training seed), cells that train on it in
+the pool's place, the comparisons and the report's section in one snakemake run; the same
+selection from the same inputs; nothing to do when the study is run again."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -20,12 +21,17 @@ from tests.workflow.test_trunks import _jobs_run
 from tests.workflow.test_workflow import _remade_same_bytes, _run_study
 
 SETS = {"rand": "random", "near": "similarity", "ot": "ot"}
+SEEDS = [0, 1, 2]
+# Derived domain -> set: the random set is drawn anew for every training seed.
+DERIVED = {"history_near": "near", "history_ot": "ot"} | {
+    f"history_rand_seed{seed}": "rand" for seed in SEEDS
+}
 
 
 def _config() -> dict:
     config = copy.deepcopy(TINY_CONFIG)
     config["grid"]["ratios"] = [0.3]
-    config["grid"]["seeds"] = [0, 1, 2]
+    config["grid"]["seeds"] = SEEDS
     config["grid"]["schedules"] = {
         "shuffled": {"family": "shuffled"},  # the whole pool: a placement's partner
         "spread": {"family": "shuffled", "sweep": {"select": list(SETS)}},
@@ -50,16 +56,17 @@ def study(tmp_path_factory) -> tuple[Path, str]:
 def test_selections_are_domains_with_their_own_train_and_the_pools_test(study) -> None:
     workdir, printout = study
     jobs = _jobs_run(printout)
-    assert jobs["select_embed"] == 1 and jobs["select"] == 3 and jobs["select_summary"] == 1
+    assert jobs["select_embed"] == 1 and jobs["select"] == len(DERIVED)
+    assert jobs["select_summary"] == 1
     pool = read_json(workdir / "results/shards/history/manifest.json")
-    for name in SETS:
-        manifest = read_json(workdir / f"results/shards/history_{name}/manifest.json")
-        record = read_json(workdir / f"results/select/history_{name}/selection.json")
+    for name in DERIVED:
+        manifest = read_json(workdir / f"results/shards/{name}/manifest.json")
+        record = read_json(workdir / f"results/select/{name}/selection.json")
         # Equal-sized sets (tokens, rounded up to a whole document): the test split untouched.
         assert 1500 <= record["chosen_tokens"] < 1500 + 400
         assert manifest["splits"]["train"]["n_blocks"] < pool["splits"]["train"]["n_blocks"]
         assert manifest["splits"]["test"]["sha256"] == pool["splits"]["test"]["sha256"]
-        scores = pl.read_parquet(workdir / f"results/select/history_{name}/scores.parquet")
+        scores = pl.read_parquet(workdir / f"results/select/{name}/scores.parquet")
         assert scores["chosen"].sum() == record["chosen_docs"]
         assert sorted(scores["rank"].to_list()) == list(range(scores.height))
 
@@ -78,10 +85,28 @@ def test_a_cell_trains_on_its_selection_in_the_pools_place(study) -> None:
     assert trained < whole["reference"]["training_tokens"]  # a part of the pool
 
 
+def test_every_seed_trains_on_its_own_random_draw(study) -> None:
+    workdir, _ = study
+    chosen = []
+    for seed in SEEDS:
+        draw = read_json(workdir / f"results/shards/history_rand_seed{seed}/manifest.json")
+        names, domains, _ = read_stream(
+            workdir / f"results/streams/0.3/late-selectrand/seed{seed}.arrow"
+        )
+        history = (domains == names.index("history")).sum()
+        assert history == draw["splits"]["train"]["n_blocks"]  # its own draw, each block once
+        scores = pl.read_parquet(workdir / f"results/select/history_rand_seed{seed}/scores.parquet")
+        chosen.append(frozenset(scores.filter(pl.col("chosen"))["doc_id"]))
+    assert len(set(chosen)) == len(SEEDS)  # three different subsets
+
+
 def test_the_comparisons_and_the_report_section(study) -> None:
     workdir, _ = study
     summary = read_json(workdir / "results/select/summary.json")
-    assert {r["set"] for r in summary["records"]} == set(SETS)
+    assert sorted(r["set"] for r in summary["records"]) == sorted(DERIVED.values())
+    assert summary["draws"] == {"rand": SEEDS}
+    rand = [m for m in summary["means"] if m["set"] == "rand"]
+    assert rand and all(m["draws"] == len(SEEDS) and m["sd"] > 0 for m in rand)
     kinds = {t["kind"] for t in summary["tests"]}
     assert all(0 < m["pool_loss"] < 20 for m in summary["means"])  # the pool's own test loss
     assert kinds == {"vs random", "placement", "interaction"}
@@ -92,15 +117,22 @@ def test_the_comparisons_and_the_report_section(study) -> None:
     }
     chosen = {
         name: set(
-            pl.read_parquet(workdir / f"results/select/history_{name}/scores.parquet")
+            pl.read_parquet(workdir / f"results/select/{name}/scores.parquet")
             .filter(pl.col("chosen"))["doc_id"]
             .to_list()
         )
-        for name in SETS
+        for name in DERIVED
     }
-    for pair in summary["overlaps"]:  # each pair's own sets, whatever order the inputs come in
-        a, b = chosen[pair["a"]], chosen[pair["b"]]
-        assert pair["jaccard"] == pytest.approx(len(a & b) / len(a | b))
+    for pair in summary["overlaps"]:  # every pair of draws of the pair's own sets
+        found = [
+            len(chosen[x] & chosen[y]) / len(chosen[x] | chosen[y])
+            for i, x in enumerate(DERIVED)
+            for y in list(DERIVED)[i + 1 :]
+            if {DERIVED[x], DERIVED[y]} == {pair["a"], pair["b"]}
+        ]
+        assert pair["pairs"] == len(found)
+        assert pair["jaccard"] == pytest.approx(np.mean(found))
+        assert pair["jaccard_min"] == pytest.approx(min(found))
     csv = pl.read_csv(workdir / "results/tables/select.csv")
     assert csv.height == len(summary["tests"]) and csv["p_holm"].is_not_null().all()
     text = visible_text((workdir / "reports/report.html").read_text())

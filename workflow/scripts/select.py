@@ -33,6 +33,7 @@ elif rule == "select":
         OTSpec.of(params.ot),
         params.seed,
         dict(snakemake.output),
+        params.draw,
     )
 else:
     from curriculab.selection.summary import write_summary

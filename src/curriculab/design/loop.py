@@ -10,6 +10,11 @@ The free observations are the grid's own schedules that lie in the design (desig
 Design.point_of): the base schedule at least. Design cells are never part of the verdicts:
 they are chosen by looking at results, so testing them there would be data snooping; they are
 reported here, with a recommendation whose measurement was taken after it was proposed.
+
+That measurement, on the seeds that chose it, is still optimistic wherever a seed's quirks
+favour a region of the box (the winner's curse: design.plan). The recommendation and the
+baseline are therefore also measured on fresh seeds, which no fit has seen; every fit and
+observation here uses the design's own seeds only (design_rows).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from curriculab.design.surrogate import (
     Box,
     feasible_pool,
     fit_surrogate,
+    latent_predict,
     predict,
     propose,
 )
@@ -59,13 +65,25 @@ def point_dict(design: Design, point: np.ndarray) -> dict[str, float]:
     return {name: float(v) for name, v in zip(design.bounds, point, strict=True)}
 
 
+def design_rows(cells: pl.DataFrame, design: Design, fresh: bool = False) -> pl.DataFrame:
+    """The cells at the design's ratio and arm: on the study's seeds, which the design chooses
+    with, or (fresh) on its fresh seeds, which only measure the recommendation and baseline."""
+    on_fresh = pl.col("seed").is_in(list(design.fresh_seeds))
+    return cells.filter(
+        (pl.col("ratio") == design.ratio)
+        & (pl.col("arm") == design.arm)
+        & (on_fresh if fresh else ~on_fresh)
+    )
+
+
 def observations(
     cells: pl.DataFrame, design: Design, specs: Mapping[str, dict[str, Any]]
 ) -> pl.DataFrame:
     """One row per measured point: schedule, round (-1 for a grid schedule), the parameters,
     seeds, and the objective's mean over seeds with its 95% t-interval. `cells` needs ratio,
-    arm, schedule, seed and objective; `specs` maps every schedule name to its spec."""
-    mine = cells.filter((pl.col("ratio") == design.ratio) & (pl.col("arm") == design.arm))
+    arm, schedule, seed and objective; `specs` maps every schedule name to its spec. Fresh
+    seeds are left out (fresh_measurements)."""
+    mine = design_rows(cells, design)
     rows = []
     for schedule in sorted(set(mine["schedule"]) & set(specs)):
         point = design.point_of(specs[schedule])
@@ -91,11 +109,7 @@ def seed_noise(cells: pl.DataFrame, design: Design, names: list[str]) -> float |
     seed interaction of the two-way layout (points x seeds) of the schedules `names`, its
     residual mean square divided by the seeds. A seed's offset shared by every point is not
     noise here: it moves every seed mean alike. None with fewer than two points or seeds."""
-    mine = cells.filter(
-        (pl.col("ratio") == design.ratio)
-        & (pl.col("arm") == design.arm)
-        & pl.col("schedule").is_in(names)
-    )
+    mine = design_rows(cells, design).filter(pl.col("schedule").is_in(names))
     wide = mine.pivot(on="seed", index="schedule", values="objective").drop("schedule")
     table = wide.to_numpy().astype(np.float64)
     points, seeds = table.shape
@@ -158,7 +172,8 @@ def surface(
 ):
     """The fitted objective over the box (for the report): a line over one parameter, a grid
     over two; with more, a grid over the first two with the rest held at `focus` (the
-    recommended point). Columns: the plotted parameters, mean, sd, feasible."""
+    recommended point). Columns: the plotted parameters, mean, sd (of the objective itself,
+    the latent function: surrogate.latent_predict), feasible."""
     box = Box.of(design.bounds)
     x, y = xy(design, obs)
     gp = fit_surrogate(box, x, y, round_seed(design, design.final_round + 1), noise)
@@ -169,7 +184,7 @@ def surface(
         mesh[shown.index(n)].ravel() if n in shown else np.full(mesh[0].size, focus[n])
         for n in design.bounds
     ])  # fmt: skip
-    mean, sd = gp.predict(box.unit(points), return_std=True)
+    mean, sd = latent_predict(gp, box.unit(points))
     table = pl.DataFrame({n: points[:, list(design.bounds).index(n)] for n in shown})
     table = table.with_columns(
         mean=pl.Series(mean), sd=pl.Series(sd), feasible=pl.Series(allowed(points))
@@ -193,31 +208,63 @@ def fit_record(gp: Any, y: np.ndarray, noise: float | None) -> dict[str, Any]:
     }
 
 
+def _measured(values: np.ndarray) -> dict[str, Any] | None:
+    """Mean over seeds with its 95% t-interval (None without a value)."""
+    if not len(values):
+        return None
+    mean, low, high = t_interval(values)
+    return {"mean": mean, "ci_low": low, "ci_high": high, "seeds": len(values)}
+
+
+def _versus(rows: pl.DataFrame, schedule: str, other: str | None) -> dict[str, Any] | None:
+    """schedule minus other, paired by seed over the seeds both have (mean, 95% t-interval)."""
+    if other is None or other == schedule:
+        return None
+    pairs = paired_differences(
+        rows.filter(pl.col("schedule").is_in([other, schedule])), other, "objective"
+    ).filter(pl.col("schedule") == schedule)
+    if not pairs.height:
+        return None
+    return {"schedule": other, **_measured(pairs["difference"].to_numpy())}
+
+
+def fresh_measurements(cells: pl.DataFrame, design: Design) -> pl.DataFrame:
+    """Per schedule measured on the fresh seeds: the objective's mean and 95% t-interval
+    (columns schedule, fresh, fresh_low, fresh_high, fresh_seeds); empty without any."""
+    rows = design_rows(cells, design, fresh=True)
+    out = []
+    for schedule in sorted(set(rows["schedule"])):
+        values = rows.filter(pl.col("schedule") == schedule)["objective"].to_numpy()
+        m = _measured(values)
+        out.append({"schedule": schedule, "fresh": m["mean"], "fresh_low": m["ci_low"],
+                    "fresh_high": m["ci_high"], "fresh_seeds": m["seeds"]})  # fmt: skip
+    schema = {"schedule": pl.String, "fresh_seeds": pl.Int64}
+    schema |= {k: pl.Float64 for k in ("fresh", "fresh_low", "fresh_high")}
+    return pl.DataFrame(out, schema=schema)
+
+
 def recommendation(
     design: Design, obs: pl.DataFrame, proposal: dict[str, Any], cells: pl.DataFrame, baseline: str
 ) -> dict[str, Any]:
     """The recommended curriculum (the final round's point): its prediction made before it ran,
     its measurement (mean over seeds, 95% t-interval) and its seed-paired difference from the
-    baseline schedule and from the best grid schedule of the design."""
-    row = obs.filter(pl.col("schedule") == proposal["schedule"]).row(0, named=True)
-    mine = cells.filter((pl.col("ratio") == design.ratio) & (pl.col("arm") == design.arm))
+    baseline schedule and from the best grid schedule of the design, on the design's seeds
+    (which chose it, so optimistic: the winner's curse); and on the fresh seeds, its
+    measurement and its difference from the baseline on the same seeds (unbiased)."""
+    name = proposal["schedule"]
+    row = obs.filter(pl.col("schedule") == name).row(0, named=True)
+    mine, fresh = design_rows(cells, design), design_rows(cells, design, fresh=True)
     grid = obs.filter(pl.col("round") < 0).sort("objective")
-    out = {
-        "schedule": proposal["schedule"], "point": proposal["point"],
+    best_grid = grid["schedule"][0] if grid.height else None
+    return {
+        "schedule": name, "point": proposal["point"],
         "spec": proposal["spec"], "predicted": proposal["predicted"],
         "measured": {"mean": row["objective"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
                      "seeds": row["seeds"]},
-        "best_grid": grid["schedule"][0] if grid.height else None,
+        "best_grid": best_grid,
+        "versus_baseline": _versus(mine, name, baseline),
+        "versus_best_grid": _versus(mine, name, best_grid),
+        "fresh_seeds": list(design.fresh_seeds),
+        "fresh": _measured(fresh.filter(pl.col("schedule") == name)["objective"].to_numpy()),
+        "fresh_versus_baseline": _versus(fresh, name, baseline),
     }  # fmt: skip
-    for key, other in (("versus_baseline", baseline), ("versus_best_grid", out["best_grid"])):
-        pairs = paired_differences(
-            mine.filter(pl.col("schedule").is_in([other, proposal["schedule"]])), other,
-            "objective",
-        ).filter(pl.col("schedule") == proposal["schedule"])  # fmt: skip
-        if other is None or other == proposal["schedule"] or not pairs.height:
-            out[key] = None
-            continue
-        mean, low, high = t_interval(pairs["difference"].to_numpy())
-        out[key] = {"schedule": other, "mean": mean, "ci_low": low, "ci_high": high,
-                    "seeds": pairs.height}  # fmt: skip
-    return out

@@ -15,13 +15,19 @@ Every round has a fixed number of points, so the name of every design cell is kn
 has run (`design_r{round}_{i}`); only its parameters wait for the round's proposals file. The
 DAG is therefore fixed from the start (a dry run shows every job), and each round's proposals
 are an ordinary Snakemake target whose inputs are the cells of the rounds before it.
+
+The winner's curse: the recommendation is the point whose measurements on the study's seeds
+looked best, so where a seed's quirks (its initialisation, its D1 subsample) favour a region of
+the box, the same seeds measure the recommendation optimistically. It is therefore also trained
+on `fresh_seeds`, seeds the design never used, beside the baseline on the same fresh seeds so
+that the fresh comparison stays paired: that measurement is the unbiased one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from curriculab.errors import ConfigError, CurriculabError
@@ -49,6 +55,7 @@ class Design:
     ratio: str  # ratio label of every design cell
     arm: str  # learning-rate arm of every design cell
     seed: int  # seeds the Sobol points and the surrogate's fits
+    fresh_seeds: tuple[int, ...] = ()  # seeds of the recommendation's unbiased measurement
 
     def params(self) -> dict[str, Any]:
         """A plain mapping (a rule's params); `Design.of` reads it back."""
@@ -56,7 +63,20 @@ class Design:
 
     @classmethod
     def of(cls, params: Mapping[str, Any]) -> Design:
-        return cls(**{**params, "bounds": {k: tuple(v) for k, v in params["bounds"].items()}})
+        return cls(**{
+            **params, "bounds": {k: tuple(v) for k, v in params["bounds"].items()},
+            "fresh_seeds": tuple(params.get("fresh_seeds", ())),
+        })  # fmt: skip
+
+    def for_rounds(self) -> Design:
+        """What a round's proposals depend on: the design without its fresh seeds (which only
+        the summary reads), so that changing them reruns no round."""
+        return replace(self, fresh_seeds=())
+
+    @property
+    def recommended(self) -> str:
+        """The schedule name of the recommended curriculum (the final round's one point)."""
+        return self.names(self.final_round)[0]
 
     @property
     def final_round(self) -> int:
@@ -113,20 +133,44 @@ class Design:
         return point
 
 
+def design_cells(study: Any) -> dict[int | str, list[dict[str, Any]]]:
+    """Every cell the design adds to the study, in the groups that are packed apart: round ->
+    its points at every seed of the study; "fresh": the recommendation at the fresh seeds
+    (beside the final round); "fresh_baseline": the baseline at the fresh seeds (which waits
+    for nothing). {} without a design."""
+    design: Design | None = study.design
+    if design is None:
+        return {}
+    out: dict[int | str, list[dict[str, Any]]] = {
+        r: design.cells(design.names(r), study.seeds) for r in range(design.final_round + 1)
+    }
+    if design.fresh_seeds:
+        out["fresh"] = design.cells([design.recommended], design.fresh_seeds)
+        out["fresh_baseline"] = design.cells([study.baseline], design.fresh_seeds)
+    return out
+
+
 def cells_read(study: Any, round_: int | None) -> list[dict[str, Any]]:
     """The cells (ratio, schedule, arm, seed) a round's fit reads: the grid's schedules that
     lie in the design and every design cell of the rounds before it, all at the design's ratio
     and arm with every seed. Round 0 (a Sobol design) reads none, so it runs beside the grid's
     training. round_ None: the summary's, which also reads the baseline's cells (the
-    recommendation is compared with them, paired by seed)."""
+    recommendation is compared with them, paired by seed) and the fresh seeds' cells."""
     design: Design = study.design
     if round_ == 0:
         return []
     last = design.final_round if round_ is None else round_ - 1
     names = [*design_grid(study), *(n for r in range(last + 1) for n in design.names(r))]
-    if round_ is None and study.baseline not in names:
+    if round_ is not None:
+        return design.cells(names, study.seeds)
+    if study.baseline not in names:
         names.append(study.baseline)
-    return design.cells(names, study.seeds)
+    fresh = design_cells(study)
+    return [
+        *design.cells(names, study.seeds),
+        *fresh.get("fresh", []),
+        *fresh.get("fresh_baseline", []),
+    ]
 
 
 def design_grid(study: Any) -> dict[str, dict[str, Any]]:
@@ -144,14 +188,24 @@ def _fail(key: str, problem: str) -> ConfigError:
     return ConfigError(f"config key 'design.{key}': {problem}")
 
 
+def fresh_seeds(count: int | None, seeds: Sequence[int]) -> tuple[int, ...]:
+    """`count` seeds the study does not use (null: as many as it does): the ones after its
+    largest, so that adding a grid seed below them changes none."""
+    count = len(seeds) if count is None else count
+    if count == 1:
+        raise _fail("fresh_seeds", "expected 0 (none) or at least 2 (a t-interval needs two)")
+    return tuple(max(seeds) + 1 + i for i in range(count))
+
+
 def check_design(
     raw: dict[str, Any] | None,
     schedules: Mapping[str, dict[str, Any]],
     ratios: Mapping[str, float],
     arms: Mapping[str, Any],
+    seeds: Sequence[int],
 ) -> Design | None:
     """The typed design of a validated `design:` mapping (None without one); a problem is a
-    ConfigError naming the key and what is expected."""
+    ConfigError naming the key and what is expected. seeds: the study's (grid.seeds)."""
     taken = [name for name in schedules if name.startswith("design_")]
     if taken:
         raise ConfigError(
@@ -193,6 +247,7 @@ def check_design(
         ratio=ratio,
         arm=arm,
         seed=int(raw.get("seed", 0)),
+        fresh_seeds=fresh_seeds(raw.get("fresh_seeds"), seeds),
     )
 
 

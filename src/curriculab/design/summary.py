@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from curriculab.analysis.statistics import Z95
-from curriculab.design.loop import recommendation, surface
+from curriculab.design.loop import fresh_measurements, recommendation, surface
 from curriculab.design.plan import Design
 from curriculab.design.surrogate import Allowed
 
@@ -24,9 +24,10 @@ def summarise(
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """(points, surface, summary). points: every measured point (round -1: the grid's own
     schedules) with its role and, for surrogate proposals, the predicted mean and 95%
-    predictive interval made before it was run. summary: the recommendation, the fitted
-    kernel, and how often a measured objective fell inside its predicted interval. noise: the
-    seed mean's noise variance (loop.seed_noise)."""
+    predictive interval made before it was run; for a point also measured on the fresh seeds
+    (the recommendation), that measurement beside the design seeds' (fresh...). summary: the
+    recommendation, the fitted kernel, and how often a measured objective fell inside its
+    predicted interval. noise: the seed mean's noise variance (loop.seed_noise)."""
     proposed = {p["schedule"]: p for r in rounds for p in r["proposals"]}
     rows = []
     for row in obs.to_dicts():
@@ -40,7 +41,9 @@ def summarise(
             "predicted_low": None if mean is None else mean - Z95 * sd,
             "predicted_high": None if mean is None else mean + Z95 * sd,
         })  # fmt: skip
-    points = pl.DataFrame(rows)
+    points = pl.DataFrame(rows).join(
+        fresh_measurements(cells, design), on="schedule", how="left", maintain_order="left"
+    )
     final = proposed[design.names(design.final_round)[0]]
     surf, fit = surface(design, obs, allowed, final["point"], noise)
     checked = points.filter(pl.col("predicted").is_not_null())

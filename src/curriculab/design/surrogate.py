@@ -10,6 +10,11 @@ white-noise term for seed-to-seed variation, the targets normalised) and propose
    so far, each followed by a "kriging believer" update (the GP told that the point came out at
    its own prediction), so the batch spreads out instead of piling onto one maximum.
 
+Expected improvement asks how much lower the objective itself (the latent function f) may lie
+at a point, so it takes f's posterior sd (latent_predict): the white-noise term and the seeds'
+known noise are the scatter of a measurement around f, not uncertainty about f, and would make
+a point measured many times look as promising as an unexplored one.
+
 Points are minimised (the objective is a loss). Everything is seeded, so the same observations
 and seed give the same proposals; a point already measured (or proposed) is never proposed
 again (`exclude`), and proposals keep a minimum distance from it.
@@ -17,6 +22,7 @@ again (`exclude`), and proposals keep a minimum distance from it.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,6 +132,17 @@ def predict(
     return mean, np.sqrt(sd**2 + (noise or 0.0))
 
 
+def latent_predict(gp: GaussianProcessRegressor, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd of the latent objective f (no measurement noise) at unit-cube
+    points u (N, D), in y's units. The fitted kernel is signal + white noise; the white term
+    adds only to the prior variance at a point (its cross-covariances are zero), so f's
+    posterior is the same fit predicted with the signal kernel alone: the training solve
+    (L_, alpha_, the noise on its diagonal) stands, and only that prior variance drops."""
+    latent = copy.copy(gp)  # shallow: shares the fit, changes only which kernel predicts
+    latent.kernel_ = gp.kernel_.k1
+    return latent.predict(u, return_std=True)
+
+
 def expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
     """E[max(best - f, 0)] for f ~ N(mean, sd^2), elementwise (minimisation)."""
     sd = np.maximum(sd, 1e-12)
@@ -154,7 +171,7 @@ def propose(
     chosen: list[np.ndarray] = []
     xs, ys = box.unit(x), np.asarray(y, dtype=np.float64)
     for i in range(n):
-        mean, sd = gp.predict(pool, return_std=True)
+        mean, sd = latent_predict(gp, pool)  # f's sd: noise is not room for improvement
         score = -mean if i == 0 else expected_improvement(mean, sd, float(mean.min()))
         far = np.ones(len(pool), dtype=bool)
         for p in [*taken, *chosen]:

@@ -25,7 +25,18 @@ white-noise term) to the seed mean of the {objective} at every point measured so
 proposes its predicted optimum, then points of highest expected improvement; the last round is
 one point, the predicted optimum of every earlier measurement, trained to check the prediction.
 Points a budget cannot fill (fixed_data has only so much {target}) are never proposed. Design
-cells are chosen by looking at results, so they are kept out of the verdicts above."""
+cells are chosen by looking at results, so they are kept out of the verdicts above.
+Expected improvement uses the posterior sd of the objective itself, without the measurement
+noise. {fresh}"""
+
+FRESH_TEXT = """The recommendation won because its seeds' measurements looked best, so the same
+seeds measure it optimistically (the winner's curse: a seed's initialisation or D1 subsample may
+favour a region of the box). It and the baseline are therefore also trained on {n} fresh seeds
+({seeds}), with a new initialisation and a new D1 subsample that no fit has seen: that
+measurement is the unbiased estimate."""
+
+NO_FRESH_TEXT = """The recommendation is measured only on the seeds that chose it
+(design.fresh_seeds is 0), so its measurement may be optimistic (the winner's curse)."""
 
 
 def _interval(mean: float | None, low: float | None, high: float | None, signed: bool = False):
@@ -48,17 +59,43 @@ def _point(point: dict[str, float], names: list[str]) -> str:
     return ", ".join(f"{k} = {fmt.number(point[k])}" for k in names)
 
 
-def _comparison(rec: dict[str, Any], key: str, what: str) -> str:
+def _comparison(rec: dict[str, Any], key: str, what: str, seeds: str = "") -> str:
     diff = rec.get(key)
     if not diff:
         return ""
     sign = "lower" if diff["ci_high"] < 0 else "higher" if diff["ci_low"] > 0 else None
     call = f"significantly {sign}" if sign else "not significantly different"
     return (
-        f"<li>Against {what} {html.escape(diff['schedule'])}, paired by seed: "
+        f"<li>Against {what} {html.escape(diff['schedule'])}, paired by seed{seeds}: "
         f"{_interval(diff['mean'], diff['ci_low'], diff['ci_high'], signed=True)} nats/token "
         f"({diff['seeds']} seeds, 95% t-interval): {call}.</li>"
     )
+
+
+def _measured(measured: dict[str, Any], which: str) -> str:
+    return (
+        f"<li>Measured on {which}: "
+        f"{_interval(measured['mean'], measured['ci_low'], measured['ci_high'])} nats/token "
+        f"(mean over {measured['seeds']} seeds, 95% t-interval).</li>"
+    )
+
+
+def _fresh(rec: dict[str, Any]) -> str:
+    """The fresh seeds' measurement and comparison (unbiased), and how much the design seeds'
+    comparison exceeded it."""
+    if not rec.get("fresh"):
+        return ""
+    out = _measured(rec["fresh"], "fresh seeds (unbiased)")
+    out += _comparison(rec, "fresh_versus_baseline", "the baseline", " on the fresh seeds")
+    design, fresh = rec.get("versus_baseline"), rec.get("fresh_versus_baseline")
+    if design and fresh:
+        out += (
+            f"<li>Against the baseline, the design seeds' difference minus the fresh seeds': "
+            f"{fmt.loss(design['mean'] - fresh['mean'], signed=True)} nats/token (negative: "
+            "the design seeds flattered the recommendation; different seeds, so this gap "
+            "carries the noise of both).</li>"
+        )
+    return out
 
 
 def _recommendation(summary: dict[str, Any], words: Words) -> str:
@@ -70,10 +107,10 @@ def _recommendation(summary: dict[str, Any], words: Words) -> str:
         f"{html.escape(_point(rec['point'], summary['parameters']))}.</p><ul>"
         f"<li>Predicted before it ran: {_interval(*_band(predicted))} "
         f"nats/token (posterior mean, 95% predictive interval).</li>"
-        f"<li>Measured: {_interval(measured['mean'], measured['ci_low'], measured['ci_high'])} "
-        f"nats/token (mean over {measured['seeds']} seeds, 95% t-interval).</li>"
-        f"{_comparison(rec, 'versus_baseline', 'the baseline')}"
+        f"{_measured(measured, 'the design seeds (which chose it)')}"
+        f"{_comparison(rec, 'versus_baseline', 'the baseline', ' on the design seeds')}"
         f"{_comparison(rec, 'versus_best_grid', 'the best grid schedule of this design,')}"
+        f"{_fresh(rec)}"
         f"<li>Calibration: {checked['inside_95']} of {checked['checked']} surrogate proposals "
         f"measured inside their 95% predictive interval.</li></ul>"
     )  # fmt: skip
@@ -111,6 +148,14 @@ def _points_table(points: pl.DataFrame, names: list[str]) -> str:
     columns = {"round_text": "round", "schedule": "schedule", "role": "role"}
     columns |= {n: n for n in names}
     columns |= {"predicted_text": "predicted [95% PI]", "measured_text": "measured [95% CI]"}
+    if "fresh" in points.columns and points["fresh"].is_not_null().any():
+        shown = shown.with_columns(
+            pl.struct("fresh", "fresh_low", "fresh_high")
+            .map_elements(lambda r: _interval(*r.values()), return_dtype=pl.String)
+            .alias("fresh_text")
+        )
+        columns["measured_text"] = "measured, design seeds [95% CI]"
+        columns["fresh_text"] = "measured, fresh seeds (unbiased) [95% CI]"
     return table(shown, columns)
 
 
@@ -168,7 +213,7 @@ def surface_chart(surface: pl.DataFrame, points: pl.DataFrame, summary: dict[str
             tooltip=[
                 *(alt.Tooltip(f"{n}:Q", format=".3f") for n in shown),
                 alt.Tooltip("mean:Q", format=".3f", title="predicted"),
-                alt.Tooltip("sd:Q", format=".3f", title="predictive sd"),
+                alt.Tooltip("sd:Q", format=".3f", title="sd of the fitted objective"),
                 alt.Tooltip("feasible:N"),
             ],
         )
@@ -176,6 +221,12 @@ def surface_chart(surface: pl.DataFrame, points: pl.DataFrame, summary: dict[str
     y = alt.Y(f"{shown[1]}:Q", title=shown[1], scale=axis[shown[1]])
     chart = cells + dots.encode(x=x, y=y, shape=shape, color=alt.value("white"), tooltip=tips)
     return readable(chart.properties(width=480, height=360))
+
+
+def _fresh_text(seeds: list[int]) -> str:
+    if not seeds:
+        return NO_FRESH_TEXT
+    return FRESH_TEXT.format(n=len(seeds), seeds=", ".join(map(str, seeds)))
 
 
 def design_section(
@@ -189,7 +240,7 @@ def design_section(
         params=" and ".join(summary["parameters"]), base=design["base"],
         family=design["spec"]["family"], box=box, ratio=design["ratio"], arm=design["arm"],
         seeds=len(study.get("seeds", [])), objective=words.measure,
-        target=study["target_domain"],
+        target=study["target_domain"], fresh=_fresh_text(design.get("fresh_seeds") or []),
     )  # fmt: skip
     held = [n for n in summary["parameters"] if n not in summary["shown"]]
     caption = (

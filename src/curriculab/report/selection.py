@@ -23,7 +23,13 @@ transport between the pool and a sample of {points} target documents (POT's Sink
 extra weight moves the pool's distribution most toward the target's. A cell that trains on a
 selection takes its documents in place of the whole pool; every cell is evaluated on the same
 test splits. The objective is {objective}. Comparisons are paired by seed; every row below is
-one test of one Holm family (95%)."""
+one test of one Holm family (95%). {draws}"""
+
+DRAWS_TEXT = """A random set is drawn anew for every training seed ({seeds}), and a cell of seed s
+trains on draw s: each seed's comparison with random pairs a selection with that seed's own draw,
+so the intervals include the spread over draws and a verdict does not rest on one subset. In the
+table of means, a random set's sd over seeds is that spread (draws and seeds together); a fixed
+set's sd is the seeds' alone."""
 
 KINDS = {
     "vs random": "{set} minus {against} at {placement}",
@@ -46,6 +52,13 @@ def _verdicts(tests: list[dict[str, Any]]) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
+def _spread(values: list[float], number=fmt.number) -> str:
+    """ "mean (min–max)" of several draws; the value alone for one."""
+    if len(values) == 1:
+        return number(values[0])
+    return f"{number(sum(values) / len(values))} ({number(min(values))}–{number(max(values))})"
+
+
 def _means_table(means: pl.DataFrame, pool: str) -> str:
     shown = means.sort("set", "placement").with_columns(
         pl.struct("objective", "ci_low", "ci_high")
@@ -61,27 +74,34 @@ def _means_table(means: pl.DataFrame, pool: str) -> str:
             "placement": "placement",
             "measured": "objective [95% CI]",
             "pool_loss": f"{pool} test loss (mean)",
+            "sd": "sd over seeds",
             "seeds": "seeds",
+            "draws": "subsets drawn",
         },
-        {"pool_loss": fmt.loss},
+        {"pool_loss": fmt.loss, "sd": fmt.loss},
     )
 
 
 def _records_table(records_: list[dict[str, Any]], pool_cost: float) -> str:
+    """One row per set; a random set's draws as mean (min–max) over draws."""
+    by_set: dict[str, list[dict[str, Any]]] = {}
+    for r in records_:
+        by_set.setdefault(r["set"], []).append(r)
     rows = [
         {
-            "set": r["set"],
-            "method": r["method"],
-            "size": r["size"],
-            "docs": r["chosen_docs"],
-            "tokens": r["chosen_tokens"],
-            "cost": r["transport_cost"],
+            "set": name,
+            "method": rs[0]["method"],
+            "size": rs[0]["size"],
+            "draws": len(rs),
+            "docs": _spread([r["chosen_docs"] for r in rs], lambda v: f"{v:,.0f}"),
+            "tokens": _spread([r["chosen_tokens"] for r in rs], fmt.tokens),
+            "cost": _spread([r["transport_cost"] for r in rs]),
             "pool_cost": pool_cost,
-            "cosine": r["centroid_cosine"],
-            "seconds": r["seconds"],
-            "first": "; ".join(r["top_titles"][:5]),
+            "cosine": _spread([r["centroid_cosine"] for r in rs]),
+            "seconds": sum(r["seconds"] for r in rs),
+            "first": "; ".join(rs[0]["top_titles"][:5]),
         }
-        for r in records_
+        for name, rs in by_set.items()
     ]
     return table(
         pl.DataFrame(rows),
@@ -89,6 +109,7 @@ def _records_table(records_: list[dict[str, Any]], pool_cost: float) -> str:
             "set": "selection",
             "method": "method",
             "size": "asked",
+            "draws": "draws",
             "docs": "documents",
             "tokens": "train tokens",
             "cost": "OT cost to target",
@@ -97,7 +118,6 @@ def _records_table(records_: list[dict[str, Any]], pool_cost: float) -> str:
             "seconds": "seconds",
             "first": "first five chosen (titles)",
         },
-        {"tokens": fmt.tokens},
     )
 
 
@@ -115,6 +135,11 @@ def _chart(means: pl.DataFrame) -> alt.TopLevelMixin:
     return readable((bars + points).properties(width=360, height=220))
 
 
+def _draws_text(draws: dict[str, list[int]]) -> str:
+    seeds = sorted({s for v in draws.values() for s in v})
+    return DRAWS_TEXT.format(seeds=", ".join(map(str, seeds))) if seeds else ""
+
+
 def selection_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLevelMixin]]:
     """The section's HTML and its chart (keyed by the element id it is drawn into)."""
     text = SELECTION_TEXT.format(
@@ -124,6 +149,7 @@ def selection_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLe
         points=summary["ot"]["target_points"],
         epsilon=summary["ot"]["epsilon"],
         objective=html.escape(summary["objective"]),
+        draws=_draws_text(summary.get("draws") or {}),
     )
     means = pl.DataFrame(summary["means"])
     overlaps = pl.DataFrame(summary["overlaps"]) if summary["overlaps"] else None
@@ -136,12 +162,24 @@ def selection_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLe
         "<h3>What each selection chose</h3>",
         "<p>OT cost: the entropic transport cost (epsilon as above) between a sample of the "
         "chosen documents and the target sample, in the embedding; lower lies closer to the "
-        "target. The whole pool's is given for scale.</p>",
+        "target. The whole pool's is given for scale. A random set's draws are given as mean "
+        "(min–max) over draws.</p>",
         _records_table(summary["records"], summary["pool_transport_cost"]),
     ]
     if overlaps is not None:
         parts += [
-            "<p>Overlap of the chosen documents (Jaccard):</p>",
-            table(overlaps, {"a": "selection", "b": "selection", "jaccard": "Jaccard"}),
+            "<p>Overlap of the chosen documents (Jaccard), over every pair of draws (a random "
+            "set against itself: two of its draws):</p>",
+            table(
+                overlaps,
+                {
+                    "a": "selection",
+                    "b": "selection",
+                    "pairs": "pairs of draws",
+                    "jaccard": "Jaccard (mean)",
+                    "jaccard_min": "min",
+                    "jaccard_max": "max",
+                },
+            ),
         ]
     return "\n".join(parts), {"chart-selection": _chart(means)}

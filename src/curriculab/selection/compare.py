@@ -10,6 +10,11 @@ seed-paired comparisons of the study's objective form one Holm family:
   selection (does moving the pool's data matter once it is chosen?);
 - `interaction`: the placement effect with a selection minus the placement effect with its
   random control (does the choice change where the data should go?).
+
+The random control is drawn anew for every training seed (selection.plan), so a seed's
+difference pairs a selection with that seed's own draw, and the spread of the differences
+over seeds includes the spread over draws: a verdict on "choosing beats drawing" is not
+conditional on one lucky or unlucky subset.
 """
 
 from __future__ import annotations
@@ -111,12 +116,16 @@ def selection_tables(
     alpha: float = 1.0 - CONFIDENCE,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(means, tests). `cells`: ratio, schedule, arm, seed, objective; `layout`: placements();
-    `reference`: the placement every other one is compared with."""
+    `reference`: the placement every other one is compared with. means: per (ratio, arm,
+    set, placement) the objective's mean, 95% t-interval and sd over seeds, and `draws`, the
+    distinct subsets behind them (a random set's: one per seed; its sd is the spread over
+    draws and seeds together)."""
     mine = cells.filter(pl.col("schedule").is_in(list(layout))).with_columns(
         set=pl.col("schedule").replace_strict({k: v["set"] for k, v in layout.items()}),
         placement=pl.col("schedule").replace_strict({k: v["placement"] for k, v in layout.items()}),
     )
     sets = [s.name for s in selection.sets]
+    random = {s.name for s in selection.sets if s.method == "random"}
     controls = {s.name: c.name for s in selection.sets if (c := selection.control(s))}
     places = list(dict.fromkeys(v["placement"] for v in layout.values()))
     means, tests = [], []
@@ -126,7 +135,8 @@ def selection_tables(
     for (ratio, arm), group in mine.group_by(["ratio", "arm"], maintain_order=True):
         wide, pool = _wide(group), _wide(group, pool_loss)
         for (s, place), by_seed in wide.items():
-            mean, low, high = t_interval(np.array(list(by_seed.values())))
+            values = np.array(list(by_seed.values()))
+            mean, low, high = t_interval(values)
             means.append(
                 {
                     "ratio": ratio,
@@ -137,6 +147,8 @@ def selection_tables(
                     "ci_low": low,
                     "ci_high": high,
                     "seeds": len(by_seed),
+                    "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                    "draws": len(by_seed) if s in random else 1,
                     "pool_loss": float(np.mean(list(pool[s, place].values()))),
                 }
             )

@@ -1,6 +1,7 @@
 """Selection methods: a score per pool document, lower = chosen first, and the chosen set.
 
-- `random`: a seeded uniform draw per document (the control).
+- `random`: a seeded uniform draw per document (the control), drawn anew for every training
+  seed (selection.plan): `draw` is that seed.
 - `similarity`: 1 - cosine similarity to the target's embedding centroid: documents that
   *look like* the target on average.
 - `ot` (GOT-D, Kang et al., ICLR 2024): entropic optimal transport (POT's Sinkhorn, squared
@@ -46,9 +47,11 @@ class OTSpec:
         return cls(**(raw or {}))
 
 
-def random_scores(n: int, seed: int) -> np.ndarray:
-    """(n,) seeded uniform draws: a random order of the pool."""
-    return np.random.default_rng([seed, 2]).random(n)
+def random_scores(n: int, seed: int, draw: int | None = None) -> np.ndarray:
+    """(n,) seeded uniform draws: a random order of the pool, its own for every `draw` (the
+    training seed it is drawn for)."""
+    key = [seed, 2] if draw is None else [seed, 2, draw]
+    return np.random.default_rng(key).random(n)
 
 
 def similarity_scores(pool: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -130,11 +133,17 @@ def ot_scores(
 
 
 def scores(
-    method: str, pool: np.ndarray, target: np.ndarray, ot_spec: OTSpec, seed: int
+    method: str,
+    pool: np.ndarray,
+    target: np.ndarray,
+    ot_spec: OTSpec,
+    seed: int,
+    draw: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """(n,) scores of `method` for every pool document (lower: chosen first), and solver facts."""
+    """(n,) scores of `method` for every pool document (lower: chosen first), and solver facts.
+    draw: a random set's training seed (random_scores)."""
     if method == "random":
-        return random_scores(len(pool), seed), {}
+        return random_scores(len(pool), seed, draw), {}
     if method == "similarity":
         return similarity_scores(pool, target), {}
     if method == "ot":

@@ -6,10 +6,17 @@ train split (never a test split) and becomes a derived domain, `{pool}_{set}` (f
 that trains on it is evaluated on exactly the pool's test blocks. A schedule trains on a
 selection with `select: <set>`: in its cells the pool domain's train blocks are the
 selection's, every other domain and the order's family are untouched.
+
+A `random` set is the control, and one draw would make "ot beats random" a statement about one
+subset. It is drawn anew for every training seed instead (the derived domain
+`{pool}_{set}_seed{seed}`), so a cell of seed s trains on draw s: comparisons stay paired by
+training seed, and their spread over seeds includes the spread over draws. The other methods
+are deterministic given the embedding: one set for every seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +51,12 @@ class Selection:
     ot: OTSpec
     sets: tuple[SelectSet, ...]
     seed: int = 0
+    seeds: tuple[int, ...] = ()  # training seeds: a random set has one draw for each
 
     @classmethod
-    def of(cls, raw: dict[str, Any], target_domain: str) -> Selection:
-        """From the `select` key (schema-checked); the target defaults to the study's D1."""
+    def of(cls, raw: dict[str, Any], target_domain: str, seeds: Sequence[int]) -> Selection:
+        """From the `select` key (schema-checked); the target defaults to the study's D1.
+        seeds: every training seed of a cell that may train on a selection."""
         return cls(
             pool=raw["pool"],
             target=raw.get("target") or target_domain,
@@ -55,16 +64,33 @@ class Selection:
             ot=OTSpec.of(raw.get("ot")),
             sets=tuple(SelectSet(name, **spec) for name, spec in raw["sets"].items()),
             seed=int(raw.get("seed", 0)),
+            seeds=tuple(sorted({int(s) for s in seeds})),
         )
 
-    def domain(self, set_name: str) -> str:
-        """The derived domain of a selection (its shards' folder name)."""
+    def domain(self, set_name: str, seed: int) -> str:
+        """The derived domain (its shards' folder name) a cell of training seed `seed` trains
+        on for a selection: a random set's draw for that seed, any other set itself."""
+        if self.set(set_name).method == "random":
+            return f"{self.pool}_{set_name}_seed{seed}"
         return f"{self.pool}_{set_name}"
 
     @property
     def domains(self) -> dict[str, SelectSet]:
-        """Derived domain -> its selection."""
-        return {self.domain(s.name): s for s in self.sets}
+        """Derived domain -> its selection (every draw of a random set)."""
+        return {
+            self.domain(s.name, seed): s
+            for s in self.sets
+            for seed in (self.seeds if s.method == "random" else (None,))
+        }
+
+    @property
+    def draws(self) -> dict[str, int | None]:
+        """Derived domain -> the training seed it is drawn for (None: not a random draw)."""
+        return {
+            self.domain(s.name, seed): seed
+            for s in self.sets
+            for seed in (self.seeds if s.method == "random" else (None,))
+        }
 
     def set(self, name: str) -> SelectSet:
         return next(s for s in self.sets if s.name == name)
@@ -77,13 +103,14 @@ class Selection:
 
 
 def shard_domains(
-    selection: Selection | None, spec: dict[str, Any], domains: list[str]
+    selection: Selection | None, spec: dict[str, Any], domains: list[str], seed: int
 ) -> dict[str, str]:
-    """Domain -> the folder of the shards its cells train on (a selection's for the pool)."""
+    """Domain -> the folder of the shards a cell of schedule `spec` and training seed `seed`
+    trains on (a selection's for the pool: a random set's draw for that seed)."""
     chosen = spec.get(KEY)
     if selection is None or chosen is None:
         return {d: d for d in domains}
-    return {d: selection.domain(chosen) if d == selection.pool else d for d in domains}
+    return {d: selection.domain(chosen, int(seed)) if d == selection.pool else d for d in domains}
 
 
 def check_select(
@@ -91,8 +118,10 @@ def check_select(
     domains: list[str],
     target_domain: str,
     schedules: dict[str, dict[str, Any]],
+    seeds: Sequence[int],
 ) -> Selection | None:
-    """The `select` key checked against the domains and the schedules that use it."""
+    """The `select` key checked against the domains and the schedules that use it. seeds:
+    every training seed of the study's cells (a random set is drawn for each)."""
     users = {name: spec[KEY] for name, spec in schedules.items() if KEY in spec}
     if raw is None:
         if users:
@@ -102,7 +131,7 @@ def check_select(
                 "add the study key 'select' (README: Selection)"
             )
         return None
-    selection = Selection.of(raw, target_domain)
+    selection = Selection.of(raw, target_domain, seeds)
     for key, value in (("pool", selection.pool), ("target", selection.target)):
         if value not in domains:
             raise ConfigError(

@@ -107,9 +107,11 @@ def run_selection(
     ot_spec: OTSpec,
     seed: int,
     out: dict[str, str | Path],
+    draw: int | None = None,
 ) -> dict[str, Any]:
     """Score every pool train document, keep the set `chosen` asks for and write the derived
-    domain (out["docs"]), the scores (out["scores"]) and the record (out["record"])."""
+    domain (out["docs"]), the scores (out["scores"]) and the record (out["record"]). draw: the
+    training seed a random set is drawn for (None: not a random draw)."""
     docs = pq.read_table(docs_path)
     pool = docs.filter(pc.equal(docs["split"], "train"))
     vectors = read_embeddings(embeddings_path)
@@ -123,7 +125,7 @@ def run_selection(
     tokens = doc_tokens(pool["text"].to_pylist(), tokenizer_path)
     _check_size(chosen, len(pool), int(tokens.sum()))
     start = time.perf_counter()
-    score, solver = scores(chosen.method, pool_vecs, target_vecs, ot_spec, seed)
+    score, solver = scores(chosen.method, pool_vecs, target_vecs, ot_spec, seed, draw)
     order = np.argsort(score, kind="stable")
     picked = choose(order, tokens, chosen.k, chosen.tokens)
     seconds = time.perf_counter() - start
@@ -152,6 +154,7 @@ def run_selection(
         pq.write_table(table, tmp)
     record = {
         "set": chosen.name,
+        "draw": draw,
         "method": chosen.method,
         "size": chosen.size,
         "k": chosen.k,
