@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from curriculab.analysis.controls import AuditSpec, MatchedControl, check_audit, matched_controls
+from curriculab.data.near_duplicates import NearDuplicates
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness import HarnessSpec, harness_spec
@@ -40,6 +41,7 @@ class DomainSpec:
     source: dict[str, Any]
     max_docs: int | None
     subset: dict[str, Any] | None = None  # {buckets, keep}: documents by content-hash bucket
+    sample: str = "random"  # which documents max_docs keeps: random (by content hash) or first
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Study:
     select: Selection | None = None  # target-aware selection (curriculab.selection); None: none
     audit: AuditSpec = field(default_factory=AuditSpec)  # comparability tolerances
     controls: dict[str, MatchedControl] = field(default_factory=dict)  # name -> matched control
+    near_duplicates: NearDuplicates = field(default_factory=NearDuplicates)  # prepare's check
 
     @property
     def ratio_labels(self) -> tuple[str, ...]:
@@ -279,6 +282,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
             source=dict(spec["source"]),
             max_docs=spec.get("max_docs"),
             subset=_check_subset(name, spec.get("subset")),
+            sample=spec.get("sample", "random"),
         )
         for name, spec in config["domains"].items()
     }
@@ -289,6 +293,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     ratios = {ratio_label(r): float(r) for r in grid["ratios"]}
     arms = lr_arms(grid.get("lr_arms"), train)
     audit = check_audit(analysis.get("audit"))
+    design = check_design(config.get("design"), schedules, ratios, arms, grid["seeds"])
     return Study(
         name=config["study"],
         target_domain=config["target_domain"],
@@ -296,6 +301,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         domains=domains,
         test_fraction=float(config["prepare"]["test_fraction"]),
         min_chars=int(config["prepare"]["min_chars"]),
+        near_duplicates=NearDuplicates.of(config["prepare"].get("near_duplicates")),
         vocab_size=int(config["tokenizer"]["vocab_size"]),
         seq_len=int(config["shards"]["seq_len"]),
         ratios=tuple(float(r) for r in grid["ratios"]),
@@ -316,7 +322,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         harness=harness_spec(config.get("harness"), tuple(config["domains"])),
         trunks=check_trunks(schedules, budget, seq_len),
         removals=check_removals(schedules),
-        design=check_design(config.get("design"), schedules, ratios, arms),
+        design=design,
         ladder=check_ladder(
             config.get("ladder"),
             grid["seeds"],
@@ -325,9 +331,14 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
             arms,
             config["model"]["preset"],
             pick,
+            seq_len,
         ),
         select=check_select(
-            config.get("select"), sorted(domains), config["target_domain"], schedules
+            config.get("select"),
+            sorted(domains),
+            config["target_domain"],
+            schedules,
+            (*grid["seeds"], *(design.fresh_seeds if design else ())),  # a random draw each
         ),
         audit=audit,
         controls=matched_controls(schedules, baseline, arms, audit),
