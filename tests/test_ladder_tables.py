@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from curriculab.analysis.signflip import sign_flip_p
 from curriculab.ladder.plan import CHECK, Ladder, Scale, cell_plan, pool_blocks, split_name
 from curriculab.ladder.predict import predict
 from curriculab.ladder.tables import check_table, ladder_fits
@@ -109,6 +110,12 @@ def test_the_check_calls_a_real_difference_and_not_a_null_one() -> None:
     null = tests.filter(pl.col("predicted") == "predicted_autoscale")
     assert (null["verdict"] == "no difference shown").all()
     assert (tests["p_holm"] >= tests["p_value"] - 1e-12).all()
+    # Beside each t-test, the exact sign-flip test of the same seed differences.
+    wide = pl.DataFrame(rows).pivot("schedule", index="seed", values="objective").sort("seed")
+    diff = (wide["ladder_target_predicted_all"] - wide["ladder_target_natural"]).to_numpy()
+    row = tests.filter((pl.col("predicted") == "predicted_all") & (pl.col("against") == "natural"))
+    assert row["p_signflip"][0] == pytest.approx(sign_flip_p(diff)) == 2 / 2**6
+    assert (tests["p_signflip_holm"] >= tests["p_signflip"] - 1e-12).all()
 
 
 def per_scale(optima: pl.DataFrame, column: str) -> np.ndarray:

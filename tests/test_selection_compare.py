@@ -52,6 +52,10 @@ def test_the_family_has_every_comparison_once() -> None:
     # vs random: 2 sets x 2 placements; placement: 3 sets; interaction: 2 sets.
     assert dict(kinds.iter_rows()) == {"interaction": 2, "placement": 3, "vs random": 4}
     assert (tests["seeds"] == SEEDS).all()
+    # Beside each t-test, the exact sign-flip p-value (and its Holm adjustment in the family).
+    assert tests["p_signflip"].is_not_nan().all()
+    assert (tests["p_signflip_holm"] >= tests["p_signflip"] - 1e-12).all()
+    assert "values" not in tests.columns
 
 
 def test_no_difference_keeps_the_familywise_error_near_five_percent() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from curriculab.analysis.signflip import sign_flip_p
 from curriculab.analysis.statistics import CONFIDENCE, holm_verdicts, t_interval, t_tests
 from curriculab.ladder.fit import interval, response
 from curriculab.ladder.mixture import (
@@ -237,14 +238,17 @@ def check_table(
             diff = (wide[predicted] - wide[other]).drop_nulls().to_numpy()
             sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
             rows.append({"predicted": predicted, "against": other, "seeds": len(diff),
-                         "estimate": float(diff.mean()), "sd": sd})  # fmt: skip
+                         "estimate": float(diff.mean()), "sd": sd,
+                         "p_signflip": sign_flip_p(diff)})  # fmt: skip
     tests = pl.DataFrame(rows)
     low, high, p = t_tests(tests["estimate"].to_numpy(), tests["sd"].to_numpy(),
                            tests["seeds"].to_numpy().astype(float))  # fmt: skip
     holm = holm_verdicts(tests["estimate"].to_numpy(), p, alpha)
+    flips = holm_verdicts(tests["estimate"].to_numpy(), tests["p_signflip"].to_numpy(), alpha)
     tests = tests.with_columns(
         ci_low=pl.Series(low), ci_high=pl.Series(high), p_value=pl.Series(p),
         p_holm=pl.Series(holm["p_adjusted"]),
+        p_signflip_holm=pl.Series(flips["p_adjusted"]),
         verdict=pl.Series(np.where(holm["verdict"] == "supported", "prediction better",
                                    np.where(holm["verdict"] == "contradicted",
                                             "prediction worse", "no difference shown"))),

@@ -83,7 +83,8 @@ def check_sentences(summary: dict[str, Any]) -> str:
         diffs = "; ".join(
             f"against {t['against']} "
             f"{fmt.interval(t['estimate'], t['ci_low'], t['ci_high'])} nats/token "
-            f"(Holm p = {fmt.number(t['p_holm'])})"
+            f"(Holm p = {fmt.number(t['p_holm'])}; sign-flip, Holm "
+            f"{fmt.number(t.get('p_signflip_holm'))})"
             for t in mine
         )
         items.append(

@@ -45,7 +45,9 @@ def _verdicts(tests: list[dict[str, Any]]) -> str:
         items.append(
             f"<li>{html.escape(t['kind'])}: {html.escape(what)}: "
             f"{fmt.interval(t['estimate'], t['ci_low'], t['ci_high'])} nats/token, "
-            f"Holm p = {fmt.number(t['p_holm'])}: <b>{html.escape(t['verdict'])}</b>"
+            f"Holm p = {fmt.number(t['p_holm'])}; "
+            f"sign-flip p = {fmt.number(t.get('p_signflip'))}, "
+            f"Holm {fmt.number(t.get('p_signflip_holm'))}: <b>{html.escape(t['verdict'])}</b>"
             f" ({t['seeds']} seeds, ratio {html.escape(str(t['ratio']))}, "
             f"arm {html.escape(str(t['arm']))})</li>"
         )

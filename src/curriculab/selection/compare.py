@@ -104,6 +104,7 @@ def _tests(wide, sets, controls, places, reference) -> list[dict[str, Any]]:
             "kind": kind, "set": s, "against": c, "placement": place, "n": len(d),
             "estimate": float(d.mean()) if len(d) else float("nan"),
             "sd": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+            "values": d.tolist(),
         })  # fmt: skip
     return tests
 
@@ -160,12 +161,18 @@ def selection_tables(
         return pl.DataFrame(means), pl.DataFrame()
     table = pl.DataFrame(tests)
     judged = holm_family(table, alpha, VERDICTS)
-    table = table.with_columns(
-        ci_low=judged["ci_low"],
-        ci_high=judged["ci_high"],
-        p_value=judged["p_value"],
-        p_holm=judged["p_adjusted"],
-        verdict=judged["verdict"],
-    ).rename({"n": "seeds"})
+    table = (
+        table.with_columns(
+            ci_low=judged["ci_low"],
+            ci_high=judged["ci_high"],
+            p_value=judged["p_value"],
+            p_holm=judged["p_adjusted"],
+            verdict=judged["verdict"],
+            p_signflip=judged["p_signflip"],
+            p_signflip_holm=judged["p_signflip_adjusted"],
+        )
+        .drop("values")
+        .rename({"n": "seeds"})
+    )
     order = pl.col("kind").replace_strict({k: i for i, k in enumerate(KINDS)})
     return pl.DataFrame(means), table.sort(order, maintain_order=True)
