@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
-from statsmodels.stats.multitest import multipletests
 
-from curriculab.analysis.statistics import t_interval, t_tests
+from curriculab.analysis.statistics import holm_verdicts, t_interval, t_tests
 
 UTILITY_SCHEMA: dict[str, type[pl.DataType]] = {
     "ratio": pl.String,
@@ -151,13 +150,11 @@ def utility_table(
                     }
                 )
     p_values = np.array([np.nan if r["p_value"] is None else r["p_value"] for r in rows])
-    tested = np.isfinite(p_values)
-    adjusted = np.full(len(rows), np.nan)
-    if tested.any():
-        adjusted[tested] = multipletests(p_values[tested], alpha=ALPHA, method="holm")[1]
-    for row, p in zip(rows, adjusted, strict=True):
+    changes = np.array([np.nan if r["change"] is None else r["change"] for r in rows])
+    holm = holm_verdicts(changes, p_values, ALPHA)  # the one Holm of every family
+    for row, p in zip(rows, holm["p_adjusted"], strict=True):
         row["p_adjusted"] = None if np.isnan(p) else float(p)
-        row["family_size"] = int(tested.sum())
+        row["family_size"] = holm["family_size"]
         row["verdict"] = _verdict(row, p)
     frame = pl.DataFrame(rows, schema=UTILITY_SCHEMA)
     return frame.sort("ratio_value", "arm", "schedule", maintain_order=True)
