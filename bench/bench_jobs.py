@@ -32,8 +32,8 @@ def worker(args: argparse.Namespace) -> None:
     from bench_train import TRAIN, make_data
 
     from curriculab.config import train_config
-    from curriculab.packed import PackModel
-    from curriculab.train import setup_runtime
+    from curriculab.training.batched import PackModel
+    from curriculab.training.devices import setup_runtime
 
     cfg = replace(train_config(TRAIN), batch_size=8, lr_schedule="constant")
     device = setup_runtime(args.threads, "cpu")

@@ -5,7 +5,7 @@ packed, ...):
 - unpacked: P cells trained one after another by the unbatched loop (`train.train_step`), as
   P separate jobs would run them on the same cores;
 - packed: the same P cells (own seeds, own streams, own AdamW) trained together, every step
-  one batched computation (`curriculab.packed`).
+  one batched computation (`curriculab.training.batched`).
 Summed tokens/s = all P cells' trained tokens over the wall time of their steps. The bound is
 the FLOP/s of one large fp32 matmul on the same threads (`--threads`), measured in the same
 run; `of bound` = tokens/s x training FLOPs per token / bound.
@@ -27,36 +27,34 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_train import TRAIN, make_data, matmul_flops, provenance
 
-from curriculab.checkpoint import Progress
 from curriculab.config import train_config
-from curriculab.model import build_model, flops_per_token
-from curriculab.packed import CellJob, PackModel, _batched_step, _Cell
-from curriculab.train import StreamBatches, make_optimizer, setup_runtime, train_step
+from curriculab.training.batched import PackModel, _batched_step
+from curriculab.training.cell import open_run
+from curriculab.training.devices import setup_runtime
+from curriculab.training.model import build_model, model_flops_per_token
+from curriculab.training.optim import train_step
+from curriculab.training.run import CellJob, Run
 
 
-def cells(inputs, preset, p, args, cfg, device) -> list[_Cell]:
-    out = []
-    for seed in range(p):
-        model = build_model(preset, args.vocab, args.seq_len, seed=seed).to(device)
-        job = CellJob(f"c{seed}", inputs, cfg, seed, Path("."), Path("/dev/null"))
-        data = StreamBatches(inputs, cfg.batch_size, device)
-        out.append(_Cell(job, model, make_optimizer(model, cfg, device), data,
-                         Progress(curve=[]), "", sys.stderr))  # fmt: skip
-    return out
+def cells(inputs, preset, p, args, cfg, device) -> list[Run]:
+    """P runs at step 0 (own seeds), opened as the training loop opens them."""
+    shapes = {"d": {"vocab_size": args.vocab, "seq_len": args.seq_len}}
+    jobs = [CellJob(f"c{seed}", inputs, cfg, seed, Path("."), None) for seed in range(p)]
+    return [open_run(job, preset, device, shapes, sys.stderr, None) for job in jobs]
 
 
-def run_unpacked(group: list[_Cell], args, device) -> float:
+def run_unpacked(group: list[Run], args, device) -> float:
     """Seconds for args.steps steps of every cell, one cell after another."""
     start = time.perf_counter()
     for cell in group:
         for step in range(args.steps):
             loss = train_step(cell.model, cell.optimizer, cell.data.batch(step), 1,
-                              cell.job.cfg, device)  # fmt: skip
+                              cell.cfg, device)  # fmt: skip
         float(loss)
     return time.perf_counter() - start
 
 
-def run_packed(group: list[_Cell], pack: PackModel, args, device) -> float:
+def run_packed(group: list[Run], pack: PackModel, args, device) -> float:
     """Seconds for args.steps steps of every cell, all cells in each step together."""
     start = time.perf_counter()
     for step in range(args.steps):
@@ -86,7 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_data(Path(tmp), (args.steps + 1) * args.batch_size, args.seq_len, args.vocab)
         for preset in args.presets:
-            per_token = flops_per_token(build_model(preset, args.vocab, args.seq_len, 0),
+            per_token = model_flops_per_token(build_model(preset, args.vocab, args.seq_len, 0),
                                         args.seq_len)  # fmt: skip
             for p in args.packs:
                 group = cells(inputs, preset, p, args, cfg, device)

@@ -127,7 +127,8 @@ def run_one(name: str, case: dict[str, Any], repeats: int, arrow: bool) -> dict[
     """Measure one case (memory first, in a process that has built nothing yet)."""
     import numpy as np
 
-    from curriculab.streams.build import BudgetSpec, build_order
+    from curriculab.streams.build import build_order
+    from curriculab.streams.schedules import BudgetSpec
 
     budget = BudgetSpec(**case["budget"])
     args = (case["train_blocks"], "d1", case["ratio"], name, case["spec"], 0, budget)

@@ -33,12 +33,14 @@ import transformers
 from curriculab.config import train_config
 from curriculab.data.shards import write_blocks
 from curriculab.io import write_arrow
-from curriculab.lr import lr_at
-from curriculab.model import build_model, count_parameters, flops_per_token
 from curriculab.streams.build import Order
 from curriculab.streams.stream_file import stream_table
-from curriculab.train import CellInputs, StreamBatches, make_optimizer, setup_runtime
-from curriculab.train import train_step as our_step
+from curriculab.training.devices import setup_runtime
+from curriculab.training.inputs import CellInputs, StreamBatches
+from curriculab.training.lr import lr_at
+from curriculab.training.model import build_model, count_parameters, model_flops_per_token
+from curriculab.training.optim import make_optimizer
+from curriculab.training.optim import train_step as our_step
 
 TRAIN = {
     "batch_size": 16,
@@ -191,7 +193,7 @@ def main() -> None:
             ours.append(run_ours(inputs, args, cfg, device))
             theirs.append(run_trainer(inputs, args, cfg, device, Path(tmp) / "trainer"))
     model = build_model(args.preset, args.vocab, args.seq_len, seed=0)
-    n_params, per_token = count_parameters(model), flops_per_token(model, args.seq_len)
+    n_params, per_token = count_parameters(model), model_flops_per_token(model, args.seq_len)
     bound = matmul_flops(device)
     result = {
         **provenance("our loop vs transformers.Trainer (tokens/s, same model/data/batch/steps)"),

@@ -34,7 +34,7 @@ def breakdown(study: Path) -> dict[str, float]:
     ]
     jobs = job_seconds(study / "benchmarks")
     cells = len(metrics)
-    # a cell branched off another inherits the shared prefix's seconds (curriculab.branch)
+    # a cell branched off another inherits the shared prefix's seconds (curriculab.training.branch)
     inherited = sum(m.get("branched_from", {}).get("train_seconds", 0.0) for m in metrics)
     steps = sum(m["train_seconds"] for m in metrics) - inherited
     per_cell_jobs = sum(sum(jobs.get(rule, [])) for rule in ("train", "evaluate", "streams"))

@@ -7,17 +7,17 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from curriculab.analysis.registration import registration_spec
-from curriculab.branch import TRUNK, TRUNK_STREAM, TrunkPlan
+from curriculab.training.branch import TRUNK, TRUNK_STREAM, TrunkPlan
 from curriculab.config import ConfigError, load_study, load_yaml
 from curriculab.data.sources import check_sources
 from curriculab.design.plan import cells_read, design_cells, design_grid, round_of
 from curriculab.errors import one_line
-from curriculab.harness import heldout_task
+from curriculab.harness.run import heldout_task
 from curriculab.ladder.plan import scale_of
 from curriculab.selection.plan import shard_domains
-from curriculab.lr import arm_description
+from curriculab.training.lr import arm_description
 from curriculab.objective import describe as describe_objective
-from curriculab.pack import plan_packs, recorded_pack
+from curriculab.training.packs import plan_packs, recorded_pack
 from curriculab.job_resources import (
     blocks_from_manifests,
     pack_mem_mb,
@@ -176,10 +176,10 @@ def pack_schedules():
     return [STUDY.baseline, *CONTROLS, *rest]
 
 
-# Training jobs: packs of cells (curriculab.pack); finished cells keep the pack that made them.
+# Training jobs: packs of cells (curriculab.training.packs); finished cells keep the pack that made them.
 # New packs are cut from an order whose innermost loops are the learning-rate arm (the arms of
 # one stream train identically until their learning rates part, and a pack computes that shared
-# prefix once: curriculab.branch) and then the ratio (which sets a cell's length, so that packs
+# prefix once: curriculab.training.branch) and then the ratio (which sets a cell's length, so that packs
 # take about equally long and run side by side without a long tail).
 # A matched control comes right after the baseline, whose prefix it shares.
 PACK_ORDER = [

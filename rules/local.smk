@@ -4,12 +4,12 @@
 import json
 from pathlib import Path
 
-from curriculab.analysis.objective import train_blocks
+from curriculab.analysis.domains import train_blocks
 from curriculab.analysis.registration import register
 from curriculab.config import budget_spec
 from curriculab.errors import job_log
 from curriculab.evaluate import evaluate_cell
-from curriculab.harness import write_heldout_task
+from curriculab.harness.run import write_heldout_task
 from curriculab.io import read_json
 from curriculab.ladder.plan import Ladder, cell_plan
 from curriculab.streams.stream_file import (

@@ -2,11 +2,11 @@
 # leaves it. A trunk's stream is its base mixture over the whole budget; the trunk is trained in
 # segments, one target per checkpoint, each from the checkpoint before it; a cell of a schedule
 # on a trunk starts from the checkpoint where it leaves the trunk (rules/train.smk). The plan is
-# TRUNKS (rules/common.smk: curriculab.branch.TrunkPlan).
+# TRUNKS (rules/common.smk: curriculab.training.branch.TrunkPlan).
 
 
 # A trunk's stream (README: Trunks): its base mixture over the whole budget, the prefix of the
-# stream of every schedule that names it (curriculab.streams.trunk).
+# stream of every schedule that names it (curriculab.streams.prefix).
 rule trunk_stream:
     input:
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),

@@ -89,7 +89,7 @@ def with_key(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 def cell_inputs(tiny_data: dict[str, Path], stream: Path) -> Any:
     """The CellInputs of a cell of the tiny study that trains on `stream`."""
-    from curriculab.train import CellInputs
+    from curriculab.training.inputs import CellInputs
 
     domains = sorted(TINY_CONFIG["domains"])
     return CellInputs(

@@ -3,7 +3,7 @@
 The default study is a two-domain one (code, the target, against web) and crosses 2 ratios x
 3 schedules x 2 learning-rate arms x 3 seeds; `named_study` is a three-domain study with a
 utility and concentrate schedules, read domain by domain. Their domain orders, exposure and
-learning-rate profiles come from the real `curriculab.lr` functions; their losses decay
+learning-rate profiles come from the real `curriculab.training.lr` functions; their losses decay
 exponentially from ln(vocab) to a floor well below each cell's unigram reference; the tables
 the report reads are made by the real `analyse_objective`, `summarise` and `reference_table`,
 as the aggregate step makes them.
@@ -22,11 +22,11 @@ import polars as pl
 
 from curriculab.analysis.aggregate import summarise
 from curriculab.analysis.audit import annotate, with_estimates
-from curriculab.analysis.objective import analyse_objective, weights_table
+from curriculab.analysis.domains import analyse_objective, weights_table
 from curriculab.analysis.references import DEFAULT_MARGIN, reference_table
-from curriculab.lr import arm_description, exposure, lr_by_bin, lr_per_position
 from curriculab.report.data import data_table
 from curriculab.report.html import render_report
+from curriculab.training.lr import arm_description, exposure, lr_by_bin, lr_per_position
 
 CHART_IDS = (
     "chart-barcodes",
@@ -65,7 +65,7 @@ POSITIONS, BATCH, BINS = 2000, 4, 50  # sequences per stream, per step; barcode 
 
 @dataclass(frozen=True)
 class Arm:
-    """The learning-rate fields of a TrainConfig (`curriculab.lr.LRSettings`)."""
+    """The learning-rate fields of a TrainConfig (`curriculab.training.lr.LRSettings`)."""
 
     lr_schedule: str
     decay_start: str = "fixed"

@@ -344,7 +344,8 @@ def test_write_tables_leaves_no_partial_file_on_failure(tmp_path: Path) -> None:
 
 def test_collect_streams_reads_barcodes_and_repeats(tmp_path: Path) -> None:
     from curriculab.io import write_json
-    from curriculab.streams.build import BudgetSpec, build_order
+    from curriculab.streams.build import build_order
+    from curriculab.streams.schedules import BudgetSpec
     from curriculab.streams.summary import BARCODE_BINS, summarise_order
 
     budget = BudgetSpec("fixed_tokens", total_blocks=600, max_epochs=None)

@@ -1,4 +1,4 @@
-"""The objective in the analysis (analysis.objective): utility weights per ratio, the objective
+"""The objective in the analysis (analysis.domains): utility weights per ratio, the objective
 per cell against a hand computation, a two-domain study that reads exactly as before, the
 verdict family chosen by where the utility sits, per-domain verdicts of known truth, and every
 domain's strip read from real stream summaries."""
@@ -15,9 +15,7 @@ from polars.testing import assert_frame_equal
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from curriculab.analysis.finetune import FINETUNE_SCHEMA
-from curriculab.analysis.learning import curve_metrics
-from curriculab.analysis.objective import (
+from curriculab.analysis.domains import (
     DOMAIN_BARCODE_SCHEMA,
     DOMAIN_VERDICT_SCHEMA,
     WEIGHTS_SCHEMA,
@@ -32,6 +30,8 @@ from curriculab.analysis.objective import (
     utility_end_bias,
     weights_table,
 )
+from curriculab.analysis.finetune import FINETUNE_SCHEMA
+from curriculab.analysis.learning import curve_metrics
 from curriculab.analysis.statistics import (
     end_bias,
     hypothesis_verdicts,
@@ -312,7 +312,8 @@ def test_a_study_is_read_domain_by_domain_with_three_domains_or_a_utility() -> N
 
 def test_every_domain_strip_is_read_from_the_stream_summaries(tmp_path: Path) -> None:
     from curriculab.io import write_json
-    from curriculab.streams.build import BudgetSpec, build_order
+    from curriculab.streams.build import build_order
+    from curriculab.streams.schedules import BudgetSpec
     from curriculab.streams.summary import BARCODE_BINS, summarise_order
 
     budget = BudgetSpec("fixed_data", total_blocks=None, max_epochs=None)

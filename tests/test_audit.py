@@ -27,7 +27,7 @@ from curriculab.analysis.controls import AuditSpec
 from curriculab.analysis.statistics import NOT_JUDGED, hypothesis_verdicts
 from curriculab.analysis.verdicts import verdict_family
 from curriculab.errors import ConfigError
-from curriculab.lr import lr_record
+from curriculab.training.lr import lr_record
 
 RATIOS = ["0.05", "0.15", "0.45"]
 BASELINE, LATE, ARM = "shuffled", "late", "wsd"

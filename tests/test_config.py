@@ -252,7 +252,7 @@ def test_a_key_given_twice_in_yaml_is_an_error(tmp_path: Path) -> None:
 
 
 def test_sequence_length_is_bounded_by_the_preset_context(tiny_config) -> None:
-    from curriculab.model import PRESETS
+    from curriculab.training.model import PRESETS
 
     tiny_config["shards"]["seq_len"] = PRESETS["micro"].context
     load_study(tiny_config, SCHEMA)
@@ -357,7 +357,7 @@ def test_a_matched_control_stays_on_the_trunk_where_its_cooldown_is_known(tiny_c
     study = load_study(config, SCHEMA)
     assert study.controls["shuffled@w"].spec(study.schedules)["trunk"] == "main"
     assert study.controls["shuffled@held"].spec(study.schedules)["trunk"] == "main"
-    from curriculab.branch import TrunkPlan
+    from curriculab.training.branch import TrunkPlan
 
     plan = TrunkPlan.of(study)
     # The control leaves the trunk where its treatment's cooldown starts, not before: the

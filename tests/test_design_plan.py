@@ -20,7 +20,8 @@ from curriculab.design.loop import (
 )
 from curriculab.design.plan import Design, cells_read, round_of
 from curriculab.design.surrogate import Box, propose
-from curriculab.streams.build import BudgetSpec, target_blocks_wanted
+from curriculab.streams.build import target_blocks_wanted
+from curriculab.streams.schedules import BudgetSpec
 from tests.helpers import SCHEMA, TINY_CONFIG
 
 WINDOW = {"family": "end_window", "window": 0.2, "d1_share": 0.3}

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from curriculab.analysis.domains import add_objective, weights_table
 from curriculab.analysis.finetune import FINETUNE_SCHEMA, finetune_table
-from curriculab.analysis.objective import add_objective, weights_table
 from tests.test_verdict_simulation import frozen_heap
 
 DOMAINS = ["a", "b", "c"]

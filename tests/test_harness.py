@@ -23,20 +23,20 @@ import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-from curriculab.analysis.harness import SCHEMA as HARNESS_SCHEMA
-from curriculab.analysis.harness import harness_summary
 from curriculab.config import ConfigError, load_study
 from curriculab.data.shards import read_blocks
 from curriculab.data.tokenizer import END_OF_DOCUMENT
-from curriculab.harness import (
+from curriculab.harness.run import (
     HarnessError,
     _load_tasks,
     _task_manager,
     heldout_task,
     write_heldout_task,
 )
-from curriculab.model import build_model
-from curriculab.outputs import save_model
+from curriculab.harness.tables import SCHEMA as HARNESS_SCHEMA
+from curriculab.harness.tables import harness_summary
+from curriculab.training.model import build_model
+from curriculab.training.outputs import save_model
 from tests.helpers import REPO, SCHEMA, with_key
 
 LM_EVAL = Path(sys.executable).with_name("lm_eval")

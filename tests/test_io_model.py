@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from curriculab.io import atomic_path, read_json, write_json
-from curriculab.model import PRESETS, build_model, count_parameters, padded_vocab_size
+from curriculab.training.model import PRESETS, build_model, count_parameters, padded_vocab_size
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:

@@ -10,15 +10,19 @@ from curriculab.io import read_json
 from curriculab.job_resources import (
     blocks_from_manifests,
     cell_sequences,
-    flops_per_token,
-    parameter_count,
     train_job_mem_mb,
     train_job_runtime_min,
     train_runtime_min,
 )
-from curriculab.model import PRESETS, build_model, count_parameters
-from curriculab.model import flops_per_token as model_flops_per_token
 from curriculab.streams.build import build_order
+from curriculab.training.model import (
+    PRESETS,
+    build_model,
+    count_parameters,
+    model_flops_per_token,
+    parameter_count,
+    preset_flops_per_token,
+)
 from tests.helpers import SCHEMA
 
 
@@ -27,7 +31,7 @@ def test_parameter_count_matches_the_built_model(preset: str) -> None:
     with torch.device("meta"):  # shapes only: the 124m preset builds in milliseconds
         model = build_model(preset, vocab_size=2048, seq_len=256, seed=0)
     assert parameter_count(preset, 2048) == count_parameters(model)
-    assert flops_per_token(preset, 2048, 256) == model_flops_per_token(model, 256)
+    assert preset_flops_per_token(preset, 2048, 256) == model_flops_per_token(model, 256)
 
 
 def test_cell_sequences_is_the_length_of_the_stream(tiny_config, tiny_data) -> None:

@@ -19,8 +19,8 @@ from curriculab.ladder.plan import (
     pool_blocks,
     split_name,
 )
-from curriculab.streams.build import BudgetSpec, build_order
-from curriculab.streams.schedules import check_schedule
+from curriculab.streams.build import build_order
+from curriculab.streams.schedules import BudgetSpec, check_schedule
 from tests.helpers import SCHEMA, TINY_CONFIG
 
 SCALES = [{"tokens": 2048}, {"tokens": 4096}, {"tokens": 8192}]

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from curriculab.config import train_config
-from curriculab.lr import (
+from curriculab.streams.build import build_order
+from curriculab.streams.schedules import final_window_start
+from curriculab.training.lr import (
     arm_description,
     decay_start_step,
     exposure,
@@ -16,8 +18,6 @@ from curriculab.lr import (
     lr_by_bin,
     lr_per_position,
 )
-from curriculab.streams.build import build_order
-from curriculab.streams.schedules import final_window_start
 from tests.helpers import TINY_CONFIG
 
 CFG = replace(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from curriculab.objective import check_utility, utility_weights
-from curriculab.streams.build import BudgetSpec, Order, build_order
-from curriculab.streams.schedules import ScheduleError
+from curriculab.streams.build import Order, build_order
+from curriculab.streams.schedules import BudgetSpec, ScheduleError
 
 BLOCKS = {"code": 900, "recipes": 1200, "wiki": 2400}  # recipes is the target (subsampled)
 WEIGHTS = {"weights": {"recipes": 1.0, "code": 0.4, "wiki": 0.1}}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from curriculab.pack import Pack, pack_name, plan_packs, recorded_pack
+from curriculab.training.packs import Pack, pack_name, plan_packs, recorded_pack
 
 GRID = [f"r{r}/s{s}/seed{seed}" for seed in range(3) for s in range(2) for r in range(3)]
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from curriculab.branch import Candidate, branch_step, plan_branches
 from curriculab.config import train_config
 from curriculab.io import read_json
-from curriculab.packed import CellJob, train_pack
-from curriculab.streams.build import BudgetSpec
+from curriculab.streams.schedules import BudgetSpec
 from curriculab.streams.stream_file import write_stream
-from curriculab.train import train_cell
+from curriculab.training.branch import Candidate, branch_step, plan_branches
+from curriculab.training.loop import train_cell, train_pack
+from curriculab.training.run import CellJob
 from tests.helpers import TINY_CONFIG, cell_inputs
 
 CFG = train_config(TINY_CONFIG["train"])
@@ -58,8 +58,8 @@ def alone(cells, tmp_path_factory) -> list[dict]:
     """Each cell trained by itself (what a job of its own computes), in <root>/<cell>/."""
     root = tmp_path_factory.mktemp("alone")
     return [
-        train_cell(j.inputs, "micro", j.cfg, j.seed, j.cell, root / j.cell, 1, j.log.open("w"),
-                   j.window_start) | {"out_dir": str(root / j.cell)}
+        train_cell(replace(j, out_dir=root / j.cell), "micro", 1, j.log.open("w"))
+        | {"out_dir": str(root / j.cell)}
         for j in cells
     ]  # fmt: skip
 
@@ -154,8 +154,7 @@ def test_cells_sharing_a_prefix_compute_it_once_and_equal_training_from_scratch(
     assert packed[2]["final_test"] == packed[1]["final_test"]
     for job, together in zip((first, second), packed, strict=False):
         out = tmp_path / "alone" / job.cell
-        one = train_cell(job.inputs, "micro", job.cfg, job.seed, job.cell, out, 1,
-                         job.log.open("w"), job.window_start)  # fmt: skip
+        one = train_cell(replace(job, out_dir=out), "micro", 1, job.log.open("w"))
         assert together["final_test"] == one["final_test"]
         assert pl.read_parquet(tmp_path / "packed" / job.cell / "curve.parquet").equals(
             pl.read_parquet(tmp_path / "alone" / job.cell / "curve.parquet")

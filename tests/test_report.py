@@ -18,9 +18,9 @@ import pytest
 import vl_convert
 
 from curriculab.analysis.aggregate import collect_cells
-from curriculab.analysis.harness import SCHEMA as HARNESS_SCHEMA
-from curriculab.analysis.harness import harness_summary
 from curriculab.analysis.references import DEFAULT_MARGIN
+from curriculab.harness.tables import SCHEMA as HARNESS_SCHEMA
+from curriculab.harness.tables import harness_summary
 from curriculab.report.html import render_report
 from tests.report_page import PageOutline, body_of, table_under, visible_text
 from tests.report_study import (

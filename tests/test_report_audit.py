@@ -23,8 +23,8 @@ import polars as pl
 import pytest
 
 from curriculab.analysis.audit import COMPARISON_SCHEMA
+from curriculab.analysis.domains import DOMAIN_VERDICT_SCHEMA
 from curriculab.analysis.finetune import FINETUNE_SCHEMA
-from curriculab.analysis.objective import DOMAIN_VERDICT_SCHEMA
 from curriculab.report.audit import families_section
 from curriculab.report.domains import domain_verdict_section
 from curriculab.report.finetune import finetune_section

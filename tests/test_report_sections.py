@@ -148,7 +148,7 @@ def test_cost_counts_trunks_once_against_training_every_cell_alone() -> None:
 
 
 def test_cost_of_a_study_without_trunks_counts_prefixes_shared_between_cells() -> None:
-    from curriculab.analysis.trunks import collect_trunks
+    from curriculab.analysis.trunk_segments import collect_trunks
 
     # The wsd arm of each seed resumes from its constant arm's snapshot at 8,000 tokens.
     cells = pl.DataFrame(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from curriculab.checkpoint import TrainingError, load_checkpoint
 from curriculab.data.sources import fetch_wheel_member
+from curriculab.training.checkpoint import TrainingError, load_checkpoint
 from tests.helpers import REPO, make_wheel
 
 
@@ -60,7 +60,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
 
 def test_saved_models_load_from_safetensors_only(tmp_path: Path) -> None:
     """A model directory holding only a pickled `pytorch_model.bin` is refused unopened."""
-    from curriculab.model import load_model
+    from curriculab.training.model import load_model
 
     marker = tmp_path / "code-ran"
     model_dir = tmp_path / "model"

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curriculab.io import read_json, sha256_file
-from curriculab.streams.build import BudgetSpec, StreamError, available_blocks, build_order
-from curriculab.streams.schedules import ScheduleError
+from curriculab.streams.build import StreamError, available_blocks, build_order
+from curriculab.streams.schedules import BudgetSpec, ScheduleError
 from curriculab.streams.stream_file import read_stream, write_stream
 
 BLOCKS = {"d1": 3000, "d2": 10000}
@@ -217,7 +217,7 @@ def test_written_stream_round_trips_and_is_reproducible(tmp_path: Path, tiny_dat
     assert len(summary["target_share_by_bin"]) == 50 and summary["target_share_by_bin"][-1] == 1
 
 
-# --- prefix-stable streams of schedules on a trunk (streams.trunk) --------------------------
+# --- prefix-stable streams of schedules on a trunk (streams.prefix) --------------------------
 
 TRUNK_BLOCKS = {"cooking": 400, "history": 1000}
 TRUNK_BUDGET = BudgetSpec("fixed_tokens", total_blocks=640, max_epochs=4, step_blocks=8)

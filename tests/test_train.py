@@ -13,22 +13,19 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curriculab.config import train_config
-from curriculab.devices import claim_device, peak_bf16_flops
 from curriculab.evaluate import spread_subset
 from curriculab.io import read_json
-from curriculab.lr import lr_at
-from curriculab.model import build_model, load_model
-from curriculab.streams.build import BudgetSpec
+from curriculab.streams.schedules import BudgetSpec
 from curriculab.streams.stream_file import write_stream
-from curriculab.train import (
-    CellInputs,
-    TrainingError,
-    eval_steps,
-    make_optimizer,
-    mean_loss,
-    train_cell,
-    train_step,
-)
+from curriculab.training.checkpoint import TrainingError
+from curriculab.training.devices import claim_device, peak_bf16_flops
+from curriculab.training.heldout import eval_steps, mean_loss
+from curriculab.training.inputs import CellInputs
+from curriculab.training.loop import train_cell
+from curriculab.training.lr import lr_at
+from curriculab.training.model import build_model, load_model
+from curriculab.training.optim import make_optimizer, train_step
+from curriculab.training.run import CellJob
 from tests.helpers import TINY_CONFIG, cell_inputs
 
 CFG = train_config(TINY_CONFIG["train"])
@@ -63,7 +60,7 @@ def _inputs(root: Path, tiny_data: dict[str, Path], schedule: str = "d1_last") -
 def trained(tmp_path_factory, tiny_data) -> tuple[Path, CellInputs, dict]:
     root = tmp_path_factory.mktemp("run")
     inputs = _inputs(root, tiny_data)
-    metrics = train_cell(inputs, "micro", CFG, seed=0, cell="test", out_dir=root / "out")
+    metrics = train_cell(CellJob("test", inputs, CFG, 0, root / "out", None), "micro")
     return root / "out", inputs, metrics
 
 
@@ -81,12 +78,12 @@ def test_training_lowers_test_loss_of_every_domain(trained) -> None:
 
 def test_cpu_training_is_deterministic(tmp_path: Path, trained) -> None:
     out, inputs, metrics = trained
-    again = train_cell(inputs, "micro", CFG, seed=0, cell="test", out_dir=tmp_path)
+    again = train_cell(CellJob("test", inputs, CFG, 0, tmp_path, None), "micro")
     assert again["final_curve_loss"] == metrics["final_curve_loss"]
     assert pl.read_parquet(tmp_path / "curve.parquet").equals(
         pl.read_parquet(out / "curve.parquet")
     )
-    other = train_cell(inputs, "micro", CFG, seed=1, cell="test", out_dir=tmp_path / "seed1")
+    other = train_cell(CellJob("test", inputs, CFG, 1, tmp_path / "seed1", None), "micro")
     assert other["final_curve_loss"] != metrics["final_curve_loss"]
 
 
@@ -117,7 +114,7 @@ def test_non_finite_loss_stops_with_cell_and_step(tmp_path: Path, tiny_data) -> 
     inputs = _inputs(tmp_path, tiny_data)
     exploding = replace(CFG, lr=1e30, grad_clip=1e30, warmup_fraction=0.0)
     with pytest.raises(TrainingError, match=r"cell ratio=x: non-finite loss at step \d+"):
-        train_cell(inputs, "micro", exploding, seed=0, cell="ratio=x", out_dir=tmp_path / "out")
+        train_cell(CellJob("ratio=x", inputs, exploding, 0, tmp_path / "out", None), "micro")
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
@@ -196,13 +193,13 @@ def test_gpu_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from curriculab.devices import _try_lock
+    from curriculab.training.devices import _try_lock
 
     lock = tmp_path / "gpu-0.lock"
     probe = [
         sys.executable,
         "-c",
-        f"from curriculab.devices import _try_lock; print(_try_lock({str(lock)!r}))",
+        f"from curriculab.training.devices import _try_lock; print(_try_lock({str(lock)!r}))",
     ]
     assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"
     assert _try_lock(lock)  # the probe's lock died with its process

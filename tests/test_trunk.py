@@ -10,15 +10,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from curriculab.checkpoint import TrainingError, read_checkpoint
 from curriculab.config import train_config
 from curriculab.io import read_json
-from curriculab.packed import CellJob, train_pack
-from curriculab.streams.build import BudgetSpec
+from curriculab.streams.prefix import window_step
+from curriculab.streams.schedules import BudgetSpec
 from curriculab.streams.stream_file import write_stream, write_trunk_stream
-from curriculab.streams.trunk import window_step
-from curriculab.train import CellInputs, train_cell
-from curriculab.trunk import train_trunk
+from curriculab.training.checkpoint import TrainingError, read_checkpoint
+from curriculab.training.inputs import CellInputs
+from curriculab.training.loop import train_cell, train_pack
+from curriculab.training.run import CellJob
+from curriculab.training.trunk import train_trunk
 from tests.helpers import TINY_CONFIG, cell_inputs
 from tests.test_packed import LOSS_TOLERANCE
 
@@ -51,8 +52,8 @@ def _streams(root: Path, tiny_data, seed: int = 0, spec=WINDOW) -> tuple[Path, P
 
 def _cell(tiny_data, stream: Path, window: float, out: Path, trunk: Path | None = None):
     with (out.parent / f"{out.name}.log").open("w") as log:
-        return train_cell(_inputs(tiny_data, stream), "micro", CFG, 0, out.name, out, 1, log,
-                          window, trunk=trunk)  # fmt: skip
+        job = CellJob(out.name, _inputs(tiny_data, stream), CFG, 0, out, None, window, trunk)
+        return train_cell(job, "micro", 1, log)
 
 
 def _weights(out: Path) -> dict[str, torch.Tensor]:
@@ -134,9 +135,8 @@ def test_other_learning_rates_are_refused(runs, tiny_data, tmp_path) -> None:
     with pytest.raises(TrainingError, match="learning rates of the steps so far differ"):
         inputs = _inputs(tiny_data, runs["branch_stream"])
         log = (tmp_path / "x.log").open("w")
-        train_cell(
-            inputs, "micro", cfg, 0, "x", tmp_path, 1, log, runs["window"], trunk=runs["trunk"]
-        )
+        job = CellJob("x", inputs, cfg, 0, tmp_path, None, runs["window"], runs["trunk"])
+        train_cell(job, "micro", 1, log)
 
 
 @pytest.mark.parametrize("second", ["scratch", "branch"])
@@ -165,7 +165,7 @@ def test_a_branch_in_a_batched_pack_equals_the_cell_trained_from_step_0(
 def test_a_start_depends_on_its_own_schedule_only() -> None:
     """Adding windows never moves another schedule's start (which would retrain its cells);
     the baseline starts where its fixed decay leaves the trunk's stable learning rate."""
-    from curriculab.branch import trunk_parent, trunk_starts
+    from curriculab.training.branch import trunk_parent, trunk_starts
 
     members = {"shuffled": {"family": "shuffled", "trunk": "main"}, "w": WINDOW}
     before = trunk_starts(members, CFG, 512, 16)

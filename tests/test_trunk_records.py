@@ -1,4 +1,4 @@
-"""Tests for the trunks table (curriculab.analysis.trunks): one row per trunk segment file."""
+"""Tests for the trunks table (analysis.trunk_segments): one row per trunk segment file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curriculab.analysis.trunks import TRUNK_SCHEMA, collect_trunks
+from curriculab.analysis.trunk_segments import TRUNK_SCHEMA, collect_trunks
 
 
 def segment(step: int, parent: int, seed: int = 0, ratio: str = "0.15", **extra) -> dict:

@@ -18,16 +18,15 @@ from curriculab.analysis.controls import AuditSpec, MatchedControl, check_audit,
 from curriculab.data.near_duplicates import NearDuplicates
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
-from curriculab.harness import HarnessSpec, harness_spec
+from curriculab.harness.run import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources, train_resources
 from curriculab.ladder.plan import Ladder, check_ladder
-from curriculab.model import PRESETS
 from curriculab.objective import check_utility
 from curriculab.selection.plan import Selection, check_select
-from curriculab.streams.build import BudgetSpec
 from curriculab.streams.multi import uses_utility
-from curriculab.streams.schedules import check_schedule, order_spec
-from curriculab.streams.trunk import check_removals, check_trunks
+from curriculab.streams.prefix import check_removals, check_trunks
+from curriculab.streams.schedules import BudgetSpec, check_schedule, order_spec
+from curriculab.training.model import PRESETS
 
 # nats/token below the unigram reference that count as learning beyond token frequencies
 DEFAULT_MARGIN = 0.1
@@ -249,7 +248,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
 
 def budget_spec(streams: dict[str, Any], seq_len: int, batch_size: int = 1) -> BudgetSpec:
     """The typed budget of a validated `streams:` mapping (tokens become whole blocks);
-    batch_size: sequences per optimiser step, where branches may start (streams.trunk)."""
+    batch_size: sequences per optimiser step, where branches may start (streams.prefix)."""
     if streams["budget"] == "fixed_data":
         return BudgetSpec("fixed_data", step_blocks=batch_size)
     blocks = streams["tokens"] // seq_len

@@ -13,19 +13,38 @@ is resubmitted with a longer one and resumes from its last checkpoint.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from curriculab.data.shards import block_counts
 from curriculab.errors import ConfigError
-from curriculab.model import PRESETS, padded_vocab_size, training_flops_per_token
-from curriculab.streams.build import BudgetSpec, target_blocks_wanted
+from curriculab.io import read_json
+from curriculab.streams.build import target_blocks_wanted
+from curriculab.streams.schedules import BudgetSpec
+from curriculab.training.model import (
+    PRESETS,
+    padded_vocab_size,
+    parameter_count,
+    preset_flops_per_token,
+)
 
-if TYPE_CHECKING:
-    from curriculab.config import Study
+
+class Study(Protocol):
+    """What sizing a job reads of a study (curriculab.config.Study has it; this module does
+    not import config, which imports this module to parse `resources.train`)."""
+
+    train: Any  # curriculab.config.TrainConfig
+    resources: TrainResources
+    domains: dict[str, Any]
+    budget: BudgetSpec
+    target_domain: str
+    model_preset: str
+    vocab_size: int
+    seq_len: int
+
 
 # Throughputs assumed for the wall-time estimate, several times below what was measured
 # (tiny preset on one 2-core VM: ~2.3e10 FLOP/s per core; bench/results/).
@@ -46,35 +65,17 @@ class TrainResources:
     cpus: int = 1  # cores per job: torch threads on the CPU, the batch loader on a GPU
     mem_mb: int | None = None  # memory per job; None: estimated from preset and batch
     runtime_min: int | None = None  # wall-time limit per cell; None: estimated from tokens
-    cells_per_job: int = 8  # cells one training job trains (a pack; curriculab.pack)
+    cells_per_job: int = 8  # cells one training job trains (a pack; curriculab.training.packs)
     packing: str = "auto"  # serial: one cell after another; batched: all cells in each step;
     # auto: batched when the job trains on CUDA, serial on the CPU (bench/README.md)
 
 
-def parameter_count(preset: str, vocab_size: int) -> int:
-    """Trainable parameters of a preset (tied embeddings counted once), without building it."""
-    shape = PRESETS[preset]
-    width = shape.hidden_size
-    per_layer = 4 * width * width + 3 * width * shape.intermediate_size + 2 * width
-    return padded_vocab_size(vocab_size) * width + shape.num_layers * per_layer + width
-
-
-def flops_per_token(preset: str, vocab_size: int, seq_len: int) -> float:
-    """Training FLOPs per token (as curriculab.model.flops_per_token, from the preset alone)."""
-    shape = PRESETS[preset]
-    params = parameter_count(preset, vocab_size)
-    return training_flops_per_token(params, shape.num_layers, shape.hidden_size, seq_len)
-
-
 def blocks_from_manifests(manifests: dict[str, Path], split: str) -> dict[str, int] | None:
     """{domain: blocks of `split`} from the shard manifests, or None while any is not written."""
-    counts = {}
-    for name, path in manifests.items():
-        try:
-            counts[name] = int(json.loads(Path(path).read_text())["splits"][split]["n_blocks"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    return counts
+    try:
+        return block_counts({name: read_json(path) for name, path in manifests.items()}, split)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def cell_sequences(
@@ -105,7 +106,7 @@ def train_runtime_min(
     plus start-up; `fallback_min` while the token count is unknown; doubled on each retry."""
     if sequences is None:
         return fallback_min * 2 ** (attempt - 1)
-    per_token = flops_per_token(preset, vocab_size, seq_len)
+    per_token = preset_flops_per_token(preset, vocab_size, seq_len)
     flops = per_token * seq_len * (sequences + eval_sequences / 3)  # a forward pass is 1/3
     if on_gpu:
         tokens = seq_len * (sequences + eval_sequences)

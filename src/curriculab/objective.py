@@ -10,7 +10,7 @@ much each domain's test loss counts with the config key `utility`:
 The objective is sum_k u_k L_k / sum_k u_k. Without `utility`, the weight is 1 on the target
 domain (D1) and 0 elsewhere, so the objective *is* the D1 test loss and every two-domain study
 reads as before. Schedule families that place domains by utility (streams.schedules) and the
-analysis (analysis.objective) take their weights from `utility_weights`, so both always agree.
+analysis (analysis.domains) take their weights from `utility_weights`, so both always agree.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curriculab.analysis.objective import train_blocks
+from curriculab.analysis.domains import train_blocks
 from curriculab.io import read_json
 from curriculab.ladder.plan import CHECK, pool_blocks
 from tests.helpers import TINY_CONFIG

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from curriculab.config import load_study
-from curriculab.harness import heldout_task
+from curriculab.harness.run import heldout_task
 from tests.helpers import REPO, SCHEMA, TINY_CONFIG
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -300,7 +300,7 @@ def test_matched_controls_train_under_the_treatments_learning_rate(study: Path) 
     optimiser step (the runs' own LR records, recomputed step by step) and whose streams differ;
     the matched control reads the baseline's very stream; the unmatched comparison is audited
     as a different learning-rate curve and gets no verdict."""
-    from curriculab.lr import record_curve
+    from curriculab.training.lr import record_curve
 
     tables = study / "results" / "tables"
     verdicts = pl.read_parquet(tables / "verdicts.parquet")

@@ -12,14 +12,14 @@ log_to(snakemake.log[0])
 from curriculab.analysis.aggregate import collect_cells, collect_streams, summarise, write_tables
 from curriculab.analysis.audit import annotate, audit, comparison_list, with_estimates
 from curriculab.analysis.controls import AuditSpec, MatchedControl
-from curriculab.analysis.objective import (
+from curriculab.analysis.domains import (
     analyse_objective,
     collect_domain_barcodes,
     train_blocks,
     weights_table,
 )
 from curriculab.analysis.references import reference_table
-from curriculab.analysis.trunks import collect_trunks
+from curriculab.analysis.trunk_segments import collect_trunks
 from curriculab.analysis.utility import utility_table
 
 params = snakemake.params
@@ -60,7 +60,7 @@ tables = {
     "comparisons": with_estimates(comparisons, analysed["cells"], params.baseline),
 }
 if snakemake.input.harness:  # study key `harness`: lm-evaluation-harness scores
-    from curriculab.analysis.harness import collect_harness, harness_summary
+    from curriculab.harness.tables import collect_harness, harness_summary
 
     tables["harness"] = collect_harness(runs)
     tables["harness_summary"] = harness_summary(tables["harness"], params.baseline)

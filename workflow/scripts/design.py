@@ -8,7 +8,7 @@ from curriculab.errors import log_to
 log_to(snakemake.log[0])
 
 
-from curriculab.analysis.objective import objective_cells, train_blocks
+from curriculab.analysis.domains import objective_cells, train_blocks
 from curriculab.config import budget_spec
 from curriculab.design.loop import allowed_points, observations, propose_round, seed_noise
 from curriculab.design.plan import Design

@@ -8,8 +8,8 @@ log_to(snakemake.log[0])
 
 import torch
 
-from curriculab.devices import claim_device
-from curriculab.harness import run_harness
+from curriculab.harness.run import run_harness
+from curriculab.training.devices import claim_device
 
 params = snakemake.params
 torch.set_num_threads(snakemake.threads)

@@ -9,7 +9,7 @@ from curriculab.errors import log_to
 log_to(snakemake.log[0])
 
 
-from curriculab.analysis.objective import objective_cells, train_blocks
+from curriculab.analysis.domains import objective_cells, train_blocks
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.ladder.plan import Ladder
 from curriculab.ladder.tables import check_table, ladder_fits

@@ -8,8 +8,9 @@ log_to(snakemake.log.job)
 
 from curriculab.config import train_config
 from curriculab.io import read_json
-from curriculab.packed import CellJob, train_pack
-from curriculab.train import CellInputs
+from curriculab.training.inputs import CellInputs
+from curriculab.training.loop import train_pack
+from curriculab.training.run import CellJob
 
 # Shard files by folder (results/shards/<folder>/): a domain's, or a selection's in its pool's
 # place for the cells that name one (their "shards": domain -> folder).

@@ -8,8 +8,8 @@ log_to(snakemake.log[0])
 
 from curriculab.config import train_config
 from curriculab.io import write_json
-from curriculab.train import CellInputs
-from curriculab.trunk import train_trunk
+from curriculab.training.inputs import CellInputs
+from curriculab.training.trunk import train_trunk
 
 wc, params, domains = snakemake.wildcards, snakemake.params, snakemake.params.domains
 inputs = CellInputs(

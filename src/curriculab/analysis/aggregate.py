@@ -9,8 +9,6 @@ several, their token-weighted mean, so "d2" always means "everything that is not
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,17 @@ from typing import Any
 import polars as pl
 
 from curriculab.analysis.audit import FACTS_SCHEMA, run_facts
+from curriculab.analysis.runs import (
+    RunSpec,
+    StreamSpec,
+    cell_identity,
+    check_runs,
+    get_field,
+    ratio_value,
+    read_record,
+)
 from curriculab.analysis.statistics import t_quantile
 from curriculab.io import atomic_path
-
-RunSpec = tuple[str, str, str, int, Path]
-"""(ratio label, schedule name, learning-rate arm, seed, run directory) of one cell."""
-StreamSpec = tuple[str, str, int, Path]
-"""(ratio label, schedule name, seed, stream summary file) of one stream (shared by the arms)."""
 
 METRIC_SCHEMA: dict[str, type[pl.DataType]] = {
     "tokens_seen": pl.Int64,  # training tokens consumed by the run
@@ -53,49 +55,18 @@ CELL_KEYS = ["ratio_value", "schedule", "arm", "seed"]
 DOMAIN_FIELDS = ("loss", "bits_per_byte", "n_tokens", "unigram_loss", "unigram_curve_loss")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    """Load a JSON object, naming the file in the error when it is absent or malformed."""
-    if not path.is_file():
-        raise ValueError(f"{path}: missing file")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(payload, dict):
-        raise ValueError(f"{path}: expected a JSON object at the top level")
-    return payload
-
-
-def _get(mapping: Any, key: str, path: Path, where: str = "") -> Any:
-    """`mapping[key]`, or a one-line ValueError naming the file and the dotted key path."""
-    if not isinstance(mapping, dict) or key not in mapping:
-        raise ValueError(f"{path}: missing key {where + key!r}")
-    return mapping[key]
-
-
-def _ratio_value(ratio: str) -> float:
-    """Parse a ratio label such as "0.05" (D1 train blocks per D2 train block)."""
-    try:
-        value = float(ratio)
-    except ValueError:
-        raise ValueError(f"ratio {ratio!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"ratio {ratio!r} is not finite")
-    return value
-
-
 def _domain_results(run_dir: Path, target_domain: str) -> dict[str, dict[str, float]]:
     """Per domain: loss (nats/token), bits_per_byte, n_tokens and the unigram references,
     from `eval.json`."""
     path = run_dir / "eval.json"
-    domains = _get(_read_json(path), "domains", path)
+    domains = get_field(read_record(path), "domains", path)
     if not isinstance(domains, dict):
         raise ValueError(f"{path}: key 'domains' must map domain names to results")
-    _get(domains, target_domain, path, "domains.")
+    get_field(domains, target_domain, path, "domains.")
     if len(domains) < 2:
         raise ValueError(f"{path}: key 'domains' needs the target and at least one other domain")
     return {
-        name: {field: _get(result, field, path, f"domains.{name}.") for field in DOMAIN_FIELDS}
+        name: {field: get_field(result, field, path, f"domains.{name}.") for field in DOMAIN_FIELDS}
         for name, result in domains.items()
     }
 
@@ -118,7 +89,7 @@ def _cell_row(
 ) -> dict[str, Any]:
     """One row of the cells table: identity, D1/D2 summary, every domain, run metrics."""
     row: dict[str, Any] = {
-        **_identity(run),
+        **cell_identity(run),
         "d1_test_loss": float(results[target_domain]["loss"]),
         "d2_test_loss": _d2_mean(results, target_domain, "loss"),
         "d1_bits_per_byte": float(results[target_domain]["bits_per_byte"]),
@@ -132,7 +103,7 @@ def _cell_row(
         row[f"unigram_loss_{name}"] = float(results[name]["unigram_loss"])
     metrics_path = Path(run[-1]) / "metrics.json"
     for key, dtype in METRIC_SCHEMA.items():
-        value = _get(metrics, key, metrics_path)
+        value = get_field(metrics, key, metrics_path)
         row[key] = float(value) if dtype == pl.Float64 else int(value)
     return {**row, **_inherited(metrics, row["tokens_seen"], metrics_path)}
 
@@ -145,10 +116,10 @@ def _inherited(metrics: dict[str, Any], tokens_seen: int, path: Path) -> dict[st
     inherited = metrics.get("inherited")  # absent in runs made before trunks: from step 0
     if inherited is None:
         return {"inherited_tokens": 0, "trained_tokens": tokens_seen, "inherited_source": None}
-    source = _get(inherited, "source", path, "inherited.")
+    source = get_field(inherited, "source", path, "inherited.")
     if source not in INHERITED_SOURCES:
         raise ValueError(f"{path}: key 'inherited.source' is {source!r}, not one of trunk, cell")
-    tokens = int(_get(inherited, "tokens", path, "inherited."))
+    tokens = int(get_field(inherited, "tokens", path, "inherited."))
     if not 0 <= tokens <= tokens_seen:
         raise ValueError(f"{path}: key 'inherited.tokens' {tokens} is not in [0, {tokens_seen}]")
     return {
@@ -179,7 +150,7 @@ def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: st
         raise ValueError(f"{path}: domains {sorted(unknown)} are not in eval.json")
     return curve.select(
         pl.lit(ratio, pl.String).alias("ratio"),
-        pl.lit(_ratio_value(ratio), pl.Float64).alias("ratio_value"),
+        pl.lit(ratio_value(ratio), pl.Float64).alias("ratio_value"),
         pl.lit(schedule, pl.String).alias("schedule"),
         pl.lit(arm, pl.String).alias("arm"),
         pl.lit(seed, pl.Int64).alias("seed"),
@@ -190,39 +161,15 @@ def _curve(run: RunSpec, results: dict[str, dict[str, float]], target_domain: st
     )
 
 
-def _check_runs(runs: Sequence[tuple]) -> list:
-    """Runs (or streams) in table order; refuses an empty list and repeated cells, which would
-    double-count. Each run is (ratio, *identity, path)."""
-    if not runs:
-        raise ValueError("collect_cells: no runs given")
-    seen: set[tuple] = set()
-    for run in runs:
-        if run[:-1] in seen:
-            raise ValueError(f"collect_cells: cell {run[:-1]} given twice")
-        seen.add(run[:-1])
-    return sorted(runs, key=lambda run: (_ratio_value(run[0]), *run[1:-1]))
-
-
-def _identity(run: RunSpec) -> dict[str, Any]:
-    ratio, schedule, arm, seed, _ = run
-    return {
-        "ratio": ratio,
-        "ratio_value": _ratio_value(ratio),
-        "schedule": schedule,
-        "arm": arm,
-        "seed": seed,
-    }
-
-
 def _exposure(run: RunSpec, metrics: dict[str, Any]) -> tuple[list[dict], list[dict]]:
     """(exposure rows, one per domain; learning-rate rows, one per stretch of training)."""
     path = Path(run[-1]) / "metrics.json"
-    identity = _identity(run)
+    identity = cell_identity(run)
     domains = [
         {**identity, "domain": name, **{key: stats[key] for key in EXPOSURE_KEYS}}
-        for name, stats in _get(metrics, "exposure", path).items()
+        for name, stats in get_field(metrics, "exposure", path).items()
     ]
-    by_bin = _get(metrics, "lr_by_bin", path)
+    by_bin = get_field(metrics, "lr_by_bin", path)
     rates = [
         {**identity, "bin": i, "progress": i / len(by_bin), "lr_fraction": float(value)}
         for i, value in enumerate(by_bin)
@@ -247,9 +194,9 @@ def collect_cells(runs: Sequence[RunSpec], target_domain: str) -> dict[str, pl.D
     facts: per cell, what the comparability audit compares (analysis.audit.FACTS_SCHEMA).
     A missing file or key raises ValueError naming the file and the key.
     """
-    ordered = _check_runs(runs)
+    ordered = check_runs(runs)
     results = [_domain_results(Path(run[-1]), target_domain) for run in ordered]  # each once
-    metrics = [_read_json(Path(run[-1]) / "metrics.json") for run in ordered]
+    metrics = [read_record(Path(run[-1]) / "metrics.json") for run in ordered]
     rows = [
         _cell_row(run, res, met, target_domain)
         for run, res, met in zip(ordered, results, metrics, strict=True)
@@ -301,7 +248,7 @@ def _mean_interval(column: str) -> list[pl.Expr]:
 def summarise(cells: pl.DataFrame) -> pl.DataFrame:
     """Per (ratio, schedule, arm): n_seeds, mean, sample std (ddof=1) and 95% t-interval of the
     mean of D1 and D2 test loss, and the mean of their unigram references; the same four for
-    the `objective` (analysis.objective) when cells carry it, last.
+    the `objective` (analysis.domains) when cells carry it, last.
 
     Losses in nats/token. std is null when a group has one seed: a spread from one run is unknown,
     not zero. Sorted by ratio_value, schedule, arm.
@@ -364,26 +311,26 @@ def collect_streams(runs: Sequence[StreamSpec]) -> tuple[pl.DataFrame, pl.DataFr
     tokens, max_epoch (0 when no block repeats).
     """
     bars, domains = [], []
-    for ratio, schedule, seed, path in _check_runs(runs):
-        summary = _read_json(Path(path))
+    for ratio, schedule, seed, path in check_runs(runs):
+        summary = read_record(Path(path))
         identity = {
             "ratio": ratio,
-            "ratio_value": _ratio_value(ratio),
+            "ratio_value": ratio_value(ratio),
             "schedule": schedule,
             "seed": seed,
         }
-        shares = _get(summary, "target_share_by_bin", Path(path))
+        shares = get_field(summary, "target_share_by_bin", Path(path))
         bars += [
             {**identity, "bin": i, "progress": i / len(shares), "target_share": float(share)}
             for i, share in enumerate(shares)
         ]
-        for name, stats in _get(summary, "domains", Path(path)).items():
+        for name, stats in get_field(summary, "domains", Path(path)).items():
             domains.append(
                 {
                     **identity,
                     "domain": name,
                     **{
-                        key: int(_get(stats, key, Path(path), f"domains.{name}."))
+                        key: int(get_field(stats, key, Path(path), f"domains.{name}."))
                         for key in STREAM_DOMAIN_KEYS
                     },
                 }

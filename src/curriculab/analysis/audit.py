@@ -32,7 +32,7 @@ import polars as pl
 
 from curriculab.analysis.controls import AuditSpec, MatchedControl, control_of
 from curriculab.analysis.statistics import paired_differences, t_interval
-from curriculab.lr import record_curve
+from curriculab.training.lr import record_curve
 
 FACTS_SCHEMA: dict[str, type[pl.DataType]] = {
     "ratio": pl.String,

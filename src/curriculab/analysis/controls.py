@@ -12,7 +12,7 @@ baseline in more than its order, and this module plans what removes them:
   control*: the baseline's own stream (the same data in the same order, byte for byte) trained
   under the treatment's learning-rate curve, an ordinary cell named `<baseline>@<schedule>`
   under that arm alone. It trains identically to the baseline (or, on a trunk, to the trunk)
-  until the two learning rates part, so a pack (curriculab.branch) or the trunk starts it from
+  until the two learning rates part, so a pack (training.branch) or the trunk starts it from
   that step: it costs only the steps after they part.
 - **More of the target under a token budget.** An end window under `fixed_tokens` adds D1
   tokens unless it holds D1's total at its natural share (`hold_total`), which is therefore
@@ -84,7 +84,7 @@ class MatchedControl:
 
         On the baseline's trunk only when that step is known at DAG time (an end window, on
         the trunk or off it: both start their window at round((1 - window) x steps)), so the
-        control starts from the trunk's checkpoint there (curriculab.branch.trunk_starts).
+        control starts from the trunk's checkpoint there (curriculab.training.branch.trunk_starts).
         Otherwise it trains from step 0 (on the baseline's stream, which it reads as it is)."""
         spec = {**schedules[self.baseline], "lr_from": self.treatment}
         treatment = schedules[self.treatment]

@@ -1,5 +1,5 @@
 """Paired comparisons against the baseline, and H1/H2 verdicts (per-cell learning metrics:
-analysis.learning; the objective and per-domain verdicts of K domains: analysis.objective).
+analysis.learning; the objective and per-domain verdicts of K domains: analysis.domains).
 
 A cell is one training run, keyed by (ratio, schedule, arm, seed). The seed fixes the model
 initialisation and the D1 subsample (nested across ratios), and every schedule is trained under
@@ -185,7 +185,7 @@ def late_schedules(
     """The schedules whose D1 sits later than the baseline's by more than `margin` (a fraction
     of training, see `end_bias`), latest first. The margin keeps schedules that only differ
     from the baseline by binning noise out of the hypotheses, which are about late D1.
-    bias: where each schedule places what the study values instead (analysis.objective:
+    bias: where each schedule places what the study values instead (analysis.domains:
     the utility's centre), when the study states a utility."""
     bias = end_bias(barcodes) if bias is None else bias
     if baseline not in bias:

@@ -91,6 +91,11 @@ def verify_tokenizer(tokenizer: str | Path, manifests: Iterable[str | Path]) -> 
             )
 
 
+def block_counts(manifests: dict[str, dict[str, Any]], split: str) -> dict[str, int]:
+    """{domain: blocks of `split`} from loaded shard manifests (`manifest.json`)."""
+    return {name: int(m["splits"][split]["n_blocks"]) for name, m in manifests.items()}
+
+
 def read_blocks(path: str | Path) -> np.ndarray:
     """Memory-map a shard and return its (n_blocks, seq_len) token view (no copy)."""
     column = read_arrow(path)["tokens"].combine_chunks()

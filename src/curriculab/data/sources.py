@@ -320,7 +320,7 @@ def check_source(source: dict[str, Any]) -> None:
 
 def check_sources(sources: dict[str, dict[str, Any]]) -> None:
     """check_source on every domain's source; a ConfigError names the domain's key."""
-    from curriculab.config import ConfigError
+    from curriculab.errors import ConfigError
 
     for name, source in sources.items():
         try:

@@ -36,7 +36,8 @@ from curriculab.design.surrogate import (
     predict,
     propose,
 )
-from curriculab.streams.build import BudgetSpec, plan_problem
+from curriculab.streams.build import plan_problem
+from curriculab.streams.schedules import BudgetSpec
 
 SURFACE_POINTS = {1: 101, 2: 41}  # grid points per axis of the fitted surface (by dimension)
 

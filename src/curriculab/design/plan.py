@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from curriculab.errors import ConfigError, CurriculabError
-from curriculab.selection.plan import KEY as SELECT
+from curriculab.streams.schedules import SELECT
 
 PREFIX = "design_r"
 NAME = re.compile(r"design_r(\d+)_(\d+)")

@@ -202,7 +202,7 @@ def cost_section(
     training every cell alone, wall time), then per (ratio, schedule, arm) the mean cell's own
     and inherited tokens and FLOPs, and the trunk segments when there are some.
 
-    cells: the cells table (analysis.aggregate); trunks: the trunks table (analysis.trunks),
+    cells: the cells table (analysis.aggregate); trunks: the trunks table (analysis.trunk_segments),
     None or empty for a study without trunks; ratio: the ratio's heading (report.words).
     """
     cells = _with_flops(cells)

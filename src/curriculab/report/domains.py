@@ -1,6 +1,6 @@
 """The parts of the page of a study read domain by domain (report.words.named_words): its charts
 (every domain's strip and learning curves, the objective's final loss and paired changes) and
-the per-domain verdicts (analysis.objective.domain_verdicts)."""
+the per-domain verdicts (analysis.domains.domain_verdicts)."""
 
 from __future__ import annotations
 

@@ -333,7 +333,7 @@ def render_report(
     exposure, as the aggregate step writes them; optionally data (report.data.data_table)
     with prepare (report.data.prepare_table: how each domain's documents were read and cleaned),
     harness_summary (lm-evaluation-harness scores), utility (domain utility by removal),
-    domain_verdicts and finetune (analysis.objective, analysis.finetune), each a section only
+    domain_verdicts and finetune (analysis.domains, analysis.finetune), each a section only
     when it has rows, weights (the utility weights, listed when the study states a utility),
     domain_barcodes (every domain's strip) and trunks (the cost section's trunk segments).
     study: name, target_domain, domains, ratios, schedules, seeds, model_preset, baseline (as in

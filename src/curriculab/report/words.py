@@ -2,7 +2,7 @@
 
 A two-domain study without a utility reads as it always has: D1 is the target, D2 the other
 domain, and the verdicts are about the final D1 test loss. A study read domain by domain
-(analysis.objective.named_domains: K > 2 domains or a stated utility) has no single "D2" and
+(analysis.domains.named_domains: K > 2 domains or a stated utility) has no single "D2" and
 judges the objective (the utility-weighted test loss), so its charts and sentences name the
 domains and the objective instead. Every chart title, axis and sentence that names the ratio,
 the measured loss or what a schedule places late takes its words from one `Words`.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curriculab.analysis.controls import MATCH
-from curriculab.analysis.objective import named_domains
+from curriculab.analysis.domains import named_domains
 from curriculab.analysis.signflip import seeds_needed
 from curriculab.analysis.statistics import NOT_JUDGED
 from curriculab.objective import is_default

@@ -27,7 +27,8 @@ import numpy as np
 import polars as pl
 
 from curriculab.analysis.statistics import CONFIDENCE, holm_family, t_interval
-from curriculab.selection.plan import KEY, Selection
+from curriculab.selection.plan import Selection
+from curriculab.streams.schedules import SELECT as KEY
 
 WHOLE = "whole pool"  # the label of cells that train on the pool itself
 KINDS = ("vs random", "placement", "interaction")  # the comparisons, in the order reported

@@ -23,8 +23,7 @@ from typing import Any
 from curriculab.errors import ConfigError
 from curriculab.selection.embed import EmbeddingSpec
 from curriculab.selection.methods import OTSpec
-
-KEY = "select"  # a schedule's key naming the selection its cells train on
+from curriculab.streams.schedules import SELECT as KEY  # a schedule's key naming its selection
 
 
 @dataclass(frozen=True)

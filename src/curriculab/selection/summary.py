@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from curriculab.analysis.objective import objective_cells, train_blocks
+from curriculab.analysis.domains import objective_cells, train_blocks
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.objective import describe
 from curriculab.selection.compare import selection_tables

@@ -22,8 +22,9 @@ import numpy as np
 
 from curriculab.errors import CurriculabError
 from curriculab.objective import utility_weights
+from curriculab.streams.prefix import assign_sequences, branch_domains
 from curriculab.streams.schedules import (
-    Budget,
+    BudgetSpec,
     Context,
     Placement,
     Plan,
@@ -34,23 +35,12 @@ from curriculab.streams.schedules import (
     make_plan,
     name_key,
 )
-from curriculab.streams.trunk import assign_sequences, branch_domains
 
 _SUBSAMPLE, _ORDER = 0, 1  # independent random streams per purpose
 
 
 class StreamError(CurriculabError, ValueError):
     """A cell's stream cannot be built (e.g. the ratio asks for more D1 than exists)."""
-
-
-@dataclass(frozen=True)
-class BudgetSpec:
-    """How long training is: one pass over the data, or a token budget with repeats."""
-
-    kind: Budget = "fixed_data"
-    total_blocks: int | None = None  # sequences in the run (fixed_tokens)
-    max_epochs: float | None = None  # cap on passes over any one domain (fixed_tokens)
-    step_blocks: int = 1  # sequences per optimiser step: a branch starts on a step boundary
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ class Order:
     blocks: np.ndarray  # (n,) int64: row of that domain's train shard
     epochs: np.ndarray  # (n,) int32: 0 for a block's first use, 1 for its second, ...
     window_start: float | None = None  # where the final (D1 or family) window begins; None: none
-    trunk: str | None = None  # the trunk whose order this one continues (streams.trunk)
+    trunk: str | None = None  # the trunk whose order this one continues (streams.prefix)
     branch_position: int | None = None  # where it leaves the trunk's order (None: it does not)
 
 

@@ -26,9 +26,23 @@ from typing import Any, Literal
 import numpy as np
 
 from curriculab.errors import CurriculabError
-from curriculab.selection.plan import KEY as SELECT
 
 Budget = Literal["fixed_data", "fixed_tokens"]
+# A schedule's key naming the selection its cells train on (curriculab.selection): the
+# schedule's own parameters are everything else.
+SELECT = "select"
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """How long training is: one pass over the data, or a token budget with repeats."""
+
+    kind: Budget = "fixed_data"
+    total_blocks: int | None = None  # sequences in the run (fixed_tokens)
+    max_epochs: float | None = None  # cap on passes over any one domain (fixed_tokens)
+    step_blocks: int = 1  # sequences per optimiser step: a branch starts on a step boundary
+
+
 RAMP_BINS = 100  # piecewise-constant resolution of ramp shapes (1% of training per bin)
 
 

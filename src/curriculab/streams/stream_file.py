@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from curriculab.data.shards import block_counts
 from curriculab.io import atomic_path, read_arrow, write_arrow, write_json
-from curriculab.streams.build import BudgetSpec, Order, build_order, build_trunk_order
-from curriculab.streams.schedules import ScheduleError
+from curriculab.streams.build import Order, build_order, build_trunk_order
+from curriculab.streams.schedules import BudgetSpec, ScheduleError
 from curriculab.streams.summary import summarise_order
 
 
@@ -41,7 +42,7 @@ def write_stream(
     summary_path: str | Path,
 ) -> dict[str, Any]:
     """Build one cell's stream from shard manifests; write Arrow IPC and a JSON summary."""
-    train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
+    train_blocks = block_counts(manifests, "train")
     names, order = build_order(train_blocks, target, ratio, schedule, spec, seed, budget)
     identity = {"ratio": ratio, "schedule": schedule, "spec": spec, "seed": seed}
     return _write(names, order, manifests[target]["seq_len"], target, identity | {
@@ -59,8 +60,8 @@ def write_trunk_stream(
     out_path: str | Path,
     summary_path: str | Path,
 ) -> dict[str, Any]:
-    """The stream of a trunk (streams.trunk) and its summary."""
-    train_blocks = {name: m["splits"]["train"]["n_blocks"] for name, m in manifests.items()}
+    """The stream of a trunk (streams.prefix) and its summary."""
+    train_blocks = block_counts(manifests, "train")
     names, order = build_trunk_order(
         train_blocks, target, ratio, trunk, base_d1_share, seed, budget
     )

@@ -21,17 +21,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curriculab.analysis.aggregate import (
-    StreamSpec,
-    _check_runs,
-    _get,
-    _ratio_value,
-    _read_json,
-    collect_cells,
-)
+from curriculab.analysis.aggregate import collect_cells
 from curriculab.analysis.audit import eligible
 from curriculab.analysis.finetune import finetune_table, paired_tests
 from curriculab.analysis.learning import CELL, area_per_token
+from curriculab.analysis.runs import StreamSpec, check_runs, get_field, ratio_value, read_record
 from curriculab.analysis.statistics import STREAM, holm_family
 from curriculab.analysis.verdicts import analyse, verdict_family
 from curriculab.objective import is_default, utility_weights
@@ -96,9 +90,9 @@ def train_blocks(domains: Sequence[str], manifests: Sequence[str | Path]) -> dic
     """Train blocks of every domain, from its shard manifest (given in the order of domains)."""
     blocks = {}
     for name, path in zip(domains, manifests, strict=True):
-        splits = _get(_read_json(Path(path)), "splits", Path(path))
-        train = _get(splits, "train", Path(path), "splits.")
-        blocks[name] = int(_get(train, "n_blocks", Path(path), "splits.train."))
+        splits = get_field(read_record(Path(path)), "splits", Path(path))
+        train = get_field(splits, "train", Path(path), "splits.")
+        blocks[name] = int(get_field(train, "n_blocks", Path(path), "splits.train."))
     return blocks
 
 
@@ -115,8 +109,8 @@ def weights_table(
     train blocks of every other domain: the counts `count_power` weighs (seed-free, as the D1
     subsample's size does not depend on the seed)."""
     rows = []
-    for ratio in sorted(ratios, key=_ratio_value):
-        value = _ratio_value(ratio)
+    for ratio in sorted(ratios, key=ratio_value):
+        value = ratio_value(ratio)
         wanted = target_blocks_wanted(dict(blocks), target, value)
         available = np.array([wanted if d == target else blocks[d] for d in domains])
         weights = utility_weights(utility, list(domains), target, available)
@@ -194,13 +188,13 @@ def collect_domain_barcodes(runs: Sequence[StreamSpec]) -> pl.DataFrame:
     from the summaries' `share_by_bin`. Summaries written before it existed have none: then,
     if any stream lacks it, an empty table, so no schedule is placed on part of its streams."""
     rows = []
-    for ratio, schedule, seed, path in _check_runs(runs):
-        summary = _read_json(Path(path))
+    for ratio, schedule, seed, path in check_runs(runs):
+        summary = read_record(Path(path))
         if "share_by_bin" not in summary:
             return pl.DataFrame(schema=DOMAIN_BARCODE_SCHEMA)
         identity = {
             "ratio": ratio,
-            "ratio_value": _ratio_value(ratio),
+            "ratio_value": ratio_value(ratio),
             "schedule": schedule,
             "seed": seed,
         }

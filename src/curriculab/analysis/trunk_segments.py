@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from curriculab.analysis.aggregate import _get, _ratio_value, _read_json
+from curriculab.analysis.runs import get_field, ratio_value, read_record
 
 TRUNK_SCHEMA: dict[str, type[pl.DataType]] = {
     "ratio": pl.String,  # D1 ratio label, as in the cells table
@@ -36,10 +36,10 @@ SEGMENT = ["ratio", "trunk", "arm", "seed", "step"]
 
 def _segment(path: Path) -> dict[str, Any]:
     """One trunk segment's row, checked: its keys, its ratio and its token counts."""
-    payload = _read_json(path)
+    payload = read_record(path)
     cast = {pl.Float64: float, pl.Int64: int, pl.String: str}
-    row = {key: cast[dtype](_get(payload, key, path)) for key, dtype in TRUNK_SCHEMA.items()}
-    if _ratio_value(row["ratio"]) != row["ratio_value"]:
+    row = {key: cast[dtype](get_field(payload, key, path)) for key, dtype in TRUNK_SCHEMA.items()}
+    if ratio_value(row["ratio"]) != row["ratio_value"]:
         raise ValueError(f"{path}: key 'ratio_value' {row['ratio_value']} is not {row['ratio']}")
     if not 0 <= row["tokens_trained"] <= row["tokens_seen"]:
         raise ValueError(f"{path}: key 'tokens_trained' is not in [0, tokens_seen]")

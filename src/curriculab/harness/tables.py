@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curriculab.analysis.aggregate import RunSpec, _check_runs, _get, _identity, _read_json
+from curriculab.analysis.runs import RunSpec, cell_identity, check_runs, get_field, read_record
 from curriculab.analysis.statistics import t_interval
 
 SCHEMA: dict[str, type[pl.DataType]] = {
@@ -35,13 +35,13 @@ SCHEMA: dict[str, type[pl.DataType]] = {
 def collect_harness(runs: Sequence[RunSpec]) -> pl.DataFrame:
     """Every cell's harness.json stacked: one row per cell, task and metric, in cell order."""
     rows = []
-    for run in _check_runs(runs):
+    for run in check_runs(runs):
         path = Path(run[-1]) / "harness.json"
-        for task, scores in _get(_read_json(path), "tasks", path).items():
-            for metric, score in _get(scores, "metrics", path, f"tasks.{task}.").items():
+        for task, scores in get_field(read_record(path), "tasks", path).items():
+            for metric, score in get_field(scores, "metrics", path, f"tasks.{task}.").items():
                 rows.append(
                     {
-                        **_identity(run),
+                        **cell_identity(run),
                         "task": task,
                         "metric": metric,
                         "value": score["value"],

@@ -22,12 +22,13 @@ base, so two windows cannot share a prefix (config.py rejects it, naming the sch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from curriculab.errors import ConfigError
 from curriculab.streams.schedules import (
+    BudgetSpec,
     Context,
     Profile,
     ScheduleError,
@@ -36,9 +37,6 @@ from curriculab.streams.schedules import (
     name_key,
     target_profile,
 )
-
-if TYPE_CHECKING:
-    from curriculab.streams.build import BudgetSpec
 
 _TRUNK, _BLOCKS, _WINDOW = 2, 3, 4  # random streams of their own (build.py uses 0 and 1)
 

@@ -1,7 +1,7 @@
 """Learning-rate schedules, and how much learning rate each domain's data received.
 
 Torch-free, so that config checks, the analysis and the tests can use it without loading a
-framework. The training loop (`curriculab.train`) calls `lr_at` once per optimiser step.
+framework. The training loop (`curriculab.training.loop`) calls `lr_at` once per optimiser step.
 
 Why exposure matters: under a decaying schedule, data placed late trains at small learning
 rates. "D1 late helps (or hurts)" cannot be told apart from "data trained at a low learning

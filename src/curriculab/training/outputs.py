@@ -1,7 +1,7 @@
 """What a finished run writes: its model (Hugging Face layout, safetensors), its learning curve,
 and its metrics (throughput, size, FLOPs, memory, where it ran, the learning rate each domain
-was trained at). Shared by a cell trained alone (`curriculab.train`) and in a pack
-(`curriculab.packed`).
+was trained at). Written for every cell by `curriculab.training.cell.finish`, however it was
+trained.
 """
 
 from __future__ import annotations
@@ -10,34 +10,29 @@ import os
 import platform
 import resource
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import torch
 
-from curriculab.checkpoint import Progress
-from curriculab.config import TrainConfig
 from curriculab.data.tokenizer import END_OF_DOCUMENT
-from curriculab.devices import peak_bf16_flops
 from curriculab.io import atomic_path
-from curriculab.lr import exposure, lr_by_bin, lr_per_position, lr_record
-from curriculab.model import count_parameters, flops_per_token
 from curriculab.streams.summary import BARCODE_BINS
+from curriculab.training.devices import peak_bf16_flops
+from curriculab.training.lr import exposure, lr_by_bin, lr_per_position, lr_record
+from curriculab.training.model import count_parameters, model_flops_per_token
+from curriculab.training.run import Run
 
-if TYPE_CHECKING:  # (train imports this module)
-    from curriculab.train import StreamBatches
 
-
-def write_outputs(
-    model, progress: Progress, data: StreamBatches, cfg: TrainConfig, device, preset: str,
-    seed: int, cell: str, threads: int, tokenizer: Path, out_dir: Path,
-    final: dict[str, dict[str, Any]], window_start: float | None, n_domains: int,
-) -> dict[str, Any]:  # fmt: skip
-    """Save the model and the learning curve; the cell's metrics (not yet written)."""
-    save_model(model, tokenizer, out_dir / "model")
+def write_outputs(run: Run, final: dict[str, dict[str, Any]], threads: int) -> dict[str, Any]:
+    """Save the run's model and learning curve to its out_dir; its metrics (not yet written)."""
+    cfg, data, progress, window_start = run.cfg, run.data, run.progress, run.window_start
+    out_dir = run.job.out_dir
+    save_model(run.model, run.job.inputs.tokenizer, out_dir / "model")
     with atomic_path(out_dir / "curve.parquet") as tmp:
         pl.DataFrame(progress.curve).write_parquet(tmp)
-    metrics = run_metrics(model, progress, data, cfg, device, preset, seed, cell, threads)
+    metrics = run_metrics(run, threads)
+    n_domains = len(run.eval_sets)
     metrics["final_curve_loss"] = {r["domain"]: r["loss"] for r in progress.curve[-n_domains:]}
     metrics["final_test"] = final
     lrs = lr_per_position(len(data.blocks), cfg.batch_size, cfg, window_start)
@@ -58,17 +53,16 @@ def job_placement() -> dict[str, str | None]:
     }
 
 
-def run_metrics(
-    model, progress: Progress, data: StreamBatches, cfg, device, preset, seed, cell, threads
-) -> dict[str, Any]:
+def run_metrics(run: Run, threads: int) -> dict[str, Any]:
     """Throughput, size, FLOPs per token, peak memory and (on CUDA) model FLOPs utilisation."""
+    model, progress, data, cfg, device = run.model, run.progress, run.data, run.cfg, run.device
     rate = progress.tokens_seen / max(progress.train_seconds, 1e-9)
-    per_token = flops_per_token(model, data.seq_len)
+    per_token = model_flops_per_token(model, data.seq_len)
     metrics: dict[str, Any] = {
-        "cell": cell,
-        "preset": preset,
+        "cell": run.label,
+        "preset": run.preset,
         "device": device.type,
-        "seed": seed,
+        "seed": run.job.seed,
         "threads": threads,
         "n_params": count_parameters(model),
         "flops_per_token": per_token,

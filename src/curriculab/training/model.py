@@ -96,12 +96,27 @@ def training_flops_per_token(
     return 6.0 * n_params + 12 * num_layers * hidden_size * seq_len
 
 
-def flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
+def model_flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
     """Training FLOPs per token of a built model (see training_flops_per_token)."""
     config = model.config
     return training_flops_per_token(
         count_parameters(model), config.num_hidden_layers, config.hidden_size, seq_len
     )
+
+
+def parameter_count(preset: str, vocab_size: int) -> int:
+    """Trainable parameters of a preset (tied embeddings counted once), without building it."""
+    shape = PRESETS[preset]
+    width = shape.hidden_size
+    per_layer = 4 * width * width + 3 * width * shape.intermediate_size + 2 * width
+    return padded_vocab_size(vocab_size) * width + shape.num_layers * per_layer + width
+
+
+def preset_flops_per_token(preset: str, vocab_size: int, seq_len: int) -> float:
+    """Training FLOPs per token of a preset, without building it (as model_flops_per_token)."""
+    shape = PRESETS[preset]
+    params = parameter_count(preset, vocab_size)
+    return training_flops_per_token(params, shape.num_layers, shape.hidden_size, seq_len)
 
 
 def load_model(model_dir: str | Path) -> LlamaForCausalLM:

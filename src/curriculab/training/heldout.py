@@ -61,6 +61,43 @@ def mean_loss(
     return total / count
 
 
+def final_sets(
+    test_shards: dict[str, Path], max_blocks: int | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{domain: (the blocks of its final test, their indices in its test shard)}: `max_blocks`
+    blocks spread evenly over every test shard (all of them when None), domains sorted."""
+    sets = {}
+    for name in sorted(test_shards):
+        blocks = read_blocks(test_shards[name])
+        index = spread_subset(len(blocks), max_blocks)
+        sets[name] = (blocks[index], index)
+    return sets
+
+
+def test_record(
+    loss: float, chosen: np.ndarray, index: np.ndarray, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """One domain's final test: loss (nats/token), bits per byte, what it was measured on."""
+    test = manifest["splits"]["test"]
+    return {
+        "loss": loss,
+        "bits_per_byte": bits_per_byte(loss, test["bytes_per_token"]),
+        "n_blocks": len(chosen),
+        "n_tokens": int(chosen.size),
+        # Which blocks of which shard: two cells compare on the same test set only if equal.
+        "blocks_sha256": blocks_fingerprint(test["sha256"], index),
+    }
+
+
+def curve_row(
+    step: int, tokens_seen: int, name: str, loss: float, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """One point of the learning curve: a domain's held-out loss after `step` steps."""
+    bpt = manifest["splits"]["test"]["bytes_per_token"]
+    return {"step": step, "tokens_seen": tokens_seen, "domain": name, "loss": loss,
+            "bits_per_byte": bits_per_byte(loss, bpt)}  # fmt: skip
+
+
 def final_test(
     model: torch.nn.Module,
     test_shards: dict[str, Path],
@@ -68,24 +105,11 @@ def final_test(
     max_blocks: int | None,
     device: torch.device,
 ) -> dict[str, dict[str, Any]]:
-    """Final test loss (nats/token) and bits per byte of every domain, on `max_blocks` blocks
-    spread evenly over its test shard (all of them when None)."""
-    results = {}
-    for name in sorted(test_shards):
-        blocks = read_blocks(test_shards[name])
-        index = spread_subset(len(blocks), max_blocks)
-        chosen = blocks[index]
-        loss = mean_loss(model, chosen, device)
-        bytes_per_token = manifests[name]["splits"]["test"]["bytes_per_token"]
-        results[name] = {
-            "loss": loss,
-            "bits_per_byte": bits_per_byte(loss, bytes_per_token),
-            "n_blocks": len(chosen),
-            "n_tokens": int(chosen.size),
-            # Which blocks of which shard: two cells compare on the same test set only if equal.
-            "blocks_sha256": blocks_fingerprint(manifests[name]["splits"]["test"]["sha256"], index),
-        }
-    return results
+    """Final test of every domain (`final_sets`, `test_record`) of one model."""
+    return {
+        name: test_record(mean_loss(model, chosen, device), chosen, index, manifests[name])
+        for name, (chosen, index) in final_sets(test_shards, max_blocks).items()
+    }
 
 
 def blocks_fingerprint(shard_sha256: str, index: np.ndarray) -> str:

@@ -85,3 +85,15 @@ def peak_bf16_flops(device_name: str) -> float | None:
         if key in device_name:
             return peak
     return None
+
+
+def setup_runtime(threads: int, choice: str) -> torch.device:
+    """Threads from Snakemake, deterministic CPU kernels, TF32 matmuls on CUDA; the device."""
+    torch.set_num_threads(max(1, threads))
+    device = claim_device(choice)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curriculab.config import TrainConfig
-from curriculab.lr import lr_at
+from curriculab.training.lr import lr_at
 
 LR_KEYS = frozenset(
     {"lr", "lr_schedule", "warmup_fraction", "min_lr_fraction", "decay_fraction", "decay_start"}
@@ -38,7 +38,7 @@ class Snapshot:
     cell: str
     model: dict[str, Any]
     optimizer: dict[str, Any]
-    progress: Any  # curriculab.checkpoint.Progress
+    progress: Any  # curriculab.training.checkpoint.Progress
 
     @classmethod
     def take(cls, step: int, cell: str, model, optimizer, progress) -> Snapshot:
@@ -104,7 +104,7 @@ def plan_branches(cells: list[Candidate]) -> dict[int, tuple[int, int]]:
     return plan
 
 
-# --- trunks (curriculab.trunk, streams.trunk): where each cell starts ----------------------------
+# --- trunks (training.trunk, streams.prefix): where each cell starts ---------------------------
 
 
 def trunk_window_start(cfg: TrainConfig) -> float | None:
@@ -125,7 +125,7 @@ def trunk_starts(
     moves another's start (and never retrains its cells). A member that never leaves starts one
     step before the end, so that it still trains (and is measured) as a cell of its own.
     """
-    from curriculab.streams.trunk import window_step
+    from curriculab.streams.prefix import window_step
 
     steps = total_blocks // batch_size
     trunk_lr = [lr_at(s, steps, cfg, trunk_window_start(cfg)) for s in range(steps)]
