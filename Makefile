@@ -1,4 +1,4 @@
-# Two commands from a fresh clone (README: Quick start):
+# Two commands from a fresh clone (README.md: Quick start):
 #   make study   the environment, then the default study -> reports/report.html
 #   make test    the environment with the test extras and system packages, then the test suite
 # Both are idempotent: a second call installs nothing unless pyproject.toml changed (the stamp

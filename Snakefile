@@ -21,17 +21,17 @@ include: "rules/evaluate.smk"
 include: "rules/harness.smk"
 
 
-if DESIGN:  # the study key `design` (README: Design)
+if DESIGN:  # the study key `design` (docs/stages/design.md)
 
     include: "rules/design.smk"
 
 
-if LADDER:  # the study key `ladder` (README: Scale ladders)
+if LADDER:  # the study key `ladder` (docs/stages/ladder.md)
 
     include: "rules/ladder.smk"
 
 
-if SELECT:  # the study key `select` (README: Selection)
+if SELECT:  # the study key `select` (docs/stages/selection.md)
 
     include: "rules/select.smk"
 

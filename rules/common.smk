@@ -68,7 +68,7 @@ STREAMS = [
 RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
 REGISTRATION = "results/preregistration.json"  # the verdict family, before any training
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
-# The design loop (README: Design; rules/design.smk): every round has a fixed number of points,
+# The design loop (docs/stages/design.md; rules/design.smk): every round has a fixed number of points,
 # so its cells are named before any has run: round r's schedules at the design's ratio and arm,
 # every seed, and the recommendation and baseline at the fresh seeds (design_cells). They are
 # cells like any other, never part of the grid's verdicts.
@@ -77,7 +77,7 @@ DESIGN_CELLS = design_cells(STUDY)
 GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
 CONTROL_SCHEDULES = sorted(CONTROLS, key=len, reverse=True)
 DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=True)
-# Scale ladders (README: Scale ladders; rules/ladder.smk): every scale's cells and the check's
+# Scale ladders (docs/stages/ladder.md; rules/ladder.smk): every scale's cells and the check's
 # at the target scale, named before any has run (their shares and tokens are set when their
 # streams are built). Cells like any other, never part of the grid's verdicts.
 LADDER = STUDY.ladder
@@ -91,12 +91,12 @@ LADDER_CELLS = {
 LADDER_SCHEDULES = sorted(
     LADDER.all_names(DOMAINS) if LADDER else [], key=len, reverse=True
 )
-# Target-aware selection (README: Selection; rules/select.smk): every selection is a derived
+# Target-aware selection (docs/stages/selection.md; rules/select.smk): every selection is a derived
 # domain `<pool>_<set>` with shards of its own; the cells of a schedule with `select: <set>`
 # train on its shards in the pool's place.
 SELECT = STUDY.select
 SELECTED = sorted(SELECT.domains if SELECT else [], key=len, reverse=True)
-# Trunks (README: Trunks): where every cell on a trunk starts, where each trunk is checkpointed.
+# Trunks (docs/stages/trunk.md): where every cell on a trunk starts, where each trunk is checkpointed.
 TRUNKS = TrunkPlan.of(STUDY)
 
 

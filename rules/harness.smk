@@ -1,5 +1,5 @@
-# lm-evaluation-harness on every cell's final model (optional: study key `harness`, README:
-# Harness). The shipped perplexity task (workflow/harness/curriculab_heldout.yaml) is written
+# lm-evaluation-harness on every cell's final model (optional: study key `harness`;
+# docs/stages/harness.md). The shipped perplexity task (workflow/harness/curriculab_heldout.yaml) is written
 # out once per domain over that domain's held-out documents; every cell's model/ directory is
 # then evaluated by the harness itself (`--model hf`), as anyone would evaluate a checkpoint.
 

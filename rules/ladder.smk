@@ -1,4 +1,4 @@
-# Scale ladders (README: Scale ladders; curriculab.ladder): at every scale, the mixture runs and
+# Scale ladders (docs/stages/ladder.md; curriculab.ladder): at every scale, the mixture runs and
 # the ordering runs train as cells like any other (rules/train.smk packs them per scale); rule
 # ladder fits every scale and predicts the target scale; the check's cells train there with the
 # predicted mixtures and the alternatives, and rule ladder_summary compares them by seed.

@@ -1,4 +1,4 @@
-# Target-aware selection (README: Selection; curriculab.selection): the pool's and the target's
+# Target-aware selection (docs/stages/selection.md; curriculab.selection): the pool's and the target's
 # train documents embedded once, then each selection chosen from the pool and written as a
 # derived domain (`<pool>_<set>`; a random set once per training seed, `<pool>_<set>_seed<s>`),
 # which rule shards builds like any other domain. A schedule with `select: <set>` trains on it

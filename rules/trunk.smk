@@ -1,11 +1,11 @@
-# Trunks (README: Trunks): schedules that name one trunk share its training up to where each
+# Trunks (docs/stages/trunk.md): schedules that name one trunk share its training up to where each
 # leaves it. A trunk's stream is its base mixture over the whole budget; the trunk is trained in
 # segments, one target per checkpoint, each from the checkpoint before it; a cell of a schedule
 # on a trunk starts from the checkpoint where it leaves the trunk (rules/train.smk). The plan is
 # TRUNKS (rules/common.smk: curriculab.training.branch.TrunkPlan).
 
 
-# A trunk's stream (README: Trunks): its base mixture over the whole budget, the prefix of the
+# A trunk's stream (docs/stages/trunk.md): its base mixture over the whole budget, the prefix of the
 # stream of every schedule that names it (curriculab.streams.prefix).
 rule trunk_stream:
     input:
@@ -35,7 +35,7 @@ rule trunk_stream:
         trunk_stream_job(input, output, params, wildcards, log)
 
 
-# A trunk segment (README: Trunks): the trunk of (ratio, trunk, arm, seed) trained from its
+# A trunk segment (docs/stages/trunk.md): the trunk of (ratio, trunk, arm, seed) trained from its
 # previous checkpoint up to step {step}, a branch point; each checkpoint is its own target.
 rule trunk:
     input:

@@ -4,7 +4,7 @@ Each case replaces D1 (cooking) of the tiny study with a bad source. A case with
 config is valid, that job fails, Snakemake exits non-zero and prints one line `curriculab: ...`
 naming the file (and line or byte) or the source, the job's log holds no traceback, and nothing
 is left under results/ for D1 (no output, no temporary file). A case without a rule is caught
-before any job. The policy per kind is README: Reliability.
+before any job. The policy per kind is docs/reliability.md.
 """
 
 from __future__ import annotations

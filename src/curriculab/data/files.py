@@ -2,7 +2,7 @@
 
 `datasets` reads the files; this module checks them first, so that a bad file stops the job
 with a line naming the file (and the line or byte) rather than a `datasets` traceback. The
-policy, per kind of problem (README: Reliability):
+policy, per kind of problem (docs/reliability.md):
 
 - kind by extension: `.jsonl` / `.json` (JSON Lines, or one JSON array of records), `.parquet`,
   `.txt`, each optionally compressed as `.gz`, `.bz2`, `.xz` or `.zst` (not Parquet, which

@@ -1,4 +1,4 @@
-"""The design loop's plan (README: Design): its box, its rounds and the names of their cells.
+"""The design loop's plan (docs/stages/design.md): its box, its rounds and the names of their cells.
 
 Read at DAG time (torch- and scikit-learn-free). A study's `design:` key names one schedule of
 the grid (its family and every parameter the design does not vary stay fixed) and a box of the

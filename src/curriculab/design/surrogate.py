@@ -1,6 +1,6 @@
 """A surrogate of the study's objective over schedule parameters, and the next points to run.
 
-The design loop (README: Design) treats every finished cell as a noisy measurement of the
+The design loop (docs/stages/design.md) treats every finished cell as a noisy measurement of the
 objective at a point x of a box of schedule parameters (a window, a strength, a share). It fits
 a Gaussian process (scikit-learn: a Matern 5/2 kernel with one length scale per parameter, a
 white-noise term for seed-to-seed variation, the targets normalised) and proposes a batch:

@@ -1,1 +1,1 @@
-"""Scale ladders: mixture optima per scale and their prediction across scales (README: Ladder)."""
+"""Scale ladders: mixture optima per scale, predicted across scales (docs/stages/ladder.md)."""

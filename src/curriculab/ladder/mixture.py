@@ -1,6 +1,6 @@
 """The ladder's mixture tables (torch-free): every scale's fits and optimum from its cells, each
 seed's own optimum, the prediction at the target with its interval, and every cell's epochs
-(README: Scale ladders). The numerics live in curriculab.ladder.fit and .predict."""
+(docs/stages/ladder.md). The numerics live in curriculab.ladder.fit and .predict."""
 
 from __future__ import annotations
 

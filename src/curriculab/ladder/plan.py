@@ -1,4 +1,4 @@
-"""The ladder's plan (README: Scale ladders): its scales, the cells of every scale, the check.
+"""The ladder's plan (docs/stages/ladder.md): its scales, the cells of every scale, the check.
 
 Read at DAG time (torch- and scipy-free). A study's `ladder:` key lists three or more scales
 (token budgets, optionally a model preset each) and a target scale. At every scale it trains:

@@ -1,5 +1,5 @@
 """The mixture optimum one scale up: the two rules, censored optima and intervals that are honest
-about the law and about the seeds (README: Scale ladders).
+about the law and about the seeds (docs/stages/ladder.md).
 
 Every domain's optimal amount N*_i(B) = B x*_i(B) is taken to be log-linear in the budget B.
 AutoScale's rule (arXiv 2407.20177) extrapolates the line through the last two scales (on a

@@ -1,5 +1,5 @@
 """The ladder's tables (torch-free): every scale's mixture optimum and best end window from
-its cells, their prediction at the target scale, and the check there (README: Scale ladders).
+its cells, their prediction at the target scale, and the check there (docs/stages/ladder.md).
 
 Mixtures (curriculab.ladder.mixture, .fit, .predict): per scale, the objective's response to
 every domain's amount is fitted over that domain's perturbation runs and the base run, every

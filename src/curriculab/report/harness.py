@@ -22,7 +22,7 @@ def harness_section(summary: pl.DataFrame, baseline: str) -> str:
     """Per task and metric: mean over seeds (95% t-interval) and the change against `baseline`
     at the same ratio, arm and seed (95% t-interval), for every ratio, arm and schedule."""
     parts = [
-        "<p>Scores of every cell's saved model by lm-evaluation-harness (README: Harness). "
+        "<p>Scores of every cell's saved model by lm-evaluation-harness (docs/stages/harness.md). "
         "<code>curriculab_heldout_&lt;domain&gt;</code> is the perplexity of that domain's "
         "held-out documents, each scored whole: bits per byte and perplexities, lower is better. "
         f"The change is against <code>{html.escape(baseline)}</code> at the same ratio, arm and "

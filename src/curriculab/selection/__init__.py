@@ -1,1 +1,1 @@
-"""Target-aware selection: which pool documents to train on (README: Selection)."""
+"""Target-aware selection: which pool documents to train on (docs/stages/selection.md)."""

@@ -1,4 +1,4 @@
-"""The study key `select` (README: Selection): which pool documents each selection keeps.
+"""The study key `select` (docs/stages/selection.md): which pool documents each selection keeps.
 
 A selection chooses documents from the pool domain's train split toward the target domain's
 train split (never a test split) and becomes a derived domain, `{pool}_{set}` (for example
@@ -127,7 +127,7 @@ def check_select(
             name = next(iter(users))
             raise ConfigError(
                 f"config key 'grid.schedules.{name}.select': no selections are defined; "
-                "add the study key 'select' (README: Selection)"
+                "add the study key 'select' (docs/stages/selection.md)"
             )
         return None
     selection = Selection.of(raw, target_domain, seeds)
