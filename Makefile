@@ -17,13 +17,18 @@ BIN := $(VENV)/bin
 # Root installs system packages itself; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: study test system-packages clean-venv
+.PHONY: study test test-fast system-packages clean-venv
 
 study: $(VENV)/.installed-study
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(VENV)/.installed-test system-packages
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The quick tier, before every commit: all but the real-Snakemake, SLURM, browser and slow tests
+# (markers: tests/conftest.py). Measured: see docs/contributing.md.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not workflow and not slurm and not browser and not slow"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -12,7 +12,7 @@ from curriculab.data.prepare import run_prepare
 from curriculab.data.shards import build_shards
 from curriculab.data.sources import read_source, write_raw
 from curriculab.data.tokenizer import run_tokenizer
-from tests.helpers import TINY_CONFIG
+from tests.support.helpers import TINY_CONFIG
 
 
 @pytest.fixture
@@ -76,3 +76,31 @@ def local_encoder(tmp_path_factory) -> str:
     torch.manual_seed(0)
     BertModel(config).save_pretrained(directory)
     return str(directory)
+
+
+# Markers select tiers; they never skip (`make test` runs every test, `make test-fast` leaves
+# out these). Given by where a test lives, so a new file in tests/workflow/ cannot forget it.
+BY_PATH = {
+    "workflow": "tests/workflow/",  # real Snakemake runs
+    "slurm": "tests/workflow/test_slurm.py",  # a single-node SLURM cluster
+    "browser": "tests/report/test_browser.py",  # headless Chromium
+}
+# Unit tests that take over ~20 s each on two cores (`pytest --durations`), by node id prefix.
+SLOW = (  # measured: 154 s, 45 s, 56 s, 32 s, 23 s
+    "tests/selection/test_compare.py::test_no_difference_keeps_the_familywise_error_near",
+    "tests/selection/test_compare.py::test_a_real_selection_effect_is_found_with_its_sign",
+    "tests/analysis/test_audit.py::test_order_alone_keeps_the_verdicts_and_their_power",
+    "tests/design/test_design_fresh.py::test_the_design_seeds_flatter_the_recommendation",
+    "tests/analysis/test_utility.py::test_readings_name_a_direction_only_after_holm",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(config.rootpath)
+    for item in items:
+        where = Path(item.fspath).relative_to(root).as_posix()
+        for marker, prefix in BY_PATH.items():
+            if where.startswith(prefix):
+                item.add_marker(getattr(pytest.mark, marker))
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

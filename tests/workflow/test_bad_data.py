@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import yaml
 import zstandard
 
-from tests.helpers import TINY_CONFIG, make_wheel, with_key
-from tests.workflow.test_bad_input import _cooking_docs, _one_line_problems, _snakemake
+from tests.support.helpers import TINY_CONFIG, make_wheel, with_key
+from tests.support.workflow import cooking_docs, one_line_problems, snakemake
 
 
 def _source(**source: Any) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def _source(**source: Any) -> dict[str, Any]:
 
 
 def _lines(docs: list[str] | None = None) -> list[str]:
-    return [json.dumps({"text": doc}) for doc in (docs or _cooking_docs())]
+    return [json.dumps({"text": doc}) for doc in (docs or cooking_docs())]
 
 
 def _write(workdir: Path, name: str, content: bytes | str) -> str:
@@ -52,7 +52,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-GOOD_PARQUET = _parquet_bytes(pa.table({"text": _cooking_docs()}))
+GOOD_PARQUET = _parquet_bytes(pa.table({"text": cooking_docs()}))
 
 
 def _cut_off(workdir: Path) -> dict[str, Any]:
@@ -121,20 +121,20 @@ CASES: list[tuple[str, Build, str | None, str]] = [
     # files: one JSON document
     (
         "json array cut off",
-        lambda w: _files(w, "cooking.json", json.dumps(_cooking_docs())[:-30]),
+        lambda w: _files(w, "cooking.json", json.dumps(cooking_docs())[:-30]),
         "download",
         "not valid JSON at line 1",
     ),
     (
         "json array of strings",
-        lambda w: _files(w, "cooking.json", json.dumps(_cooking_docs())),
+        lambda w: _files(w, "cooking.json", json.dumps(cooking_docs())),
         "download",
         "record 0 of the array is a string",
     ),
     # files: Parquet
     (
         "parquet not parquet",
-        lambda w: _files(w, "cooking.parquet", "\n".join(_cooking_docs())),
+        lambda w: _files(w, "cooking.parquet", "\n".join(cooking_docs())),
         "download",
         "cooking.parquet: not a valid Parquet file",
     ),
@@ -177,7 +177,7 @@ CASES: list[tuple[str, Build, str | None, str]] = [
     (
         "bz2 truncated",
         lambda w: _files(
-            w, "cooking.txt.bz2", bz2.compress("\n".join(_cooking_docs()).encode())[:60]
+            w, "cooking.txt.bz2", bz2.compress("\n".join(cooking_docs()).encode())[:60]
         ),
         "download",
         "cooking.txt.bz2: not a valid .bz2 file",
@@ -250,8 +250,8 @@ def _run_case(root: Path, case: tuple[str, Build, str | None, str]) -> list[str]
     workdir = root / name.replace(" ", "_")
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(build(workdir)))
-    done = _snakemake(workdir, env=ENV.get(name))
-    problems = _one_line_problems(done, expected)
+    done = snakemake(workdir, env=ENV.get(name))
+    problems = one_line_problems(done, expected)
     results = workdir / "results"
     if rule is None:
         if results.exists() or "rule " in done.stdout + done.stderr:

@@ -11,7 +11,6 @@ non-zero, and that job leaves no output and no temporary file behind.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,36 +20,14 @@ import pytest
 import yaml
 
 from curriculab.data.prepare import normalise, split_of
-from curriculab.data.sources import synthetic_documents
 from curriculab.io import sha256_text
-from tests.helpers import DELETE, TINY_CONFIG, make_wheel, with_key
-from tests.workflow.test_workflow import SNAKEMAKE
-
-
-def _snakemake(
-    workdir: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
-    )
-
-
-def _curriculab_lines(done: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in done.stderr.splitlines() if line.startswith("curriculab: ")]
-
-
-def _one_line_problems(done: subprocess.CompletedProcess, expected: str) -> list[str]:
-    """What is wrong with a run that should fail with one line containing `expected`."""
-    lines = _curriculab_lines(done)
-    problems = ["exit status 0"] if done.returncode == 0 else []
-    if len(lines) != 1 or expected not in lines[0]:
-        problems.append(f"expected one line containing {expected!r}, got {lines}")
-    return problems
-
+from tests.support.helpers import DELETE, TINY_CONFIG, make_wheel, with_key
+from tests.support.workflow import (
+    cooking_docs,
+    curriculab_lines,
+    one_line_problems,
+    snakemake,
+)
 
 # (case, dotted key, value, text the one line must contain)
 CONFIG_CASES = [
@@ -183,7 +160,7 @@ def _run_config_case(tmp_path: Path, case: tuple) -> tuple[str, subprocess.Compl
         _write_raw_yaml(workdir, value)
     else:
         (workdir / "config.yaml").write_text(yaml.safe_dump(with_key(TINY_CONFIG, key, value)))
-    return name, _snakemake(workdir), workdir
+    return name, snakemake(workdir), workdir
 
 
 def test_every_config_case_stops_before_any_job_with_one_line(tmp_path: Path) -> None:
@@ -193,7 +170,7 @@ def test_every_config_case_stops_before_any_job_with_one_line(tmp_path: Path) ->
         results = list(pool.map(lambda case: _run_config_case(tmp_path, case), cases))
     failures = []
     for (name, _, _, expected), (_, done, workdir) in zip(cases, results, strict=True):
-        problems = _one_line_problems(done, expected)
+        problems = one_line_problems(done, expected)
         if (workdir / "results").exists():
             problems.append("wrote under results/")
         if "rule " in done.stdout + done.stderr:
@@ -217,10 +194,6 @@ def _corpus(directory: Path, name: str, lines: list[str] | bytes) -> str:
     return f"{directory.name}/{name}.txt"
 
 
-def _cooking_docs() -> list[str]:
-    return list(synthetic_documents(TINY_CONFIG["domains"]["cooking"]["source"]))
-
-
 def _files_case(workdir: Path, cooking: list[str] | bytes, **source: Any) -> dict[str, Any]:
     glob = _corpus(workdir / "corpus", "cooking", cooking)
     return with_key(
@@ -230,7 +203,7 @@ def _files_case(workdir: Path, cooking: list[str] | bytes, **source: Any) -> dic
 
 def _jsonl_case(workdir: Path) -> dict[str, Any]:
     (workdir / "corpus").mkdir()
-    rows = [json.dumps({"body": doc}) for doc in _cooking_docs()]
+    rows = [json.dumps({"body": doc}) for doc in cooking_docs()]
     (workdir / "corpus" / "cooking.jsonl").write_text("\n".join(rows) + "\n")
     return with_key(
         TINY_CONFIG, "domains.cooking.source", {"type": "files", "glob": "corpus/*.jsonl"}
@@ -238,7 +211,7 @@ def _jsonl_case(workdir: Path) -> dict[str, Any]:
 
 
 def _wheel_case(workdir: Path, *, wrong_sha: bool = False, member: str = "tinydata/docs.json"):
-    payload = json.dumps(_cooking_docs()).encode()
+    payload = json.dumps(cooking_docs()).encode()
     digest = make_wheel(workdir / "index", "tinydata/docs.json", payload)
     source = {
         "type": "wheel",
@@ -262,7 +235,7 @@ def _tiny_corpus() -> list[str]:
 
 
 def _invalid_utf8(workdir: Path) -> dict[str, Any]:
-    docs = "\n".join(_cooking_docs()).encode()
+    docs = "\n".join(cooking_docs()).encode()
     return _files_case(workdir, docs[:500] + b"\xff\xfe" + docs[500:] + b"\n")
 
 
@@ -289,7 +262,7 @@ DATA_CASES = [
     ),
     (
         "all documents duplicates",
-        lambda w: _files_case(w, [_cooking_docs()[0]] * 80),
+        lambda w: _files_case(w, [cooking_docs()[0]] * 80),
         "prepare",
         "1 documents left",
     ),
@@ -321,9 +294,9 @@ def test_bad_data_fails_in_its_first_job_with_one_line(
 ) -> None:
     config = build(tmp_path)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    done = _snakemake(tmp_path)
+    done = snakemake(tmp_path)
     assert done.returncode != 0, f"{name}: Snakemake succeeded"
-    lines = _curriculab_lines(done)  # one per failed job (jobs running at the time also fail)
+    lines = curriculab_lines(done)  # one per failed job (jobs running at the time also fail)
     assert lines and all(expected in line for line in lines), (name, lines, done.stderr[-2000:])
     marker = "Error in rule train_p" if rule == "train" else f"Error in rule {rule}:"  # packs
     assert marker in done.stderr, done.stderr[-2000:]

@@ -17,10 +17,9 @@ import pytest
 
 from curriculab.design.surrogate import Box
 from curriculab.io import read_json
-from tests.helpers import TINY_CONFIG
-from tests.report_page import visible_text
-from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _remade_same_bytes, _run_study
+from tests.support.helpers import TINY_CONFIG
+from tests.support.report_page import visible_text
+from tests.support.workflow import jobs_run, remade_same_bytes, run_study
 
 SEEDS = [0, 1]
 FRESH = [2, 3]  # design.fresh_seeds' default: as many as grid.seeds, after the largest
@@ -49,7 +48,7 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    return _run_study(tmp_path_factory, "design", _config())
+    return run_study(tmp_path_factory, "design", _config())
 
 
 def _rounds(workdir: Path) -> list[dict]:
@@ -60,7 +59,7 @@ def _rounds(workdir: Path) -> list[dict]:
 
 def test_every_round_is_trained_in_one_run_and_reads_the_rounds_before_it(study) -> None:
     workdir, printout = study
-    jobs = _jobs_run(printout)
+    jobs = jobs_run(printout)
     assert jobs["design"] == ROUNDS + 2 and jobs["design_summary"] == 1
     rounds = _rounds(workdir)
     assert [len(r["proposals"]) for r in rounds] == [INITIAL, PER_ROUND, 1]
@@ -127,4 +126,4 @@ def test_the_same_inputs_give_the_same_proposals_and_a_rerun_trains_nothing(
     study, tmp_path: Path
 ) -> None:
     workdir, _ = study
-    _remade_same_bytes(workdir, tmp_path / "again", "results/design/round1/proposals.json")
+    remade_same_bytes(workdir, tmp_path / "again", "results/design/round1/proposals.json")

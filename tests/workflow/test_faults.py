@@ -2,7 +2,7 @@
 corrupted shard, and two runs of the same study that must agree byte for byte.
 
 (A training job killed with SIGKILL and resumed is tests/workflow/test_resume.py; a non-finite
-loss is tests/test_train.py and the bad-input table in tests/workflow/test_bad_input.py.)
+loss is tests/training/test_loop.py and the bad-input table in tests/workflow/test_bad_input.py.)
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from curriculab.data.sources import synthetic_documents
-from tests.helpers import TINY_CONFIG
-from tests.workflow.test_workflow import SNAKEMAKE
+from tests.support.helpers import TINY_CONFIG
+from tests.support.workflow import SNAKEMAKE
 
 MANIFESTS = ["results/shards/cooking/manifest.json", "results/shards/history/manifest.json"]
 

@@ -16,10 +16,9 @@ import pytest
 from curriculab.analysis.domains import train_blocks
 from curriculab.io import read_json
 from curriculab.ladder.plan import CHECK, pool_blocks
-from tests.helpers import TINY_CONFIG
-from tests.report_page import visible_text
-from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _remade_same_bytes, _run_study
+from tests.support.helpers import TINY_CONFIG
+from tests.support.report_page import visible_text
+from tests.support.workflow import jobs_run, remade_same_bytes, run_study
 
 SCALES = [2048, 4096, 8192]
 TARGET = 16384
@@ -47,7 +46,7 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    return _run_study(tmp_path_factory, "ladder", _config())
+    return run_study(tmp_path_factory, "ladder", _config())
 
 
 def _run_dir(workdir: Path, schedule: str, seed: int) -> Path:
@@ -56,7 +55,7 @@ def _run_dir(workdir: Path, schedule: str, seed: int) -> Path:
 
 def test_every_scale_and_the_check_train_in_one_run(study) -> None:
     workdir, printout = study
-    jobs = _jobs_run(printout)
+    jobs = jobs_run(printout)
     assert jobs["ladder"] == 1 and jobs["ladder_summary"] == 1
     assert jobs["ladder_stream"] == 3 * 18 * 2 + len(CHECK) * 3
     for scale, tokens in zip(("s1", "s2", "s3"), SCALES, strict=True):
@@ -143,4 +142,4 @@ def test_the_same_cells_give_the_same_fits_and_a_rerun_trains_nothing(
     study, tmp_path: Path
 ) -> None:
     workdir, _ = study
-    _remade_same_bytes(workdir, tmp_path / "again", "results/ladder/fits.json")
+    remade_same_bytes(workdir, tmp_path / "again", "results/ladder/fits.json")

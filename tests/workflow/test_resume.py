@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from tests.helpers import TINY_CONFIG
-from tests.workflow.test_workflow import SNAKEMAKE
+from tests.support.helpers import TINY_CONFIG
+from tests.support.workflow import SNAKEMAKE
 
 CELL = "results/runs/0.3/shuffled/cosine/seed0"
 

@@ -15,10 +15,9 @@ import pytest
 
 from curriculab.io import read_json
 from curriculab.streams.stream_file import read_stream
-from tests.helpers import TINY_CONFIG
-from tests.report_page import visible_text
-from tests.workflow.test_trunks import _jobs_run
-from tests.workflow.test_workflow import _remade_same_bytes, _run_study
+from tests.support.helpers import TINY_CONFIG
+from tests.support.report_page import visible_text
+from tests.support.workflow import jobs_run, remade_same_bytes, run_study
 
 SETS = {"rand": "random", "near": "similarity", "ot": "ot"}
 SEEDS = [0, 1, 2]
@@ -50,12 +49,12 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    return _run_study(tmp_path_factory, "select", _config())
+    return run_study(tmp_path_factory, "select", _config())
 
 
 def test_selections_are_domains_with_their_own_train_and_the_pools_test(study) -> None:
     workdir, printout = study
-    jobs = _jobs_run(printout)
+    jobs = jobs_run(printout)
     assert jobs["select_embed"] == 1 and jobs["select"] == len(DERIVED)
     assert jobs["select_summary"] == 1
     pool = read_json(workdir / "results/shards/history/manifest.json")
@@ -147,6 +146,6 @@ def test_the_comparisons_and_the_report_section(study) -> None:
 
 def test_a_selection_remade_from_the_same_inputs_is_the_same_bytes(study, tmp_path) -> None:
     workdir, _ = study
-    _remade_same_bytes(workdir, tmp_path / "copy", "results/select/history_ot/docs.parquet")
+    remade_same_bytes(workdir, tmp_path / "copy", "results/select/history_ot/docs.parquet")
     record = json.loads((workdir / "results/select/history_ot/selection.json").read_text())
     assert record["solver"]["converged"]

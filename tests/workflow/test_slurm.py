@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from curriculab.config import load_study
-from tests.helpers import REPO, SCHEMA, TINY_CONFIG
-from tests.slurm_node import SingleNodeSlurm, is_running, missing_requirements
+from tests.support.helpers import REPO, SCHEMA, TINY_CONFIG
+from tests.support.slurm_node import SingleNodeSlurm, is_running, missing_requirements
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 # The profile as users run it, plus what a cluster without an accounting database needs

@@ -4,7 +4,6 @@ half of what its cells would cost alone, and a new window trains only its own ce
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import polars as pl
@@ -12,8 +11,8 @@ import pytest
 import yaml
 
 from curriculab.io import read_json
-from tests.helpers import TINY_CONFIG
-from tests.workflow.test_workflow import _run
+from tests.support.helpers import TINY_CONFIG
+from tests.support.workflow import jobs_run, run
 
 STEPS = 16  # optimiser steps per cell: 16 x 8 sequences of 32 tokens
 SEEDS = [0, 1]
@@ -52,23 +51,11 @@ def _config(windows: list[float]) -> dict:
     return config
 
 
-def _jobs_run(printout: str) -> dict[str, int]:
-    """Job counts per rule of a real run, from the table Snakemake prints before it starts
-    (training packs counted together as "train")."""
-    stats = printout[printout.find("Job stats:") :]
-    stats = stats[: stats.find("\ntotal") + 1]
-    jobs: dict[str, int] = {}
-    for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M):
-        rule = "train" if m[1].startswith("train_p") else m[1]
-        jobs[rule] = jobs.get(rule, 0) + int(m[2])
-    return jobs
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("trunks")
     (workdir / "config.yaml").write_text(yaml.safe_dump(_config([0.25, 0.5])))
-    done = _run(workdir, "--cores", "2")
+    done = run(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
 
@@ -108,9 +95,9 @@ def test_a_fifth_window_trains_only_its_own_cells(study: Path) -> None:
     the same checkpoint); nothing that exists reruns, and the family is registered anew."""
     before = {p: p.stat().st_mtime_ns for p in study.glob("results/**/*") if p.is_file()}
     (study / "config.yaml").write_text(yaml.safe_dump(_config([0.25, 0.5, 0.375])))
-    done = _run(study, "--cores", "2")
+    done = run(study, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
-    jobs = _jobs_run(done.stderr)
+    jobs = jobs_run(done.stderr)
     assert jobs["trunk"] == len(SEEDS) and jobs["stream"] == len(SEEDS), jobs
     assert jobs["matched_stream"] == len(SEEDS) and jobs["evaluate"] == 2 * len(SEEDS), jobs
     assert jobs["train"] == 2 and jobs["preregister"] == 1, jobs  # its cells and controls

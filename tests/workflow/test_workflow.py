@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -16,70 +13,11 @@ import yaml
 
 from curriculab.config import load_study
 from curriculab.harness.run import heldout_task
-from tests.helpers import REPO, SCHEMA, TINY_CONFIG
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-
-
-def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
-def _run_study(tmp_path_factory, name: str, config: dict) -> tuple[Path, str]:
-    """A study from `config` run to its report in a fresh folder: (folder, Snakemake's output)."""
-    workdir = tmp_path_factory.mktemp(name)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    done = _run(workdir, "--cores", "2")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir, done.stdout + done.stderr
-
-
-def _remade_same_bytes(workdir: Path, copy_dir: Path, target: str) -> None:
-    """A finished study plans nothing when run again; in a copy, `target` deleted and made
-    alone from the same inputs comes back byte for byte."""
-    assert _jobs_planned(workdir) == {}  # run again: nothing to do, nothing trained
-    shutil.copytree(workdir, copy_dir, symlinks=True)
-    (copy_dir / target).unlink()
-    done = _run(copy_dir, "--cores", "1", target)
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert (copy_dir / target).read_bytes() == (workdir / target).read_bytes()
-
-
-def _jobs_planned(workdir: Path) -> dict[str, int]:
-    """Job counts per rule from a dry run ({} when nothing is to be done); the training jobs
-    (one rule per pack, `train_<pack>`) are counted together as "train", and "cells" is the
-    number of cells they would train (their metrics.json outputs)."""
-    done = _run(workdir, "--cores", "2", "--dry-run")
-    assert done.returncode == 0, done.stderr
-    stats = done.stdout[done.stdout.find("Job stats:") :]  # the first table (a dry run has two)
-    stats = stats[: stats.find("\ntotal") + 1]
-    planned: dict[str, int] = {}
-    for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M):
-        if m[1] != "total":
-            rule = "train" if m[1].startswith("train_p") else m[1]
-            planned[rule] = planned.get(rule, 0) + int(m[2])
-    cells = set(re.findall(r"results/runs/([^,\s]+)/metrics\.json", _train_outputs(done.stdout)))
-    return planned | ({"cells": len(cells)} if cells else {})
-
-
-def _train_outputs(printout: str) -> str:
-    """The output lines of the training jobs in a dry run's printout."""
-    blocks = re.split(r"\n(?=\[.*\]\n(?:local)?rule )", printout)
-    return "\n".join(
-        line
-        for block in blocks
-        if re.search(r"^(?:local)?rule train_p", block, re.M)
-        for line in block.splitlines()
-        if line.strip().startswith("output:")
-    )
-
+from tests.support.helpers import REPO, SCHEMA, TINY_CONFIG
+from tests.support.workflow import (
+    jobs_planned,
+    run,
+)
 
 # The tiny study under two learning-rate arms: cosine, and WSD with its decay at the D1 window;
 # training in packs of 6 cells (24 cells: 4 training jobs).
@@ -127,7 +65,7 @@ def study(tmp_path_factory) -> Path:
     """Run the whole tiny study once; the tests below inspect it."""
     workdir = tmp_path_factory.mktemp("study")
     (workdir / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
-    done = _run(workdir, "--cores", "2")
+    done = run(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
 
@@ -175,7 +113,7 @@ def test_snakemake_report_collects_the_marked_outputs(study: Path, tmp_path: Pat
     import zipfile
 
     archive = tmp_path / "snakemake-report.zip"
-    done = _run(study, "--report", str(archive))
+    done = run(study, "--report", str(archive))
     assert done.returncode == 0, done.stderr[-3000:]
     names = zipfile.ZipFile(archive).namelist()
     raw = [name for name in names if "/data/raw/" in name]  # the marked outputs, by file name
@@ -209,8 +147,8 @@ def test_the_harness_key_scores_every_cell_and_reaches_the_report(study: Path, t
         "harness": {"tasks": [heldout_task("cooking"), heldout_task("history")]},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    assert _jobs_planned(workdir)["harness"] == 4  # 1 ratio x 2 schedules x 1 arm x 2 seeds
-    done = _run(workdir, "--cores", "2")
+    assert jobs_planned(workdir)["harness"] == 4  # 1 ratio x 2 schedules x 1 arm x 2 seeds
+    done = run(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
     tables = workdir / "results" / "tables"
     scores = pl.read_parquet(tables / "harness.parquet")
@@ -232,16 +170,16 @@ def test_the_harness_key_scores_every_cell_and_reaches_the_report(study: Path, t
 
 
 def _planned_with(study: Path, config: dict) -> dict[str, int]:
-    """`_jobs_planned` of the study under `config`; the study's own config is put back."""
+    """`jobs_planned` of the study under `config`; the study's own config is put back."""
     (study / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        return _jobs_planned(study)
+        return jobs_planned(study)
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(STUDY_CONFIG))
 
 
 def test_nothing_reruns_and_a_new_seed_runs_only_its_cells(study: Path) -> None:
-    assert _jobs_planned(study) == {}
+    assert jobs_planned(study) == {}
     config = yaml.safe_load((study / "config.yaml").read_text())
     config["grid"]["seeds"].append(7)
     planned = _planned_with(study, config)
@@ -368,7 +306,7 @@ def test_every_family_of_the_example_study_builds_streams(tmp_path: Path) -> Non
         for schedule in schedules
         for seed in config["grid"]["seeds"]
     ]
-    done = _run(tmp_path, "--cores", "2", *targets)
+    done = run(tmp_path, "--cores", "2", *targets)
     assert done.returncode == 0, done.stderr[-4000:]
     for target in targets:
         summary = json.loads((tmp_path / target).read_text())
@@ -384,7 +322,7 @@ def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:
     config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
     config["grid"]["ratios"] = [0.1, "lots"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    done = _run(tmp_path, "--cores", "1")
+    done = run(tmp_path, "--cores", "1")
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if line.startswith("curriculab:")]
     assert errors == ["curriculab: config key 'grid.ratios[1]': 'lots' is not of type 'number'"]
@@ -394,7 +332,7 @@ def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:
 
 def _dry_run_resources(workdir: Path) -> dict[str, list[dict[str, str]]]:
     """{rule: [resources of each planned job]} as a dry run prints them."""
-    done = _run(workdir, "--cores", "4", "--dry-run")
+    done = run(workdir, "--cores", "4", "--dry-run")
     assert done.returncode == 0, done.stderr[-3000:]
     planned: dict[str, list[dict[str, str]]] = {}
     for block in re.split(r"\n(?=\[.*\]\n(?:local)?rule )", done.stdout):
@@ -441,7 +379,7 @@ def test_two_runs_in_separate_directories_are_identical(study: Path, tmp_path: P
     """Same config, same seeds, another directory: byte-identical data, tokenizer, shards,
     streams and weights, and identical CPU metrics (all but wall-clock timings)."""
     (tmp_path / "config.yaml").write_text((study / "config.yaml").read_text())
-    done = _run(tmp_path, "--cores", "2")
+    done = run(tmp_path, "--cores", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     patterns = [
         "results/data/*/docs.parquet",

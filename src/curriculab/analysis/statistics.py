@@ -33,11 +33,11 @@ every learning-rate arm:
   them are per-test t-intervals, not adjusted for multiplicity, so an interval may exclude 0
   while the verdict stays inconclusive.
 
-tests/test_verdict_simulation.py checks the procedure on simulated grids of known truth. The
-price of the correction is power: with three seeds a t-test has 2 degrees of freedom, and the
-first Holm step of a 16-test family needs |t| > 18, so only large effects are found; five seeds
-find realistic ones. This is why the default family is one schedule (8 tests for 3 ratios and
-2 arms), and every other comparison in the report is labelled exploratory.
+tests/analysis/test_verdict_simulation.py checks the procedure on simulated grids of known
+truth. The price of the correction is power: with three seeds a t-test has 2 degrees of freedom,
+and the first Holm step of a 16-test family needs |t| > 18, so only large effects are found;
+five seeds find realistic ones. This is why the default family is one schedule (8 tests for 3
+ratios and 2 arms), and every other comparison in the report is labelled exploratory.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ x_i >= 0. It has a closed form given a Lagrange multiplier (k_i b_i (x_i + a_i)^
 where x_i > 0), found by root finding (`optimum`). Its interval comes from the fits' covariance
 by the delta method (`optimum_delta`: the optimum's Jacobian in every parameter, by central
 differences). Drawing the parameters themselves from their normal approximation and
-recomputing the optimum over-covers (about 100% for a nominal 95% in tests/test_ladder.py's
+recomputing the optimum over-covers (about 100% for a nominal 95% in tests/ladder/test_fit.py's
 simulation): k, a and b trade off along a direction that barely moves the optimum.
 
 The prediction across scales and its interval live in curriculab.ladder.predict. Each seed's own
@@ -190,7 +190,7 @@ def optimum_bootstrap(fits: list[DomainFit], seed: int, draws: int) -> np.ndarra
     (replicates whose refit fails are left out). The interval where the delta method cannot be
     used (an optimum on the simplex's edge; a fit whose a or b sits on a bound, where k, a and
     b trade off and the covariance says little). It resamples the optimum itself, so it needs
-    no identified parameters; tests/test_ladder.py measures its coverage."""
+    no identified parameters; tests/ladder/test_fit.py measures its coverage."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(draws):

@@ -34,7 +34,7 @@ Both are pooled over domains in centred log-ratio coordinates (a common shift of
 log amount does not change the weights): with S - 2 and n - 1 this small, a K x K covariance per
 source would rest on one or two degrees of freedom. t draws of the summed variance, on the
 smaller of the two degrees of freedom, go through the normalisation; their quantiles give the
-interval (tests/test_ladder_coverage.py measures its coverage).
+interval (tests/ladder/test_coverage.py measures its coverage).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def prediction_draws(
     independent before normalisation) of the two parts' summed variance, normalised. The t
     takes the smaller of the parts' degrees of freedom: Satterthwaite's is liberal with two or
     four of each (0.91 to 0.93 for a nominal 0.95 in simulations like
-    tests/test_ladder_coverage.py's, where the smaller gives 0.94 to 0.97)."""
+    tests/ladder/test_coverage.py's, where the smaller gives 0.94 to 0.97)."""
     parts = [(v, df) for v, df in ((part.seed_var, part.seed_df), (part.law_var, part.law_df))
              if v > 0 and df > 0]  # fmt: skip
     out = np.broadcast_to(point, (draws, len(point))).copy()

@@ -8,11 +8,11 @@ the stacked gradient is handed to them), its own stream, initial weights (its se
 state, learning rate schedule, gradient clipping, learning curve, checkpoint and outputs. The
 summed loss has no term that mixes two cells, so each cell's gradient is its own. On this
 CPU the results are bitwise those of the unbatched run (a cell's logits do not depend on the
-other rows of a batched matmul, and each loss is reduced per cell); tests/test_packed.py states
-the tolerance it allows elsewhere. Small models that leave a GPU mostly idle train several
-times faster this way; on one CPU core, about as fast as one after another (bench/README.md).
-Each cell opens, books its steps, records its curve and finishes through
-`curriculab.training.cell`, as a cell trained alone does.
+other rows of a batched matmul, and each loss is reduced per cell);
+tests/training/test_batched.py states the tolerance it allows elsewhere. Small models that leave
+a GPU mostly idle train several times faster this way; on one CPU core, about as fast as one
+after another (bench/README.md). Each cell opens, books its steps, records its curve and
+finishes through `curriculab.training.cell`, as a cell trained alone does.
 """
 
 from __future__ import annotations

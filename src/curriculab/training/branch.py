@@ -7,7 +7,7 @@ e.g. `constant` and `wsd_window`, share warmup and peak until the WSD cooldown s
 training in the default study). The later cell then starts from a snapshot of the earlier one
 at that step (weights, AdamW state, progress and the learning curve so far), exactly as a
 resumed checkpoint does, and trains only the rest: its results are bitwise those of training it
-from scratch (tests/test_packed.py), in a fraction of the time. This is the branching of
+from scratch (tests/training/test_batched.py), in a fraction of the time. This is the branching of
 "Does your data spark joy?" (arXiv 2406.03476), applied where it changes nothing.
 
 The planning is torch-free; snapshots hold copies of state dicts.

@@ -9,7 +9,7 @@ adds one segment and retrains nothing.
 
 A branch resumes the whole state (weights, AdamW moments and step counts, RNG states, progress
 and the learning curve so far) and trains only its window; on the CPU its results are bitwise
-those of training the cell from step 0 (tests/test_trunk.py). A checkpoint carries what it
+those of training the cell from step 0 (tests/training/test_trunk.py). A checkpoint carries what it
 took to get there: a hash of the stream's prefix, of the learning rates of every step so far,
 and of the settings. A run whose own prefix, learning rates or settings differ is refused with
 one line saying which, never silently resumed.

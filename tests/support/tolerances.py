@@ -1,0 +1,8 @@
+"""Shared by several test files (moved out of them so that no test imports another)."""
+
+from __future__ import annotations
+
+# Batched cells equal their unbatched runs up to float rounding: a batched matmul sums in
+# another order. Measured on this CPU: final losses within 2e-6 nats, weights within 1e-5
+# (micro preset, 9 steps at lr 0.01); the bound leaves room for other kernels.
+LOSS_TOLERANCE = 1e-4  # nats/token
