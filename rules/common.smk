@@ -7,10 +7,22 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from curriculab.analysis.registration import registration_spec
-from curriculab.training.branch import TRUNK, TRUNK_STREAM, TrunkPlan
+from curriculab.grid import (
+    REGISTRATION,
+    RUN_DIR,
+    RUN_OUTPUTS,
+    SHARDS,
+    STREAM,
+    Grid,
+    cell_files,
+    cell_id,
+    cell_specs,
+    longest_first,
+)
+from curriculab.training.branch import TRUNK, TRUNK_STREAM
 from curriculab.config import ConfigError, load_study, load_yaml
 from curriculab.data.sources import check_sources
-from curriculab.design.plan import cells_read, design_cells, design_grid, round_of
+from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import one_line
 from curriculab.harness.run import heldout_task
 from curriculab.ladder.plan import scale_of
@@ -39,65 +51,24 @@ except ConfigError as error:
     sys.exit(one_line(error))
 
 DOMAINS = list(STUDY.domain_names)
-# The grid, in one place: a cell is (ratio, schedule, learning-rate arm, seed). Streams do not
-# depend on the arm, so the cells of every arm share one stream per (ratio, schedule, seed).
-CELLS = [
-    {"ratio": ratio, "schedule": schedule, "arm": arm, "seed": seed}
-    for ratio in STUDY.ratio_labels
-    for schedule in STUDY.schedules
-    for arm in STUDY.arms
-    for seed in STUDY.seeds
-]
-# Matched controls (analysis/controls.py): the baseline's stream under a schedule's own
-# learning-rate curve, under the arms whose cooldown follows the schedule's window; ordinary
-# cells with a stream of their own (the baseline's, linked) and a stream summary of their own.
+# The grid, in one tested place (curriculab.grid): every cell, stream and pack order, the
+# design's and the ladder's cells, the selections' domains and the trunks.
+GRID = Grid.of(STUDY)
+CELLS = GRID.cells
+STREAMS = GRID.streams
 CONTROLS = STUDY.controls
-CELLS += [
-    {"ratio": ratio, "schedule": name, "arm": arm, "seed": seed}
-    for ratio in STUDY.ratio_labels
-    for name, control in CONTROLS.items()
-    for arm in control.arms
-    for seed in STUDY.seeds
-]
-STREAMS = [
-    {"ratio": ratio, "schedule": schedule, "seed": seed}
-    for ratio in STUDY.ratio_labels
-    for schedule in [*STUDY.schedules, *CONTROLS]
-    for seed in STUDY.seeds
-]
-RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
-REGISTRATION = "results/preregistration.json"  # the verdict family, before any training
-STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"
-# The design loop (docs/stages/design.md; rules/design.smk): every round has a fixed number of points,
-# so its cells are named before any has run: round r's schedules at the design's ratio and arm,
-# every seed, and the recommendation and baseline at the fresh seeds (design_cells). They are
-# cells like any other, never part of the grid's verdicts.
-DESIGN = STUDY.design
-DESIGN_CELLS = design_cells(STUDY)
-GRID_SCHEDULES = sorted(STUDY.schedules, key=len, reverse=True)
-CONTROL_SCHEDULES = sorted(CONTROLS, key=len, reverse=True)
-DESIGN_SCHEDULES = sorted(DESIGN.all_names if DESIGN else [], key=len, reverse=True)
-# Scale ladders (docs/stages/ladder.md; rules/ladder.smk): every scale's cells and the check's
-# at the target scale, named before any has run (their shares and tokens are set when their
-# streams are built). Cells like any other, never part of the grid's verdicts.
-LADDER = STUDY.ladder
-LADDER_CELLS = {
-    scale.name: LADDER.cells(
-        LADDER.names(scale.name, DOMAINS),
-        STUDY.seeds if scale == LADDER.target else LADDER.seeds,
-    )
-    for scale in ((*LADDER.scales, LADDER.target) if LADDER else ())
-}
-LADDER_SCHEDULES = sorted(
-    LADDER.all_names(DOMAINS) if LADDER else [], key=len, reverse=True
-)
-# Target-aware selection (docs/stages/selection.md; rules/select.smk): every selection is a derived
-# domain `<pool>_<set>` with shards of its own; the cells of a schedule with `select: <set>`
-# train on its shards in the pool's place.
-SELECT = STUDY.select
-SELECTED = sorted(SELECT.domains if SELECT else [], key=len, reverse=True)
-# Trunks (docs/stages/trunk.md): where every cell on a trunk starts, where each trunk is checkpointed.
-TRUNKS = TrunkPlan.of(STUDY)
+DESIGN = STUDY.design  # docs/stages/design.md; rules/design.smk
+DESIGN_CELLS = GRID.design_cells
+LADDER = STUDY.ladder  # docs/stages/ladder.md; rules/ladder.smk
+LADDER_CELLS = GRID.ladder_cells
+SELECT = STUDY.select  # docs/stages/selection.md; rules/select.smk
+SELECTED = GRID.selected
+TRUNKS = GRID.trunks  # docs/stages/trunk.md
+CELL_BY_ID = GRID.cell_by_id
+GRID_SCHEDULES = longest_first(STUDY.schedules)
+CONTROL_SCHEDULES = longest_first(CONTROLS)
+DESIGN_SCHEDULES = longest_first(DESIGN.all_names if DESIGN else [])
+LADDER_SCHEDULES = longest_first(LADDER.all_names(DOMAINS) if LADDER else [])
 
 
 wildcard_constraints:
@@ -119,9 +90,6 @@ wildcard_constraints:
 SHARD_MANIFESTS = {
     domain: f"results/shards/{domain}/manifest.json" for domain in DOMAINS
 }
-
-
-SHARDS = "results/shards/{domain}/{name}"
 
 
 def cell_shards(schedule, seed):
@@ -147,21 +115,6 @@ def get_shard_docs(wildcards):
     return f"results/data/{wildcards.domain}/docs.parquet"
 
 
-RUN_OUTPUTS = ("model/model.safetensors", "curve.parquet", "metrics.json")
-
-
-def cell_id(cell):
-    """A cell's id: its run directory below results/runs/ (packs list cells by it)."""
-    return RUN_DIR.format(**cell).removeprefix("results/runs/")
-
-
-CELL_BY_ID = {
-    cell_id(cell): cell
-    for cell in CELLS
-    + [c for cs in (*DESIGN_CELLS.values(), *LADDER_CELLS.values()) for c in cs]
-}
-
-
 def finished_pack(cell_id):
     """The recorded pack of a cell whose training outputs all exist, else None."""
     run = Path("results/runs", cell_id)
@@ -170,31 +123,14 @@ def finished_pack(cell_id):
     return recorded_pack(run / "metrics.json")
 
 
-def pack_schedules():
-    """The grid's schedules in pack order: the baseline, its matched controls, the rest."""
-    rest = [s for s in STUDY.schedules if s != STUDY.baseline]
-    return [STUDY.baseline, *CONTROLS, *rest]
-
-
-# Training jobs: packs of cells (curriculab.training.packs); finished cells keep the pack that made them.
-# New packs are cut from an order whose innermost loops are the learning-rate arm (the arms of
-# one stream train identically until their learning rates part, and a pack computes that shared
-# prefix once: curriculab.training.branch) and then the ratio (which sets a cell's length, so that packs
-# take about equally long and run side by side without a long tail).
-# A matched control comes right after the baseline, whose prefix it shares.
-PACK_ORDER = [
-    cell_id({"ratio": ratio, "schedule": schedule, "arm": arm, "seed": seed})
-    for seed in STUDY.seeds
-    for schedule in pack_schedules()
-    for ratio in STUDY.ratio_labels
-    for arm in (CONTROLS[schedule].arms if schedule in CONTROLS else STUDY.arms)
-]
-PACKS = plan_packs(PACK_ORDER, STUDY.resources.cells_per_job, finished_pack)
+# Training jobs: packs of cells (curriculab.training.packs); finished cells keep the pack that
+# made them; new packs are cut from the grid's pack order (curriculab.grid.pack_order).
+PACKS = plan_packs(GRID.pack_order, STUDY.resources.cells_per_job, finished_pack)
 # A design round's cells are packed among themselves: the next round's proposals wait for them;
 # so are a ladder scale's (one model preset per pack; the check waits for the ladder's fits).
 PACKS += [
     pack
-    for cells in (*DESIGN_CELLS.values(), *LADDER_CELLS.values())
+    for cells in GRID.separate_groups()
     for pack in plan_packs(
         [cell_id(c) for c in cells], STUDY.resources.cells_per_job, finished_pack
     )
@@ -309,19 +245,6 @@ def get_pack_mem_mb(pack):
         return pack_mem_mb(STUDY, len(pack.cells), attempt, pack_preset(pack))
 
     return mem_mb
-
-
-def cell_files(cells, name):
-    """File `name` of the run directory of each of `cells`."""
-    return [f"{RUN_DIR}/{name}".format(**cell) for cell in cells]
-
-
-def cell_specs(cells):
-    """(ratio, schedule, arm, seed, run directory) of each of `cells`, for a table step."""
-    return [
-        (c["ratio"], c["schedule"], c["arm"], c["seed"], RUN_DIR.format(**c))
-        for c in cells
-    ]
 
 
 def get_cell_runs(name):
