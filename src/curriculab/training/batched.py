@@ -40,7 +40,7 @@ from curriculab.training.cell import (
 )
 from curriculab.training.checkpoint import TrainingError
 from curriculab.training.devices import setup_runtime
-from curriculab.training.heldout import final_sets, test_record
+from curriculab.training.heldout import spread_sets, test_record
 from curriculab.training.optim import accumulation_steps
 
 # The CPU's attention kernel has no batching rule: vmap runs it once per cell, which is what
@@ -192,7 +192,7 @@ def train_batched(
             if due[id(run)].save:
                 save(run)
     finals: list[dict[str, Any]] = [{} for _ in runs]
-    for name, (chosen, index) in final_sets(jobs[0].inputs.test_shards,
+    for name, (chosen, index) in spread_sets(jobs[0].inputs.test_shards,
                                             cfg0.final_eval_blocks).items():  # fmt: skip
         losses = mean_losses(pack, [run.model for run in runs], chosen, device)
         for final, loss in zip(finals, losses, strict=True):

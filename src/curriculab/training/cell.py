@@ -20,8 +20,6 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from curriculab.data.shards import read_blocks
-from curriculab.evaluate import spread_subset
 from curriculab.io import write_json
 from curriculab.training.branch import LR_KEYS, Snapshot
 from curriculab.training.checkpoint import (
@@ -33,8 +31,8 @@ from curriculab.training.checkpoint import (
     run_fingerprint,
     save_checkpoint,
 )
-from curriculab.training.heldout import curve_row, eval_steps
-from curriculab.training.inputs import CellInputs, StreamBatches
+from curriculab.training.heldout import curve_row, eval_steps, spread_sets
+from curriculab.training.inputs import StreamBatches
 from curriculab.training.model import build_model
 from curriculab.training.optim import make_optimizer, wants_compile
 from curriculab.training.outputs import write_outputs
@@ -54,11 +52,11 @@ def open_run(
     forward = torch.compile(model) if wants_compile(cfg, device) else model
     data = StreamBatches(job.inputs, cfg.batch_size, device)
     eval_sets = {
-        name: blocks[spread_subset(len(blocks), cfg.eval_blocks)]
-        for name, blocks in held_out(job.inputs).items()
+        name: blocks
+        for name, (blocks, _) in spread_sets(job.inputs.test_shards, cfg.eval_blocks).items()
     }
     evaluate_at = set(eval_steps(data.steps, cfg.eval_points, cfg.eval_spacing))
-    fingerprint = run_fingerprint(job.inputs.stream, preset, cfg, job.seed, job.window_start)
+    fingerprint = run_fingerprint(data.stream_sha256, preset, cfg, job.seed, job.window_start)
     run = Run(
         job, preset, device, manifests, model, optimizer, forward, data, eval_sets, evaluate_at,
         checkpoint, fingerprint, log,
@@ -72,11 +70,6 @@ def open_run(
     run.resumed_at = run.progress.step
     run.first_bad = torch.full((), -1, device=device)
     return run
-
-
-def held_out(inputs: CellInputs) -> dict[str, np.ndarray]:
-    """Every domain's test blocks (memory-mapped), domains sorted."""
-    return {name: read_blocks(path) for name, path in sorted(inputs.test_shards.items())}
 
 
 # Settings that change nothing a run computes (how often it logs and checkpoints itself).

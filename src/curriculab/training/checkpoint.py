@@ -16,7 +16,7 @@ import torch
 
 from curriculab.config import TrainConfig
 from curriculab.errors import CurriculabError, first_line
-from curriculab.io import atomic_path, sha256_file
+from curriculab.io import atomic_path
 
 
 class TrainingError(CurriculabError, RuntimeError):
@@ -35,15 +35,16 @@ class Progress:
 
 
 def run_fingerprint(
-    stream: Path, preset: str, cfg: TrainConfig, seed: int, window_start: float | None
+    stream_sha256: str, preset: str, cfg: TrainConfig, seed: int, window_start: float | None
 ) -> str:
-    """Identifies what a checkpoint belongs to; a checkpoint of other settings is ignored."""
+    """Identifies what a checkpoint belongs to (`stream_sha256`: the stream file's, as
+    StreamBatches hashed it); a checkpoint of other settings is ignored."""
     parts = [
         preset,
         str(seed),
         repr(sorted(asdict(cfg).items())),
         repr(window_start),
-        sha256_file(stream),
+        stream_sha256,
     ]
     return "|".join(parts)
 

@@ -61,11 +61,12 @@ def mean_loss(
     return total / count
 
 
-def final_sets(
+def spread_sets(
     test_shards: dict[str, Path], max_blocks: int | None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{domain: (the blocks of its final test, their indices in its test shard)}: `max_blocks`
-    blocks spread evenly over every test shard (all of them when None), domains sorted."""
+    """{domain: (blocks, their indices in its test shard)}: `max_blocks` blocks spread evenly
+    over every test shard (all of them when None), domains sorted. The learning curve's sets
+    (`eval_blocks`) and the final test's (`final_eval_blocks`) are both taken this way."""
     sets = {}
     for name in sorted(test_shards):
         blocks = read_blocks(test_shards[name])
@@ -105,10 +106,10 @@ def final_test(
     max_blocks: int | None,
     device: torch.device,
 ) -> dict[str, dict[str, Any]]:
-    """Final test of every domain (`final_sets`, `test_record`) of one model."""
+    """Final test of every domain (`spread_sets`, `test_record`) of one model."""
     return {
         name: test_record(mean_loss(model, chosen, device), chosen, index, manifests[name])
-        for name, (chosen, index) in final_sets(test_shards, max_blocks).items()
+        for name, (chosen, index) in spread_sets(test_shards, max_blocks).items()
     }
 
 
