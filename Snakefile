@@ -12,7 +12,6 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
-include: "rules/local.smk"
 include: "rules/data.smk"
 include: "rules/streams.smk"
 include: "rules/trunk.smk"

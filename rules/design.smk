@@ -3,7 +3,7 @@
 # like any other (rules/train.smk packs them per round) and feed the round after. The number of
 # points per round is fixed, so the whole DAG is known from the start; a round's proposals are
 # an ordinary target whose inputs are the cells before it (nothing reruns while they stand).
-
+from curriculab.design.jobs import design_stream_job
 
 # What rules design and design_summary both read: the run files of the cells a round reads
 # (get_design_cells), and how to turn them into the objective and the design's box.

@@ -1,6 +1,7 @@
 # Evaluation of each cell: its final test losses (measured by the training job on the weights
 # it holds) beside a unigram model of the tokens the cell trained on. Torch-free and quick: it
 # runs inside Snakemake's own process (`run:`), so no interpreter is started for it.
+from curriculab.evaluate import evaluate_job
 
 
 rule evaluate:

@@ -2,6 +2,7 @@
 # docs/stages/harness.md). The shipped perplexity task (workflow/harness/curriculab_heldout.yaml) is written
 # out once per domain over that domain's held-out documents; every cell's model/ directory is
 # then evaluated by the harness itself (`--model hf`), as anyone would evaluate a checkpoint.
+from curriculab.harness.jobs import harness_task_job
 
 
 rule harness_task:

@@ -3,6 +3,7 @@
 # ladder fits every scale and predicts the target scale; the check's cells train there with the
 # predicted mixtures and the alternatives, and rule ladder_summary compares them by seed.
 
+from curriculab.ladder.jobs import ladder_stream_job
 from curriculab.ladder.plan import TARGET
 
 LADDER_FITS = "results/ladder/fits.json"

@@ -1,4 +1,5 @@
 # Aggregate every cell into tidy tables, then render the self-contained HTML report.
+from curriculab.analysis.jobs import preregister_job
 
 TABLES = [
     "cells",
@@ -40,6 +41,7 @@ rule preregister:
         runtime=5,
     params:
         spec=registration_spec(STUDY),
+        runs="results/runs",  # cells trained before a change of family
     run:
         preregister_job(output, params, log)
 

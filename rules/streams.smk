@@ -1,6 +1,7 @@
 # One ordered stream per cell (ratio, schedule, seed): indices into the shared train shards.
 # A quick job (well under a second of work): it runs inside Snakemake's own process (`run:`),
 # so no interpreter, numpy or pyarrow is started for it (bench/README.md: fixed cost).
+from curriculab.streams.jobs import matched_stream_job, stream_job, trunk_stream_job
 
 
 rule stream:
@@ -56,3 +57,33 @@ rule matched_stream:
         runtime=10,
     run:
         matched_stream_job(input, output, wildcards, log)
+
+
+# A trunk's stream (docs/stages/trunk.md): its base mixture over the whole budget, the prefix of the
+# stream of every schedule that names it (curriculab.streams.prefix).
+rule trunk_stream:
+    input:
+        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
+    output:
+        stream=f"{TRUNK_STREAM}.arrow",
+        summary=f"{TRUNK_STREAM}.summary.json",
+    log:
+        "logs/trunks/{ratio}/{trunk}/seed{seed}.log",
+    benchmark:
+        "benchmarks/trunks/{ratio}/{trunk}/seed{seed}.tsv"
+    resources:
+        cpus_per_task=1,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        domains=DOMAINS,
+        target=STUDY.target_domain,
+        ratio=lambda wc: STUDY.ratio_value(wc.ratio),
+        base_d1_share=lambda wc: STUDY.schedules[STUDY.trunks[wc.trunk][0]].get(
+            "base_d1_share"
+        ),
+        budget=config["streams"],
+        seq_len=STUDY.seq_len,
+        batch_size=STUDY.train.batch_size,
+    run:
+        trunk_stream_job(input, output, params, wildcards, log)

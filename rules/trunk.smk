@@ -5,36 +5,6 @@
 # TRUNKS (rules/common.smk: curriculab.training.branch.TrunkPlan).
 
 
-# A trunk's stream (docs/stages/trunk.md): its base mixture over the whole budget, the prefix of the
-# stream of every schedule that names it (curriculab.streams.prefix).
-rule trunk_stream:
-    input:
-        manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
-    output:
-        stream=f"{TRUNK_STREAM}.arrow",
-        summary=f"{TRUNK_STREAM}.summary.json",
-    log:
-        "logs/trunks/{ratio}/{trunk}/seed{seed}.log",
-    benchmark:
-        "benchmarks/trunks/{ratio}/{trunk}/seed{seed}.tsv"
-    resources:
-        cpus_per_task=1,
-        mem_mb=2000,
-        runtime=10,
-    params:
-        domains=DOMAINS,
-        target=STUDY.target_domain,
-        ratio=lambda wc: STUDY.ratio_value(wc.ratio),
-        base_d1_share=lambda wc: STUDY.schedules[STUDY.trunks[wc.trunk][0]].get(
-            "base_d1_share"
-        ),
-        budget=config["streams"],
-        seq_len=STUDY.seq_len,
-        batch_size=STUDY.train.batch_size,
-    run:
-        trunk_stream_job(input, output, params, wildcards, log)
-
-
 # A trunk segment (docs/stages/trunk.md): the trunk of (ratio, trunk, arm, seed) trained from its
 # previous checkpoint up to step {step}, a branch point; each checkpoint is its own target.
 rule trunk:

@@ -25,7 +25,7 @@ from curriculab.objective import check_utility
 from curriculab.selection.plan import Selection, check_select
 from curriculab.streams.multi import uses_utility
 from curriculab.streams.prefix import check_removals, check_trunks
-from curriculab.streams.schedules import BudgetSpec, check_schedule, order_spec
+from curriculab.streams.schedules import BudgetSpec, budget_spec, check_schedule, order_spec
 from curriculab.training.model import PRESETS
 
 # nats/token below the unigram reference that count as learning beyond token frequencies
@@ -244,20 +244,6 @@ def _check_semantics(config: dict[str, Any]) -> None:
             f"config key 'train.micro_batch_size': {micro} must divide train.batch_size ({batch}) "
             "so that every micro-batch has the same size"
         )
-
-
-def budget_spec(streams: dict[str, Any], seq_len: int, batch_size: int = 1) -> BudgetSpec:
-    """The typed budget of a validated `streams:` mapping (tokens become whole blocks);
-    batch_size: sequences per optimiser step, where branches may start (streams.prefix)."""
-    if streams["budget"] == "fixed_data":
-        return BudgetSpec("fixed_data", step_blocks=batch_size)
-    blocks = streams["tokens"] // seq_len
-    if blocks < 1:
-        raise ConfigError(
-            f"config key 'streams.tokens': {streams['tokens']} is less than one block "
-            f"(shards.seq_len = {seq_len} tokens)"
-        )
-    return BudgetSpec("fixed_tokens", blocks, streams.get("max_epochs"), batch_size)
 
 
 def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> Study:

@@ -15,6 +15,7 @@ Torch-free: numpy over memory-mapped shards.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from curriculab.data.shards import read_blocks, verify_shard
+from curriculab.errors import job_log
 from curriculab.io import read_json, write_json
 from curriculab.streams.stream_file import read_stream
 
@@ -110,3 +112,20 @@ def evaluate_cell(
     }
     write_json(out_path, payload)
     return payload
+
+
+def evaluate_job(input: Any, output: Any, params: Any, log: Any) -> None:
+    """Rule evaluate's body (a `run:` block in Snakemake's process): the cell's eval.json; the
+    result also goes to the log."""
+    with job_log(log[0]) as log_file:
+        result = evaluate_cell(
+            input.metrics,
+            input.stream,
+            dict(zip(params.domains, input.train_shards, strict=True)),
+            dict(zip(params.domains, input.tests, strict=True)),
+            dict(zip(params.domains, input.manifests, strict=True)),
+            params.eval_blocks,
+            params.final_eval_blocks,
+            output.evaluation,
+        )
+        print(json.dumps(result, indent=2), file=log_file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from curriculab.config import budget_spec, load_study
+from curriculab.config import load_study
 from curriculab.io import read_json
 from curriculab.job_resources import (
     blocks_from_manifests,
@@ -15,6 +15,7 @@ from curriculab.job_resources import (
     train_runtime_min,
 )
 from curriculab.streams.build import build_order
+from curriculab.streams.schedules import budget_spec
 from curriculab.training.model import (
     PRESETS,
     build_model,

@@ -18,7 +18,7 @@ from tests.support.helpers import REPO, make_wheel
 
 def test_rules_run_python_never_shell_strings() -> None:
     """Every rule runs Python: a `script:`, or (quick jobs in Snakemake's own process) a `run:`
-    block that is one call to a `*_job` function of rules/common.smk. No `shell:` or `shell()`
+    block that is one call to a `*_job` function of the package. No `shell:` or `shell()`
     where a config value could be interpolated, and no shell in the package either."""
     for path in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
         text = path.read_text()

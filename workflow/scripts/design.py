@@ -9,11 +9,11 @@ log_to(snakemake.log[0])
 
 
 from curriculab.analysis.domains import objective_cells, train_blocks
-from curriculab.config import budget_spec
 from curriculab.design.loop import allowed_points, observations, propose_round, seed_noise
 from curriculab.design.plan import Design
 from curriculab.design.summary import summarise
 from curriculab.io import atomic_path, read_json, write_json
+from curriculab.streams.schedules import budget_spec
 
 params = snakemake.params
 design = Design.of(params.design)

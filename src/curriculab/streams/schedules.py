@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from curriculab.errors import CurriculabError
+from curriculab.errors import ConfigError, CurriculabError
 
 Budget = Literal["fixed_data", "fixed_tokens"]
 # A schedule's key naming the selection its cells train on (curriculab.selection): the
@@ -44,6 +44,20 @@ class BudgetSpec:
 
 
 RAMP_BINS = 100  # piecewise-constant resolution of ramp shapes (1% of training per bin)
+
+
+def budget_spec(streams: dict[str, Any], seq_len: int, batch_size: int = 1) -> BudgetSpec:
+    """The typed budget of a validated `streams:` mapping (tokens become whole blocks);
+    batch_size: sequences per optimiser step, where branches may start (streams.prefix)."""
+    if streams["budget"] == "fixed_data":
+        return BudgetSpec("fixed_data", step_blocks=batch_size)
+    blocks = streams["tokens"] // seq_len
+    if blocks < 1:
+        raise ConfigError(
+            f"config key 'streams.tokens': {streams['tokens']} is less than one block "
+            f"(shards.seq_len = {seq_len} tokens)"
+        )
+    return BudgetSpec("fixed_tokens", blocks, streams.get("max_epochs"), batch_size)
 
 
 class ScheduleError(CurriculabError, ValueError):
