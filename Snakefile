@@ -30,9 +30,9 @@ if LADDER:  # the study key `ladder` (docs/stages/ladder.md)
     include: "rules/ladder.smk"
 
 
-if SELECT:  # the study key `select` (docs/stages/selection.md)
+if SELECTION:  # the study key `selection` (docs/stages/selection.md)
 
-    include: "rules/select.smk"
+    include: "rules/selection.smk"
 
 
 include: "rules/report.smk"

@@ -61,7 +61,7 @@ DESIGN = STUDY.design  # docs/stages/design.md; rules/design.smk
 DESIGN_CELLS = GRID.design_cells
 LADDER = STUDY.ladder  # docs/stages/ladder.md; rules/ladder.smk
 LADDER_CELLS = GRID.ladder_cells
-SELECT = STUDY.select  # docs/stages/selection.md; rules/select.smk
+SELECTION = STUDY.selection  # docs/stages/selection.md; rules/selection.smk
 SELECTED = GRID.selected
 TRUNKS = GRID.trunks  # docs/stages/trunk.md
 CELL_BY_ID = GRID.cell_by_id
@@ -97,7 +97,7 @@ def cell_shards(schedule, seed):
     for the pool when it names one, a random set's draw for the seed; the domain's own
     otherwise)."""
     spec = STUDY.schedules.get(schedule) or TRUNKS.schedules.get(schedule, {})
-    return shard_domains(SELECT, spec, DOMAINS, seed)
+    return shard_domains(SELECTION, spec, DOMAINS, seed)
 
 
 def get_cell_shards(name):
@@ -111,7 +111,7 @@ def get_cell_shards(name):
 def get_shard_docs(wildcards):
     """The documents of a domain's shards: a selection's, or the prepared domain's."""
     if wildcards.domain in SELECTED:
-        return f"results/select/{wildcards.domain}/docs.parquet"
+        return f"results/selection/{wildcards.domain}/docs.parquet"
     return f"results/data/{wildcards.domain}/docs.parquet"
 
 

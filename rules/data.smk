@@ -69,7 +69,7 @@ rule tokenizer:
 
 rule shards:
     input:
-        docs=get_shard_docs,  # a selection's documents for a derived domain (rules/select.smk)
+        docs=get_shard_docs,  # a selection's documents for a derived domain (rules/selection.smk)
         tokenizer="results/tokenizer/tokenizer.json",
     output:
         train="results/shards/{domain}/train.arrow",

@@ -163,8 +163,8 @@ rule report:
         ),
         # With the study key `ladder`: every scale's fits, the predictions and the check.
         **({"ladder_summary": "results/ladder/summary.json"} if LADDER else {}),
-        # With the study key `select`: the selections and their comparisons.
-        **({"select_summary": "results/select/summary.json"} if SELECT else {}),
+        # With the study key `selection`: the selections and their comparisons.
+        **({"selection_summary": "results/selection/summary.json"} if SELECTION else {}),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
         registration=REGISTRATION,
     output:

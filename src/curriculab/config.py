@@ -22,7 +22,7 @@ from curriculab.harness.run import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources, train_resources
 from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.objective import check_utility
-from curriculab.selection.plan import Selection, check_select
+from curriculab.selection.plan import Selection, check_selection
 from curriculab.streams.multi import uses_utility
 from curriculab.streams.prefix import check_removals, check_trunks
 from curriculab.streams.schedules import BudgetSpec, budget_spec, check_schedule, order_spec
@@ -96,7 +96,7 @@ class Study:
     removals: dict[str, dict[str, str]] = field(default_factory=dict)  # schedule -> domain, ref
     design: Design | None = None  # the design loop (curriculab.design.plan); None: none
     ladder: Ladder | None = None  # scale ladders (curriculab.ladder.plan); None: none
-    select: Selection | None = None  # target-aware selection (curriculab.selection); None: none
+    selection: Selection | None = None  # target-aware selection (curriculab.selection); None: none
     audit: AuditSpec = field(default_factory=AuditSpec)  # comparability tolerances
     controls: dict[str, MatchedControl] = field(default_factory=dict)  # name -> matched control
     near_duplicates: NearDuplicates = field(default_factory=NearDuplicates)  # prepare's check
@@ -246,9 +246,16 @@ def _check_semantics(config: dict[str, Any]) -> None:
         )
 
 
+# Top-level keys a newer version calls by another name: an old study file gets a pointer.
+RENAMED = {"select": "selection"}
+
+
 def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> Study:
     """Validate a config mapping and return the typed `Study`; raise `ConfigError` if invalid."""
     schema = load_yaml(schema_path)
+    for old, new in RENAMED.items():
+        if old in config:
+            raise ConfigError(f"config key {old!r}: renamed to {new!r} (docs/reference/config.md)")
     validate_schema(config, schema)
     _check_semantics(config)
     schedules = _check_schedules(config, schema)
@@ -318,8 +325,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
             pick,
             seq_len,
         ),
-        select=check_select(
-            config.get("select"),
+        selection=check_selection(
+            config.get("selection"),
             sorted(domains),
             config["target_domain"],
             schedules,

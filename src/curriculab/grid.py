@@ -92,7 +92,7 @@ class Grid:
             pack_order=pack_order(study),
             design_cells=design,
             ladder_cells=ladder,
-            selected=longest_first(study.select.domains if study.select else []),
+            selected=longest_first(study.selection.domains if study.selection else []),
             trunks=TrunkPlan.of(study),
             cell_by_id={cell_id(cell): cell for cell in cells + extra},
         )

@@ -165,5 +165,5 @@ def test_hf_encoder_by_local_directory(local_encoder) -> None:
 
 def test_an_encoder_that_cannot_be_loaded_is_one_line(tmp_path) -> None:
     spec = EmbeddingSpec(type="hf", model=str(tmp_path / "missing"))
-    with pytest.raises(EmbedError, match=r"select\.embedding\.model"):
+    with pytest.raises(EmbedError, match=r"selection\.embedding\.model"):
         hf_embed(["text"], spec, progress=False)

@@ -1,6 +1,6 @@
 """The select stage's files (curriculab.selection.stage) on the tiny study's data: the embeddings
 file, a selection written as a derived domain, and one-line errors for sizes the pool cannot
-give or embeddings of other documents. No Snakemake (tests/workflow/test_select.py runs it)."""
+give or embeddings of other documents. No Snakemake (tests/workflow/test_selection.py runs it)."""
 
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ def test_hf_embeddings_through_the_stage(tiny_data, local_encoder, tmp_path) -> 
 @pytest.mark.parametrize(
     ("chosen", "key"),
     [
-        (SelectSet("big", "random", k=10_000), "select.sets.big.k"),
-        (SelectSet("big", "ot", tokens=10**9), "select.sets.big.tokens"),
+        (SelectSet("big", "random", k=10_000), "selection.sets.big.k"),
+        (SelectSet("big", "ot", tokens=10**9), "selection.sets.big.tokens"),
     ],
 )
 def test_more_than_the_pool_holds_is_one_line(tiny_data, embedded, tmp_path, chosen, key) -> None:

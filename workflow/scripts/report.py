@@ -16,7 +16,7 @@ from curriculab.report.html import render_report
 
 DESIGN = "design_summary"  # the design loop's summary (study key `design`)
 LADDER = "ladder_summary"  # the scale ladder's summary (study key `ladder`)
-SELECT = "select_summary"  # the selections' summary (study key `select`)
+SELECT = "selection_summary"  # the selections' summary (study key `selection`)
 JSON_INPUTS = ("manifests", "registration", DESIGN, LADDER, SELECT)
 tables = {
     name: pl.read_parquet(path) for name, path in snakemake.input.items() if name not in JSON_INPUTS

@@ -1,6 +1,6 @@
 """Document embeddings for target-aware selection: one vector per document, L2-normalised.
 
-Two kinds (`select.embedding.type`):
+Two kinds (`selection.embedding.type`):
 
 - `tfidf` (offline, nothing to download): hashed word counts (scikit-learn's
   HashingVectorizer, 2^18 features, unigrams and bigrams), sublinear TF-IDF, then a truncated
@@ -38,7 +38,7 @@ class EmbedError(CurriculabError, ValueError):
 
 @dataclass(frozen=True)
 class EmbeddingSpec:
-    """How documents become vectors (`select.embedding`)."""
+    """How documents become vectors (`selection.embedding`)."""
 
     type: Literal["tfidf", "hf"] = "tfidf"
     dims: int = 128  # tfidf: SVD dimensions
@@ -103,7 +103,7 @@ def hf_embed(texts: Sequence[str], spec: EmbeddingSpec, progress: bool = True) -
         model = AutoModel.from_pretrained(spec.model).eval()
     except (OSError, ValueError) as error:
         raise EmbedError(
-            f"config key 'select.embedding.model': cannot load {spec.model!r} "
+            f"config key 'selection.embedding.model': cannot load {spec.model!r} "
             f"({first_line(error)}); expected a hub name or a local model directory"
         ) from error
     out, start = [], time.perf_counter()

@@ -14,7 +14,7 @@
 Memory is bounded: the target is a seeded sample of at most `target_points` documents (GOT-D's
 code uses 1,000), and the pool is split into seeded random batches so that no cost matrix
 exceeds `max_matrix_mb` (POT holds the cost, the kernel and the plan, each that size, plus
-temporaries: bench/bench_select.py measured a 2.5 GB peak for the whole process at the default
+temporaries: bench/bench_selection.py measured a 2.5 GB peak for the whole process at the default
 512 MiB bound with a 400 MB matrix, 1.2 GB at 128 MiB). Every batch is a random sample of the
 pool solved against the same target sample; calibration removes each batch's arbitrary
 constant, so scores of different batches compare.
@@ -34,7 +34,7 @@ METHODS = ("random", "similarity", "ot")
 
 @dataclass(frozen=True)
 class OTSpec:
-    """The `ot` method's settings (`select.ot`)."""
+    """The `ot` method's settings (`selection.ot`)."""
 
     epsilon: float = 0.1  # entropic regularisation, in cost units (GOT-D's code: 0.1)
     target_points: int = 1000  # target documents in the transport problem (a seeded sample)

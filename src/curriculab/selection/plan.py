@@ -1,4 +1,4 @@
-"""The study key `select` (docs/stages/selection.md): which pool documents each selection keeps.
+"""The study key `selection` (docs/stages/selection.md): which pool documents each selection keeps.
 
 A selection chooses documents from the pool domain's train split toward the target domain's
 train split (never a test split) and becomes a derived domain, `{pool}_{set}` (for example
@@ -54,7 +54,7 @@ class Selection:
 
     @classmethod
     def of(cls, raw: dict[str, Any], target_domain: str, seeds: Sequence[int]) -> Selection:
-        """From the `select` key (schema-checked); the target defaults to the study's D1.
+        """From the `selection` key (schema-checked); the target defaults to the study's D1.
         seeds: every training seed of a cell that may train on a selection."""
         return cls(
             pool=raw["pool"],
@@ -112,14 +112,14 @@ def shard_domains(
     return {d: selection.domain(chosen, int(seed)) if d == selection.pool else d for d in domains}
 
 
-def check_select(
+def check_selection(
     raw: dict[str, Any] | None,
     domains: list[str],
     target_domain: str,
     schedules: dict[str, dict[str, Any]],
     seeds: Sequence[int],
 ) -> Selection | None:
-    """The `select` key checked against the domains and the schedules that use it. seeds:
+    """The `selection` key checked against the domains and the schedules that use it. seeds:
     every training seed of the study's cells (a random set is drawn for each)."""
     users = {name: spec[KEY] for name, spec in schedules.items() if KEY in spec}
     if raw is None:
@@ -127,29 +127,29 @@ def check_select(
             name = next(iter(users))
             raise ConfigError(
                 f"config key 'grid.schedules.{name}.select': no selections are defined; "
-                "add the study key 'select' (docs/stages/selection.md)"
+                "add the study key 'selection' (docs/stages/selection.md)"
             )
         return None
     selection = Selection.of(raw, target_domain, seeds)
     for key, value in (("pool", selection.pool), ("target", selection.target)):
         if value not in domains:
             raise ConfigError(
-                f"config key 'select.{key}': {value!r} is not one of the domains {domains}"
+                f"config key 'selection.{key}': {value!r} is not one of the domains {domains}"
             )
     if selection.pool == selection.target:
         raise ConfigError(
-            f"config key 'select.pool': {selection.pool!r} is also the target; "
+            f"config key 'selection.pool': {selection.pool!r} is also the target; "
             "expected a different domain to choose from"
         )
     if selection.embedding.type == "hf" and not selection.embedding.model:
         raise ConfigError(
-            "config key 'select.embedding.model': type hf needs a hub name or "
+            "config key 'selection.embedding.model': type hf needs a hub name or "
             "a local model directory"
         )
     for derived in selection.domains:
         if derived in domains:
             raise ConfigError(
-                f"config key 'select.sets': the derived domain {derived!r} is "
+                f"config key 'selection.sets': the derived domain {derived!r} is "
                 "already a domain; rename the set"
             )
     names = [s.name for s in selection.sets]
@@ -169,5 +169,5 @@ def check_select(
 
 
 def embedding_params(selection: Selection) -> dict[str, Any]:
-    """What rule select_embed takes as params (plain data: a change reruns it, and only it)."""
+    """What rule selection_embed takes as params (plain data: a change reruns it, and only it)."""
     return {"embedding": vars(selection.embedding), "seed": selection.seed}

@@ -87,7 +87,7 @@ def doc_tokens(texts: list[str], tokenizer_path: str | Path) -> np.ndarray:
 
 
 def _check_size(chosen: SelectSet, n_docs: int, n_tokens: int) -> None:
-    key = f"config key 'select.sets.{chosen.name}"
+    key = f"config key 'selection.sets.{chosen.name}"
     if chosen.k is not None and chosen.k > n_docs:
         raise SelectError(
             f"{key}.k': {chosen.k} documents asked, but the pool's train split holds {n_docs}"
@@ -119,7 +119,7 @@ def run_selection(
     if pool_ids != pool["doc_id"].to_pylist():
         raise SelectError(
             f"{embeddings_path}: its pool documents are not those of {docs_path}; "
-            "delete it so that rule select_embed remakes it"
+            "delete it so that rule selection_embed remakes it"
         )
     target_vecs = vectors["target"][1]
     tokens = doc_tokens(pool["text"].to_pylist(), tokenizer_path)

@@ -1,4 +1,4 @@
-"""Rule select_summary: every selection's record, how much the selections overlap, and the
+"""Rule selection_summary: every selection's record, how much the selections overlap, and the
 selection x placement comparisons of the cells (curriculab.selection.compare), for the report.
 A random set has one draw per training seed: its overlaps are summarised over draws (mean,
 min, max), beside the overlap of its draws with each other."""
@@ -44,8 +44,8 @@ def overlaps(scores: Sequence[str | Path], names: Sequence[str]) -> list[dict[st
 
 
 def write_summary(params: Any, inputs: Any, out: Mapping[str, str | Path]) -> pl.DataFrame:
-    """Write results/select/summary.json and the comparisons' CSV; return the comparisons."""
-    selection = Selection.of(params.select, params.target_domain, params.seeds)
+    """Write results/selection/summary.json and the comparisons' CSV; return the comparisons."""
+    selection = Selection.of(params.selection, params.target_domain, params.seeds)
     blocks = train_blocks(params.domains, inputs.manifests)
     cells = objective_cells(
         params.runs, params.domains, params.target_domain, params.utility, params.ratios, blocks

@@ -37,7 +37,7 @@ def _config() -> dict:
         "late": {"family": "placement", "a": 8, "b": 1, "sweep": {"select": list(SETS)}},
     }
     config["analysis"] = {"baseline": "spread-selectrand"}
-    config["select"] = {
+    config["selection"] = {
         "pool": "history",
         "embedding": {"type": "tfidf", "dims": 8},
         "ot": {"target_points": 40},
@@ -49,23 +49,23 @@ def _config() -> dict:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, str]:
-    return run_study(tmp_path_factory, "select", _config())
+    return run_study(tmp_path_factory, "selection", _config())
 
 
 def test_selections_are_domains_with_their_own_train_and_the_pools_test(study) -> None:
     workdir, printout = study
     jobs = jobs_run(printout)
-    assert jobs["select_embed"] == 1 and jobs["select"] == len(DERIVED)
-    assert jobs["select_summary"] == 1
+    assert jobs["selection_embed"] == 1 and jobs["selection"] == len(DERIVED)
+    assert jobs["selection_summary"] == 1
     pool = read_json(workdir / "results/shards/history/manifest.json")
     for name in DERIVED:
         manifest = read_json(workdir / f"results/shards/{name}/manifest.json")
-        record = read_json(workdir / f"results/select/{name}/selection.json")
+        record = read_json(workdir / f"results/selection/{name}/selection.json")
         # Equal-sized sets (tokens, rounded up to a whole document): the test split untouched.
         assert 1500 <= record["chosen_tokens"] < 1500 + 400
         assert manifest["splits"]["train"]["n_blocks"] < pool["splits"]["train"]["n_blocks"]
         assert manifest["splits"]["test"]["sha256"] == pool["splits"]["test"]["sha256"]
-        scores = pl.read_parquet(workdir / f"results/select/{name}/scores.parquet")
+        scores = pl.read_parquet(workdir / f"results/selection/{name}/scores.parquet")
         assert scores["chosen"].sum() == record["chosen_docs"]
         assert sorted(scores["rank"].to_list()) == list(range(scores.height))
 
@@ -94,14 +94,16 @@ def test_every_seed_trains_on_its_own_random_draw(study) -> None:
         )
         history = (domains == names.index("history")).sum()
         assert history == draw["splits"]["train"]["n_blocks"]  # its own draw, each block once
-        scores = pl.read_parquet(workdir / f"results/select/history_rand_seed{seed}/scores.parquet")
+        scores = pl.read_parquet(
+            workdir / f"results/selection/history_rand_seed{seed}/scores.parquet"
+        )
         chosen.append(frozenset(scores.filter(pl.col("chosen"))["doc_id"]))
     assert len(set(chosen)) == len(SEEDS)  # three different subsets
 
 
 def test_the_comparisons_and_the_report_section(study) -> None:
     workdir, _ = study
-    summary = read_json(workdir / "results/select/summary.json")
+    summary = read_json(workdir / "results/selection/summary.json")
     assert sorted(r["set"] for r in summary["records"]) == sorted(DERIVED.values())
     assert summary["draws"] == {"rand": SEEDS}
     rand = [m for m in summary["means"] if m["set"] == "rand"]
@@ -116,7 +118,7 @@ def test_the_comparisons_and_the_report_section(study) -> None:
     }
     chosen = {
         name: set(
-            pl.read_parquet(workdir / f"results/select/{name}/scores.parquet")
+            pl.read_parquet(workdir / f"results/selection/{name}/scores.parquet")
             .filter(pl.col("chosen"))["doc_id"]
             .to_list()
         )
@@ -132,7 +134,7 @@ def test_the_comparisons_and_the_report_section(study) -> None:
         assert pair["pairs"] == len(found)
         assert pair["jaccard"] == pytest.approx(np.mean(found))
         assert pair["jaccard_min"] == pytest.approx(min(found))
-    csv = pl.read_csv(workdir / "results/tables/select.csv")
+    csv = pl.read_csv(workdir / "results/selection/summary.csv")
     assert csv.height == len(summary["tests"]) and csv["p_holm"].is_not_null().all()
     text = visible_text((workdir / "reports/report.html").read_text())
     assert "Selection: which pool data to train on, and where it goes" in text
@@ -146,6 +148,6 @@ def test_the_comparisons_and_the_report_section(study) -> None:
 
 def test_a_selection_remade_from_the_same_inputs_is_the_same_bytes(study, tmp_path) -> None:
     workdir, _ = study
-    remade_same_bytes(workdir, tmp_path / "copy", "results/select/history_ot/docs.parquet")
-    record = json.loads((workdir / "results/select/history_ot/selection.json").read_text())
+    remade_same_bytes(workdir, tmp_path / "copy", "results/selection/history_ot/docs.parquet")
+    record = json.loads((workdir / "results/selection/history_ot/selection.json").read_text())
     assert record["solver"]["converged"]

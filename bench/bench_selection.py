@@ -8,7 +8,7 @@ candidates are Wikipedia summaries' sentences recombined into documents of 2-6 s
 1,000 documents of recombined recipe lines planted among them; the target is 10,000 more of
 those. The planted share each method recovers at k = 1,000 is reported beside the times.
 
-    .venv/bin/python bench/bench_select.py            # writes bench/results/select.json
+    .venv/bin/python bench/bench_selection.py            # writes bench/results/selection.json
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=1_000)
     parser.add_argument("--target", type=int, default=10_000)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--out", default=str(ROOT / "bench/results/select.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench/results/selection.json"))
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # data, method, matrix MiB
     args = parser.parse_args()
     if args.one:
@@ -127,7 +127,7 @@ def main() -> None:
     machine = machine_info()
     record = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([".venv/bin/python", "bench/bench_select.py", *sys.argv[1:]]),
+        "command": shlex.join([".venv/bin/python", "bench/bench_selection.py", *sys.argv[1:]]),
         "machine": machine,
         "versions": {p: version(p) for p in ("scikit-learn", "pot", "scipy", "tokenizers")},
         "corpus": {

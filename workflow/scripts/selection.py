@@ -1,4 +1,4 @@
-"""Rules select_embed, select and select_summary: embed the pool and the target, choose one
+"""Rules selection_embed, select and selection_summary: embed the pool and the target, choose one
 selection (a derived domain), or compare selections and placements by seed for the report."""
 
 import sys
@@ -12,7 +12,7 @@ from curriculab.selection.methods import OTSpec
 from curriculab.selection.plan import SelectSet
 
 params, rule = snakemake.params, snakemake.rule
-if rule == "select_embed":
+if rule == "selection_embed":
     from curriculab.selection.stage import write_embeddings
 
     write_embeddings(
@@ -22,7 +22,7 @@ if rule == "select_embed":
         params.seed,
         snakemake.output.embeddings,
     )
-elif rule == "select":
+elif rule == "selection":
     from curriculab.selection.stage import run_selection
 
     run_selection(
