@@ -14,10 +14,10 @@ report: "workflow/report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/streams.smk"
-include: "rules/trunk.smk"
-include: "rules/train.smk"
+include: "rules/training.smk"
 include: "rules/evaluate.smk"
 include: "rules/harness.smk"
+include: "rules/analysis.smk"
 
 
 if DESIGN:  # the study key `design` (docs/stages/design.md)

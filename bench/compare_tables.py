@@ -1,10 +1,10 @@
 """Not a benchmark: the check that a change meant to leave results alone (a move, a rename) did.
 
-Compares two runs' `results/tables/` byte for byte; a table that differs is compared again
+Compares two runs' `results/analysis/` byte for byte; a table that differs is compared again
 without its run-time columns (wall-clock seconds and tokens/s differ between any two runs,
 even of the same commit). Exits 1 if anything else differs.
 
-    python bench/compare_tables.py /tmp/study_before/results/tables results/tables
+    python bench/compare_tables.py /tmp/study_before/results/analysis results/analysis
 """
 
 from __future__ import annotations

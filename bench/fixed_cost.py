@@ -30,7 +30,7 @@ def job_seconds(benchmarks: Path) -> dict[str, list[float]]:
 def breakdown(study: Path) -> dict[str, float]:
     """Seconds by stage over the whole study, and per cell."""
     metrics = [
-        json.loads(p.read_text()) for p in sorted(study.glob("results/runs/**/metrics.json"))
+        json.loads(p.read_text()) for p in sorted(study.glob("results/training/**/metrics.json"))
     ]
     jobs = job_seconds(study / "benchmarks")
     cells = len(metrics)

@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-runs = sorted(Path(sys.argv[1], "results", "runs").rglob("metrics.json"))
+runs = sorted(Path(sys.argv[1], "results", "training").rglob("metrics.json"))
 devices = {json.loads(p.read_text())["device"] for p in runs}
 assert runs and devices == {"cuda"}, f"expected every cell on cuda, got {devices} ({len(runs)} runs)"
 for path in runs:

@@ -117,7 +117,7 @@ def get_shard_docs(wildcards):
 
 def finished_pack(cell_id):
     """The recorded pack of a cell whose training outputs all exist, else None."""
-    run = Path("results/runs", cell_id)
+    run = Path("results/training", cell_id)
     if not all((run / name).exists() for name in RUN_OUTPUTS):
         return None
     return recorded_pack(run / "metrics.json")

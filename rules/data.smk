@@ -64,7 +64,7 @@ rule tokenizer:
     params:
         vocab_size=STUDY.vocab_size,
     script:
-        "../workflow/scripts/train_tokenizer.py"
+        "../workflow/scripts/tokenizer.py"
 
 
 rule shards:
@@ -88,4 +88,4 @@ rule shards:
     params:
         seq_len=STUDY.seq_len,
     script:
-        "../workflow/scripts/build_shards.py"
+        "../workflow/scripts/shards.py"

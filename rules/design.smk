@@ -1,6 +1,6 @@
 # The design loop (docs/stages/design.md; curriculab.design): round by round, a surrogate of the
 # objective fitted to every measured point proposes the next schedules, which train as cells
-# like any other (rules/train.smk packs them per round) and feed the round after. The number of
+# like any other (rules/training.smk packs them per round) and feed the round after. The number of
 # points per round is fixed, so the whole DAG is known from the start; a round's proposals are
 # an ordinary target whose inputs are the cells before it (nothing reruns while they stand).
 from curriculab.design.jobs import design_stream_job

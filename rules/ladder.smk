@@ -1,5 +1,5 @@
 # Scale ladders (docs/stages/ladder.md; curriculab.ladder): at every scale, the mixture runs and
-# the ordering runs train as cells like any other (rules/train.smk packs them per scale); rule
+# the ordering runs train as cells like any other (rules/training.smk packs them per scale); rule
 # ladder fits every scale and predicts the target scale; the check's cells train there with the
 # predicted mixtures and the alternatives, and rule ladder_summary compares them by seed.
 
@@ -61,10 +61,10 @@ rule ladder:
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
     output:
         fits=LADDER_FITS,
-        optima="results/tables/ladder_optima.csv",
-        predictions="results/tables/ladder_predictions.csv",
-        orders="results/tables/ladder_orders.csv",
-        epochs="results/tables/ladder_epochs.csv",
+        optima="results/ladder/optima.csv",
+        predictions="results/ladder/predictions.csv",
+        orders="results/ladder/orders.csv",
+        epochs="results/ladder/epochs.csv",
     log:
         "logs/ladder/fits.log",
     benchmark:
@@ -92,7 +92,7 @@ rule ladder_summary:
     output:
         summary="results/ladder/summary.json",
         check=report(
-            "results/tables/ladder_check.csv",
+            "results/ladder/check.csv",
             caption="../workflow/report/ladder.rst",
             category="Ladder",
         ),

@@ -68,9 +68,9 @@ rule trunk_stream:
         stream=f"{TRUNK_STREAM}.arrow",
         summary=f"{TRUNK_STREAM}.summary.json",
     log:
-        "logs/trunks/{ratio}/{trunk}/seed{seed}.log",
+        "logs/streams/trunks/{ratio}/{trunk}/seed{seed}.log",
     benchmark:
-        "benchmarks/trunks/{ratio}/{trunk}/seed{seed}.tsv"
+        "benchmarks/streams/trunks/{ratio}/{trunk}/seed{seed}.tsv"
     resources:
         cpus_per_task=1,
         mem_mb=2000,

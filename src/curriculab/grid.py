@@ -17,18 +17,18 @@ from typing import Any
 from curriculab.design.plan import design_cells
 from curriculab.training.branch import TrunkPlan
 
-RUN_DIR = "results/runs/{ratio}/{schedule}/{arm}/seed{seed}"
+RUN_DIR = "results/training/{ratio}/{schedule}/{arm}/seed{seed}"
 STREAM = "results/streams/{ratio}/{schedule}/seed{seed}"  # + .arrow, .summary.json
 SHARDS = "results/shards/{domain}/{name}"
-REGISTRATION = "results/preregistration.json"  # the verdict family, before any training
+REGISTRATION = "results/analysis/preregistration.json"  # the verdict family, before any training
 RUN_OUTPUTS = ("model/model.safetensors", "curve.parquet", "metrics.json")
 
 Cell = dict[str, Any]  # {"ratio", "schedule", "arm", "seed"}
 
 
 def cell_id(cell: Cell) -> str:
-    """A cell's id: its run directory below results/runs/ (packs list cells by it)."""
-    return RUN_DIR.format(**cell).removeprefix("results/runs/")
+    """A cell's id: its run directory below results/training/ (packs list cells by it)."""
+    return RUN_DIR.format(**cell).removeprefix("results/training/")
 
 
 def cell_files(cells: list[Cell], name: str) -> list[str]:

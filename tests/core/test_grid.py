@@ -63,9 +63,9 @@ def test_paths_round_trip_through_the_cell_id() -> None:
     for cell in grid.cells:
         ident = cell_id(cell)
         assert grid.cell_by_id[ident] == cell
-        assert RUN_DIR.format(**cell) == f"results/runs/{ident}"
+        assert RUN_DIR.format(**cell) == f"results/training/{ident}"
     one = grid.cells[0]
-    assert cell_files([one], "metrics.json") == [f"results/runs/{cell_id(one)}/metrics.json"]
+    assert cell_files([one], "metrics.json") == [f"results/training/{cell_id(one)}/metrics.json"]
     assert cell_specs([one])[0][:4] == (one["ratio"], one["schedule"], one["arm"], one["seed"])
 
 

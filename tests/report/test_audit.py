@@ -85,7 +85,7 @@ def _comparisons(ratios: list[str]) -> pl.DataFrame:
 
 
 def _registration(changed: bool) -> dict:
-    """results/preregistration.json: registered before any cell, changed (or not) after 7."""
+    """The registration record: registered before any cell, changed (or not) after 7."""
     first = {"sha256": "1" * 64, "time": "2025-01-02T03:04:05+00:00", "cells_existing": 0}
     later = {"sha256": "2" * 64, "time": "2025-01-03T00:00:00+00:00", "cells_existing": 7}
     history = [first, later] if changed else [first]

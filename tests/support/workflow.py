@@ -61,7 +61,7 @@ def jobs_planned(workdir: Path) -> dict[str, int]:
         if m[1] != "total":
             rule = "train" if m[1].startswith("train_p") else m[1]
             planned[rule] = planned.get(rule, 0) + int(m[2])
-    cells = set(re.findall(r"results/runs/([^,\s]+)/metrics\.json", train_outputs(done.stdout)))
+    cells = set(re.findall(r"results/training/([^,\s]+)/metrics\.json", train_outputs(done.stdout)))
     return planned | ({"cells": len(cells)} if cells else {})
 
 

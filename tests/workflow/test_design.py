@@ -78,9 +78,9 @@ def test_every_round_is_trained_in_one_run_and_reads_the_rounds_before_it(study)
     gaps = np.linalg.norm(x[:, None] - x[None], axis=2)[np.triu_indices(len(x), 1)]
     assert gaps.min() > 0.02
     for name in cells["schedule"].filter(cells["round"] >= 0):
-        assert (workdir / f"results/runs/0.3/{name}/cosine/seed1/eval.json").exists()
+        assert (workdir / f"results/training/0.3/{name}/cosine/seed1/eval.json").exists()
     # Design cells stay out of the grid's tables (and so out of its verdicts), fresh seeds too.
-    grid = pl.read_parquet(workdir / "results/tables/cells.parquet")
+    grid = pl.read_parquet(workdir / "results/analysis/cells.parquet")
     assert set(grid["schedule"]) == {"shuffled", "win"} and set(grid["seed"]) == set(SEEDS)
 
 
@@ -89,7 +89,7 @@ def test_the_recommendation_and_the_baseline_are_also_measured_on_fresh_seeds(st
     rec = read_json(workdir / "results/design/summary.json")["recommendation"]
     for name in (rec["schedule"], "shuffled"):
         for seed in FRESH:
-            assert (workdir / f"results/runs/0.3/{name}/cosine/seed{seed}/eval.json").exists()
+            assert (workdir / f"results/training/0.3/{name}/cosine/seed{seed}/eval.json").exists()
     assert rec["fresh_seeds"] == FRESH and rec["fresh"]["seeds"] == len(FRESH)
     assert rec["measured"]["seeds"] == len(SEEDS)  # the design seeds' measurement, apart
     assert rec["fresh_versus_baseline"]["seeds"] == len(FRESH)

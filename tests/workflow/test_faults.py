@@ -121,8 +121,10 @@ def test_a_flipped_byte_in_a_shard_stops_training_naming_the_file(tmp_path: Path
     raw[len(raw) // 2] ^= 0x01  # one bit, in the token data: the file still parses
     shard.write_bytes(bytes(raw))
 
-    cell = tmp_path / "results" / "runs" / "0.3" / "shuffled" / "cosine" / "seed0"
-    done = _snakemake(tmp_path, "--cores", "2", "results/runs/0.3/shuffled/cosine/seed0/eval.json")
+    cell = tmp_path / "results" / "training" / "0.3" / "shuffled" / "cosine" / "seed0"
+    done = _snakemake(
+        tmp_path, "--cores", "2", "results/training/0.3/shuffled/cosine/seed0/eval.json"
+    )
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if line.startswith("curriculab: ")]
     assert len(errors) == 1, done.stderr[-3000:]

@@ -50,7 +50,7 @@ def study(tmp_path_factory) -> tuple[Path, str]:
 
 
 def _run_dir(workdir: Path, schedule: str, seed: int) -> Path:
-    return workdir / f"results/runs/0.3/{schedule}/cosine/seed{seed}"
+    return workdir / f"results/training/0.3/{schedule}/cosine/seed{seed}"
 
 
 def test_every_scale_and_the_check_train_in_one_run(study) -> None:
@@ -66,24 +66,24 @@ def test_every_scale_and_the_check_train_in_one_run(study) -> None:
     check = read_json(_run_dir(workdir, "ladder_target_natural", 2) / "metrics.json")
     assert check["tokens_seen"] == TARGET and check["preset"] == "tiny"
     # Ladder cells stay out of the grid's tables (and so out of its verdicts).
-    grid = pl.read_parquet(workdir / "results/tables/cells.parquet")
+    grid = pl.read_parquet(workdir / "results/analysis/cells.parquet")
     assert set(grid["schedule"]) == {"shuffled", "late"}
 
 
 def test_the_tables_hold_every_scale_and_the_check_trains_the_predictions(study) -> None:
     workdir, _ = study
-    optima = pl.read_csv(workdir / "results/tables/ladder_optima.csv")
+    optima = pl.read_csv(workdir / "results/ladder/optima.csv")
     assert optima.height == 3 * len(DOMAINS) and set(optima["method"]) <= {"delta", "bootstrap"}
     for scale, group in optima.group_by("scale"):
         assert group["weight"].sum() == pytest.approx(1.0, abs=1e-6), scale
         assert (group["ci_low"] <= group["weight"]).all() and (
             group["weight"] <= group["ci_high"]
         ).all()
-    predictions = pl.read_csv(workdir / "results/tables/ladder_predictions.csv")
+    predictions = pl.read_csv(workdir / "results/ladder/predictions.csv")
     assert (
         set(predictions["rule"]) == {"all", "autoscale"} and (predictions["tokens"] == TARGET).all()
     )
-    orders = pl.read_csv(workdir / "results/tables/ladder_orders.csv")
+    orders = pl.read_csv(workdir / "results/ladder/orders.csv")
     assert set(zip(orders["scale"], orders["parameter"], strict=True)) == {
         (s, p) for s in ("s1", "s2", "s3") for p in ("window", "factor")
     }
@@ -95,7 +95,7 @@ def test_the_tables_hold_every_scale_and_the_check_trains_the_predictions(study)
         used = {d: summary["domains"][d]["blocks_used"] for d in DOMAINS}
         for d in DOMAINS:  # the check's stream holds the predicted mixture (to a block)
             assert used[d] == pytest.approx(fits["check"][mixture][d] * TARGET / 32, abs=1.0)
-    check = pl.read_csv(workdir / "results/tables/ladder_check.csv")
+    check = pl.read_csv(workdir / "results/ladder/check.csv")
     assert check.height == 6 and (check["seeds"] == 3).all()
     assert (check["p_holm"] >= check["p_value"] - 1e-12).all()
     assert {"inputs_outside", "floored", "beyond_levels", "law_df", "epochs", "over_cap"} <= set(
@@ -107,7 +107,7 @@ def test_every_cell_s_epochs_are_reported_as_its_stream_took_them(study) -> None
     """ladder.max_epochs defaults to 1: no scale's stream repeats a block, and the table of
     epochs gives what every stream took (blocks used over the domain's pool)."""
     workdir, _ = study
-    epochs = pl.read_csv(workdir / "results/tables/ladder_epochs.csv")
+    epochs = pl.read_csv(workdir / "results/ladder/epochs.csv")
     assert epochs.height == (3 * 18 + len(CHECK)) * len(DOMAINS)
     manifests = [workdir / f"results/shards/{d}/manifest.json" for d in DOMAINS]
     pool = pool_blocks(train_blocks(DOMAINS, manifests), "cooking", 0.3)

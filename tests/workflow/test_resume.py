@@ -15,7 +15,7 @@ import yaml
 from tests.support.helpers import TINY_CONFIG
 from tests.support.workflow import SNAKEMAKE
 
-CELL = "results/runs/0.3/shuffled/cosine/seed0"
+CELL = "results/training/0.3/shuffled/cosine/seed0"
 
 
 def _config() -> dict:

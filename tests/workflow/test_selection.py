@@ -77,8 +77,8 @@ def test_a_cell_trains_on_its_selection_in_the_pools_place(study) -> None:
     assert names == ["cooking", "history"]  # the pool's name: evaluation and tables unchanged
     history = blocks[domains == names.index("history")]
     assert len(history) == derived["splits"]["train"]["n_blocks"]  # fixed_data: each once
-    evaluation = read_json(workdir / "results/runs/0.3/late-selectot/cosine/seed1/eval.json")
-    whole = read_json(workdir / "results/runs/0.3/shuffled/cosine/seed1/eval.json")
+    evaluation = read_json(workdir / "results/training/0.3/late-selectot/cosine/seed1/eval.json")
+    whole = read_json(workdir / "results/training/0.3/shuffled/cosine/seed1/eval.json")
     assert set(evaluation["domains"]) == set(whole["domains"]) == {"cooking", "history"}
     trained = evaluation["reference"]["training_tokens"]
     assert trained < whole["reference"]["training_tokens"]  # a part of the pool
@@ -142,7 +142,7 @@ def test_the_comparisons_and_the_report_section(study) -> None:
     page = (workdir / "reports/report.html").read_text()
     assert '"chart-selection"' in page.split("const CHART_SPECS")[1]
     # The selection cells stay in the grid (they are schedules like any other).
-    grid = pl.read_parquet(workdir / "results/tables/cells.parquet")
+    grid = pl.read_parquet(workdir / "results/analysis/cells.parquet")
     assert "late-selectot" in set(grid["schedule"])
 
 

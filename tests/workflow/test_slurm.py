@@ -117,10 +117,10 @@ def test_tiny_study_runs_through_slurm_to_the_report(slurm_run: SlurmRun) -> Non
     assert slurm_run.done.returncode == 0, slurm_run.done.stderr[-4000:]
     workdir = slurm_run.workdir
     assert "<html" in (workdir / "reports" / "report.html").read_text().lower()
-    cells = pl.read_parquet(workdir / "results" / "tables" / "cells.parquet")
+    cells = pl.read_parquet(workdir / "results" / "analysis" / "cells.parquet")
     assert cells.height == _cells()
     assert cells["d1_test_loss"].is_finite().all()
-    for metrics in (workdir / "results" / "runs").rglob("metrics.json"):
+    for metrics in (workdir / "results" / "training").rglob("metrics.json"):
         assert json.loads(metrics.read_text())["device"] == "cpu"  # asked for a GPU, found none
 
 
@@ -149,7 +149,7 @@ def test_training_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_run: SlurmRun) ->
     # SLURM gave each training job one of the node's two (fake) GPUs, and the job saw it.
     placements = [
         json.loads(path.read_text())["placement"]
-        for path in (slurm_run.workdir / "results" / "runs").rglob("metrics.json")
+        for path in (slurm_run.workdir / "results" / "training").rglob("metrics.json")
     ]
     assert len(placements) == _cells()
     assert {p["slurm_job_id"] for p in placements} == cell_jobs

@@ -63,7 +63,9 @@ def study(tmp_path_factory) -> Path:
 def test_windows_branch_off_one_trunk_per_seed(study: Path) -> None:
     """Checkpoints where the windows start (steps 12 and 8) and where the baseline's fixed
     decay starts (step 13, the final 20%): every cell starts where it leaves the trunk."""
-    checkpoints = sorted(p.name for p in study.glob("results/trunks/0.3/main/wsd_window/*/*.pt"))
+    checkpoints = sorted(
+        p.name for p in study.glob("results/training/trunks/0.3/main/wsd_window/*/*.pt")
+    )
     assert checkpoints == sorted(["step12.pt", "step13.pt", "step8.pt"] * len(SEEDS))
     starts = {"shuffled": 13, "win-window0.25": 12, "win-window0.5": 8}
     starts |= {"drop-removecooking": 12, "drop-removehistory": 12}
@@ -73,15 +75,15 @@ def test_windows_branch_off_one_trunk_per_seed(study: Path) -> None:
     for schedule, step in starts.items():
         for seed in SEEDS:
             metrics = read_json(
-                study / f"results/runs/0.3/{schedule}/wsd_window/seed{seed}/metrics.json"
+                study / f"results/training/0.3/{schedule}/wsd_window/seed{seed}/metrics.json"
             )
             assert metrics["inherited"]["step"] == step, schedule
             assert metrics["tokens_seen"] == STEPS * 8 * 32
 
 
 def test_the_study_trains_at_most_half_of_its_cells_alone(study: Path) -> None:
-    cells = pl.read_parquet(study / "results/tables/cells.parquet")
-    trunks = pl.read_parquet(study / "results/tables/trunks.parquet")
+    cells = pl.read_parquet(study / "results/analysis/cells.parquet")
+    trunks = pl.read_parquet(study / "results/analysis/trunks.parquet")
     trained = cells["trained_tokens"].sum() + trunks["tokens_trained"].sum()
     alone = cells["tokens_seen"].sum()
     assert trained <= alone / 2, (trained, alone)
@@ -103,13 +105,16 @@ def test_a_fifth_window_trains_only_its_own_cells(study: Path) -> None:
     assert jobs["train"] == 2 and jobs["preregister"] == 1, jobs  # its cells and controls
     assert "trunk_stream" not in jobs and "shards" not in jobs, jobs
     for name in ("win-window0.375", "shuffled@win-window0.375"):
-        new = study / f"results/runs/0.3/{name}/wsd_window"
+        new = study / f"results/training/0.3/{name}/wsd_window"
         assert sorted(p.name for p in new.iterdir()) == [f"seed{s}" for s in SEEDS]
         assert read_json(new / "seed0/metrics.json")["inherited"]["step"] == 10
-    record = read_json(study / "results/trunks/0.3/main/wsd_window/seed0/step10.json")
+    record = read_json(study / "results/training/trunks/0.3/main/wsd_window/seed0/step10.json")
     assert record["parent"] == 8 and record["tokens_trained"] == 2 * 8 * 32
     changed = sorted(
         str(p.relative_to(study)) for p, t in before.items() if p.stat().st_mtime_ns != t
     )
-    registered = ("results/preregistration.json", "results/preregistration.history.jsonl")
-    assert all(p.startswith("results/tables/") or p in registered for p in changed), changed
+    registered = (
+        "results/analysis/preregistration.json",
+        "results/analysis/preregistration.history.jsonl",
+    )
+    assert all(p.startswith("results/analysis/") or p in registered for p in changed), changed

@@ -73,7 +73,7 @@ def study(tmp_path_factory) -> Path:
 def test_study_runs_to_the_report(study: Path) -> None:
     report = (study / "reports" / "report.html").read_text()
     assert "<html" in report.lower() and "d1_last" in report and 'id="chart-barcodes"' in report
-    cells = pl.read_parquet(study / "results" / "tables" / "cells.parquet")
+    cells = pl.read_parquet(study / "results" / "analysis" / "cells.parquet")
     assert cells.height == _cells(STUDY_CONFIG)
     assert {"ratio", "schedule", "arm", "seed", "d1_test_loss", "d2_test_loss"} <= set(
         cells.columns
@@ -81,21 +81,21 @@ def test_study_runs_to_the_report(study: Path) -> None:
     assert cells["d1_test_loss"].is_finite().all() and cells["d2_test_loss"].is_finite().all()
     assert (cells["d1_unigram_loss"] > 0).all() and (cells["d2_unigram_loss"] > 0).all()
     for table in ("summary", "references", "exposure", "lr_profile", "verdicts"):
-        assert (study / "results" / "tables" / f"{table}.csv").exists(), table
-    verdicts = pl.read_parquet(study / "results" / "tables" / "verdicts.parquet")
+        assert (study / "results" / "analysis" / f"{table}.csv").exists(), table
+    verdicts = pl.read_parquet(study / "results" / "analysis" / "verdicts.parquet")
     assert set(verdicts["arm"]) == {"cosine", "wsd_window"}
     assert (verdicts["correction"] == "holm").all()
     for text in ("Holm", "unigram reference", "learning-rate-weighted share", "lr wsd_window"):
         assert text in report, text
     # Without the study key `harness`, no harness job ran and no harness table exists.
     assert not (study / "results" / "harness").exists()
-    assert not list((study / "results" / "tables").glob("harness*"))
+    assert not list((study / "results" / "analysis").glob("harness*"))
 
 
 def test_the_window_arm_decays_where_d1_starts(study: Path) -> None:
     """Under wsd_window, d1_last's learning rate leaves its peak where D1 begins; under cosine
     the learning rate is the same for every schedule."""
-    runs = study / "results" / "runs" / "0.3"
+    runs = study / "results" / "training" / "0.3"
     summary = json.loads((study / "results/streams/0.3/d1_last/seed0.summary.json").read_text())
     start = summary["window_start"]
     assert 0.5 < start < 1
@@ -131,7 +131,7 @@ def test_every_rule_wrote_its_log_and_benchmark(study: Path) -> None:
 
 def test_the_harness_key_scores_every_cell_and_reaches_the_report(study: Path, tmp_path: Path):
     """With `harness:`, lm-evaluation-harness scores every cell's saved model on the shipped
-    held-out tasks; the scores land in results/tables/ and the report, and agree with our own
+    held-out tasks; the scores land in results/analysis/ and the report, and agree with our own
     evaluation of the same domain (the harness reads the same weights and tokenizer)."""
     workdir = tmp_path / "harness"
     shutil.copytree(study, workdir)
@@ -150,7 +150,7 @@ def test_the_harness_key_scores_every_cell_and_reaches_the_report(study: Path, t
     assert jobs_planned(workdir)["harness"] == 4  # 1 ratio x 2 schedules x 1 arm x 2 seeds
     done = run(workdir, "--cores", "2")
     assert done.returncode == 0, done.stderr[-4000:]
-    tables = workdir / "results" / "tables"
+    tables = workdir / "results" / "analysis"
     scores = pl.read_parquet(tables / "harness.parquet")
     assert scores.height == 4 * 2 * 3  # cells x tasks x metrics
     assert scores["value"].is_finite().all() and (scores["n_docs"] > 0).all()
@@ -240,12 +240,12 @@ def test_matched_controls_train_under_the_treatments_learning_rate(study: Path) 
     as a different learning-rate curve and gets no verdict."""
     from curriculab.training.lr import record_curve
 
-    tables = study / "results" / "tables"
+    tables = study / "results" / "analysis"
     verdicts = pl.read_parquet(tables / "verdicts.parquet")
     window = verdicts.filter(pl.col("arm") == "wsd_window")
     assert window.height and (window["control"] == "shuffled@d1_last").all()
     assert window["judged"].all() and (window["differs_in"] == "order only").all()
-    runs = study / "results" / "runs"
+    runs = study / "results" / "training"
     for ratio, seed in (("0.1", 0), ("0.3", 1)):
         cell = json.loads(
             (runs / ratio / "d1_last/wsd_window" / f"seed{seed}/metrics.json").read_text()
@@ -386,9 +386,9 @@ def test_two_runs_in_separate_directories_are_identical(study: Path, tmp_path: P
         "results/tokenizer/tokenizer.json",
         "results/shards/*/*",
         "results/streams/*/*/*",
-        "results/runs/*/*/*/*/model/model.safetensors",
-        "results/runs/*/*/*/*/eval.json",
-        "results/runs/*/*/*/*/curve.parquet",
+        "results/training/*/*/*/*/model/model.safetensors",
+        "results/training/*/*/*/*/eval.json",
+        "results/training/*/*/*/*/curve.parquet",
     ]
     first, second = _digests(study, patterns), _digests(tmp_path, patterns)
     cells = _cells(STUDY_CONFIG)
@@ -397,7 +397,7 @@ def test_two_runs_in_separate_directories_are_identical(study: Path, tmp_path: P
     assert first == second, sorted(k for k in first if first[k] != second.get(k))
     varying = {"train_seconds", "wall_seconds", "tokens_per_second", "step_seconds"}
     varying |= {"peak_memory_mb", "placement"}  # measured, and where the job ran
-    for path in study.glob("results/runs/*/*/*/*/metrics.json"):
+    for path in study.glob("results/training/*/*/*/*/metrics.json"):
         a = json.loads(path.read_text())
         b = json.loads((tmp_path / path.relative_to(study)).read_text())
         for metrics in (a, b):  # a branched cell's inherited prefix seconds are measured too

@@ -1,11 +1,11 @@
 """Pre-registration of the verdict family: what will be judged, fixed before any cell trains.
 
-The rule `preregister` writes `results/preregistration.json` before any training job starts
+The rule `preregister` writes `results/analysis/preregistration.json` before any training job starts
 (every training job waits for it, without rerunning when it changes later): the verdict
 family's schedules, arms, ratios, seeds, baseline, matched controls, the audit's tolerances and
 alpha, with the sha256 of that specification. Each registration is also appended to
-`results/preregistration.history.jsonl` with the number of cells that had finished by then, so
-that a family changed after results existed is never silent: the report says so at its top
+`results/analysis/preregistration.history.jsonl` with the number of cells that had finished by
+then, so that a family changed after results existed is never silent: the report says so at its top
 (`changed_after_results`).
 """
 

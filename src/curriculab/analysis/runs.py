@@ -1,6 +1,6 @@
 """Reading what the training and stream stages wrote: the public readers every table uses.
 
-A run directory (`results/runs/{ratio}/{schedule}/{arm}/seed{seed}/`) holds `metrics.json`,
+A run directory (`results/training/{ratio}/{schedule}/{arm}/seed{seed}/`) holds `metrics.json`,
 `eval.json` and `curve.parquet`; a stream has a summary JSON. These functions read them with
 one-line errors that name the file and the key, and give each cell its identity columns.
 """

@@ -43,7 +43,7 @@ def verdict_family(
             raise ConfigError(
                 f"config key 'analysis.verdict_schedules': no comparison of "
                 f"{list(verdict_schedules)} with its control differs in order alone (see "
-                "results/tables/comparisons.csv, column differs_in); name a schedule that moves "
+                "results/analysis/comparisons.csv, column differs_in); name a schedule that moves "
                 "data without adding or changing it"
             )
         return list(verdict_schedules)

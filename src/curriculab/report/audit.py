@@ -58,7 +58,7 @@ def registration_text(registration: dict[str, Any] | None) -> str:
     return (
         f"The verdict family (its schedules, arms, ratios, seeds, baseline, matched controls, "
         f"the audit's tolerances, alpha and correction) was registered as "
-        f"{registration['sha256'][:12]}{when}{before} (results/preregistration.json)."
+        f"{registration['sha256'][:12]}{when}{before} (results/analysis/preregistration.json)."
     )
 
 

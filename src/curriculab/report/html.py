@@ -342,8 +342,8 @@ def render_report(
     design: the design loop's summary (design.summary), with tables design_points and
     design_surface; None without a design. ladder: the scale ladder's summary (ladder.tables),
     None without a ladder. selection: the select stage's summary (selection.summary), None
-    without one. registration: results/preregistration.json (analysis.registration): its hash
-    and time are stated, and a warning tops the page when the family changed after results.
+    without one. registration: results/analysis/preregistration.json (analysis.registration):
+    its hash and time are stated, and a warning tops the page when the family changed after results.
     """
     sections, specs = _sections(
         tables, study, provenance or {}, design, ladder, selection, registration

@@ -156,8 +156,8 @@ def trunk_parent(step: int, points: list[int], recorded: int | None) -> int:
     return max((p for p in points if p < step), default=0)
 
 
-TRUNK_STREAM = "results/trunks/{ratio}/{trunk}/seed{seed}"  # + .arrow, .summary.json
-TRUNK = "results/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}"  # + .pt, .json
+TRUNK_STREAM = "results/streams/trunks/{ratio}/{trunk}/seed{seed}"  # + .arrow, .summary.json
+TRUNK = "results/training/trunks/{ratio}/{trunk}/{arm}/seed{seed}/step{step}"  # + .pt, .json
 
 
 @dataclass(frozen=True)
