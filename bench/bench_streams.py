@@ -30,8 +30,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
-import resource
 import shlex
 import statistics
 import subprocess
@@ -42,10 +40,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from machine import MB, machine_info, machine_line, maxrss_mb, reset_peak_rss, vmhwm_mb
+
 ROOT = Path(__file__).resolve().parents[1]
 TIME_LIMIT_S = 1.0
 MEMORY_LIMIT_MB = 200.0
-MB = 1024 * 1024
 ARROW_CASE = "shuffled"  # the case whose stream is also written to Arrow
 
 STAGES = {
@@ -94,35 +93,6 @@ def cases(sequences: int) -> dict[str, dict[str, Any]]:
 # --- child: one case in a fresh process -------------------------------------------------------
 
 
-def _maxrss_mb() -> float:
-    """The process's resident high-water mark (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MB if sys.platform == "darwin" else peak / 1024
-
-
-def _vmhwm_mb() -> float | None:
-    """VmHWM (the memory map's own resident high-water mark) from /proc, None elsewhere."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the resident high-water mark to the current RSS (Linux: clear_refs 5), so the
-    imports' own transient peak cannot hide the build's. False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def run_one(name: str, case: dict[str, Any], repeats: int, arrow: bool) -> dict[str, Any]:
     """Measure one case (memory first, in a process that has built nothing yet)."""
     import numpy as np
@@ -133,12 +103,12 @@ def run_one(name: str, case: dict[str, Any], repeats: int, arrow: bool) -> dict[
     budget = BudgetSpec(**case["budget"])
     args = (case["train_blocks"], "d1", case["ratio"], name, case["spec"], 0, budget)
 
-    peak_reset = _reset_peak_rss()
-    rss_before, hwm_before = _maxrss_mb(), _vmhwm_mb()
+    peak_reset = reset_peak_rss()
+    rss_before, hwm_before = maxrss_mb(), vmhwm_mb()
     start = time.perf_counter()
     names, order = build_order(*args)
     cold_s = time.perf_counter() - start
-    rss_after, hwm_after = _maxrss_mb(), _vmhwm_mb()
+    rss_after, hwm_after = maxrss_mb(), vmhwm_mb()
 
     n = len(order.domains)
     d1 = names.index("d1")
@@ -225,56 +195,11 @@ def time_arrow(names: list[str], order: Any, repeats: int) -> dict[str, Any]:
 # --- parent: machine info, subprocesses, table, JSON ------------------------------------------
 
 
-def cpu_model() -> str:
-    """The CPU model: lscpu's 'Model name', else /proc/cpuinfo, else platform.processor()."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info() -> dict[str, Any]:
-    """Machine and versions; stdlib only, so the parent stays small (see `run_child`)."""
-    from importlib.metadata import version
-
-    try:
-        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB
-    except (ValueError, OSError, AttributeError):
-        total_mb = None
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "memory_total_mb": round(total_mb) if total_mb else None,
-        "python": platform.python_version(),
-        "numpy": version("numpy"),
-        "pyarrow": version("pyarrow"),
-    }
-
-
 def source_hashes() -> dict[str, str]:
     """sha256 (12 hex) of the measured source files, to tie figures to a code version."""
     files = ["build.py", "schedules.py", "stream_file.py"]
     base = ROOT / "src" / "curriculab" / "streams"
     return {f: hashlib.sha256((base / f).read_bytes()).hexdigest()[:12] for f in files}
-
-
-def machine_line(m: dict[str, Any]) -> str:
-    return (
-        f"{m['cpu_model']}, {m['cpu_count']} CPUs, {m['memory_total_mb'] / 1024:.1f} GiB RAM, "
-        f"{m['platform']}, Python {m['python']}, numpy {m['numpy']}, pyarrow {m['pyarrow']}"
-    )
 
 
 def run_child(name: str, args: argparse.Namespace, arrow: bool) -> dict[str, Any]:

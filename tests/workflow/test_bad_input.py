@@ -11,6 +11,7 @@ non-zero, and that job leaves no output and no temporary file behind.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.support.workflow import (
     cooking_docs,
     curriculab_lines,
     one_line_problems,
+    run,
     snakemake,
 )
 
@@ -307,3 +309,15 @@ def test_bad_data_fails_in_its_first_job_with_one_line(
     assert leftovers == [], leftovers
     if rule == "train":
         assert not list(results.rglob("metrics.json"))  # nothing that looks finished
+
+
+def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    config["grid"]["ratios"] = [0.1, "lots"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = run(tmp_path, "--cores", "1")
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("curriculab:")]
+    assert errors == ["curriculab: config key 'grid.ratios[1]': 'lots' is not of type 'number'"]
+    assert not (tmp_path / "results").exists()
+    shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

@@ -318,18 +318,6 @@ def test_every_family_of_the_example_study_builds_streams(tmp_path: Path) -> Non
     assert late["domains"]["cooking"]["share_by_tenth"][-1] > 0.5
 
 
-def test_bad_config_fails_before_any_job_with_one_line(tmp_path: Path) -> None:
-    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
-    config["grid"]["ratios"] = [0.1, "lots"]
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    done = run(tmp_path, "--cores", "1")
-    assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("curriculab:")]
-    assert errors == ["curriculab: config key 'grid.ratios[1]': 'lots' is not of type 'number'"]
-    assert not (tmp_path / "results").exists()
-    shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
-
-
 def _dry_run_resources(workdir: Path) -> dict[str, list[dict[str, str]]]:
     """{rule: [resources of each planned job]} as a dry run prints them."""
     done = run(workdir, "--cores", "4", "--dry-run")
