@@ -22,7 +22,12 @@ def job_seconds(benchmarks: Path) -> dict[str, list[float]]:
     """Wall seconds (the `s` column) of every benchmarked job, by the rule's folder."""
     seconds: dict[str, list[float]] = defaultdict(list)
     for path in sorted(benchmarks.rglob("*.tsv")):
-        rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
+        parts = path.relative_to(benchmarks).parts
+        rule = parts[0].removesuffix(".tsv")
+        if rule == "training" and parts[1] == "trunks":  # a trunk's segments: not a cell's job
+            rule = "trunks"
+        elif rule == "analysis":  # preregister, aggregate
+            rule = parts[1].removesuffix(".tsv")
         seconds[rule].append(float(path.read_text().splitlines()[1].split("\t")[0]))
     return seconds
 
@@ -37,17 +42,17 @@ def breakdown(study: Path) -> dict[str, float]:
     # a cell branched off another inherits the shared prefix's seconds (curriculab.training.branch)
     inherited = sum(m.get("branched_from", {}).get("train_seconds", 0.0) for m in metrics)
     steps = sum(m["train_seconds"] for m in metrics) - inherited
-    per_cell_jobs = sum(sum(jobs.get(rule, [])) for rule in ("train", "evaluate", "streams"))
+    per_cell_jobs = sum(sum(jobs.get(rule, [])) for rule in ("training", "evaluate", "streams"))
     inside = sum(m["wall_seconds"] - m["train_seconds"] for m in metrics) + inherited
     return {
         "cells": cells,
-        "train_jobs": len(jobs.get("train", [])),
-        "train_job_seconds": sum(jobs.get("train", [])),
+        "train_jobs": len(jobs.get("training", [])),
+        "train_job_seconds": sum(jobs.get("training", [])),
         "training_steps_seconds": steps,
         "cells_branched": sum("branched_from" in m for m in metrics),
         "shared_prefix_seconds_saved": inherited,
         "train_loop_not_steps_seconds": inside,
-        "train_jobs_outside_loop_seconds": sum(jobs.get("train", [])) - steps - inside,
+        "train_jobs_outside_loop_seconds": sum(jobs.get("training", [])) - steps - inside,
         "evaluate_job_seconds": sum(jobs.get("evaluate", [])),
         "stream_job_seconds": sum(jobs.get("streams", [])),
         "data_job_seconds": sum(

@@ -66,7 +66,7 @@ def test_killed_training_resumes_with_identical_results(tmp_path: Path) -> None:
     unlock = subprocess.run([*SNAKEMAKE, "--directory", str(killed), "--unlock"], check=False)
     assert unlock.returncode == 0
     _finish(killed)
-    log = (killed / "logs" / "train" / "0.3" / "shuffled" / "cosine" / "seed0.log").read_text()
+    log = (killed / "logs" / "training" / "0.3" / "shuffled" / "cosine" / "seed0.log").read_text()
     assert "resumed from" in log
     metrics = yaml.safe_load((killed / CELL / "metrics.json").read_text())
     expected = yaml.safe_load((reference / CELL / "metrics.json").read_text())

@@ -165,7 +165,7 @@ def test_requested_time_and_memory_cover_what_the_jobs_used(slurm_run: SlurmRun)
     study = load_study(yaml.safe_load((slurm_run.workdir / "config.yaml").read_text()), SCHEMA)
     from curriculab.job_resources import pack_mem_mb
 
-    benchmarks = list((slurm_run.workdir / "benchmarks" / "train").rglob("*.tsv"))
+    benchmarks = list((slurm_run.workdir / "benchmarks" / "training").rglob("*.tsv"))
     assert len(benchmarks) == _packs()
     for benchmark in benchmarks:
         max_rss_mb = float(benchmark.read_text().splitlines()[1].split("\t")[2])

@@ -122,10 +122,10 @@ def test_snakemake_report_collects_the_marked_outputs(study: Path, tmp_path: Pat
 
 
 def test_every_rule_wrote_its_log_and_benchmark(study: Path) -> None:
-    for rule in ("download", "prepare", "shards", "streams", "train", "evaluate"):
+    for rule in ("download", "prepare", "shards", "streams", "training", "evaluate", "analysis"):
         assert any((study / "logs" / rule).rglob("*.log")), rule
         assert any((study / "benchmarks" / rule).rglob("*.tsv")), rule
-    train_log = next((study / "logs" / "train").rglob("*.log")).read_text()
+    train_log = next((study / "logs" / "training").rglob("*.log")).read_text()
     assert "tokens/s" in train_log and "ETA" in train_log
 
 
@@ -280,7 +280,7 @@ def test_matched_controls_train_under_the_treatments_learning_rate(study: Path) 
     assert unmatched["differs_in"].str.contains("LR schedule").all()
     cosine = comparisons.filter(pl.col("arm") == "cosine")
     assert cosine["order_only"].all()
-    registration = json.loads((study / "results" / "preregistration.json").read_text())
+    registration = json.loads((study / "results" / "analysis" / "preregistration.json").read_text())
     report = (study / "reports" / "report.html").read_text()
     assert registration["sha256"][:12] in report and "differs in" in report
 
