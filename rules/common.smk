@@ -21,6 +21,7 @@ from curriculab.grid import (
 )
 from curriculab.training.branch import TRUNK, TRUNK_STREAM
 from curriculab.config import ConfigError, load_study, load_yaml
+from curriculab.data.pretrained import pretrained_inputs
 from curriculab.data.sources import check_sources
 from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import one_line
@@ -61,6 +62,8 @@ DESIGN = STUDY.design  # docs/stages/design.md; rules/design.smk
 DESIGN_CELLS = GRID.design_cells
 LADDER = STUDY.ladder  # docs/stages/ladder.md; rules/ladder.smk
 LADDER_CELLS = GRID.ladder_cells
+PRETRAINED = STUDY.tokenizer.pretrained  # docs/stages/data.md: an existing tokenizer
+PRETRAINED_FILES = pretrained_inputs(PRETRAINED)
 SELECTION = STUDY.selection  # docs/stages/selection.md; rules/selection.smk
 SELECTED = GRID.selected
 TRUNKS = GRID.trunks  # docs/stages/trunk.md

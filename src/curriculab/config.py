@@ -16,6 +16,7 @@ import yaml
 
 from curriculab.analysis.controls import AuditSpec, MatchedControl, check_audit, matched_controls
 from curriculab.data.near_duplicates import NearDuplicates
+from curriculab.data.pretrained import TokenizerSpec, check_tokenizer
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness.run import HarnessSpec, harness_spec
@@ -77,7 +78,8 @@ class Study:
     domains: dict[str, DomainSpec]
     test_fraction: float
     min_chars: int
-    vocab_size: int
+    tokenizer: TokenizerSpec  # trained (vocab_size) or pretrained (data/pretrained.py)
+    vocab_size: int  # the vocabulary the model is sized for
     seq_len: int
     ratios: tuple[float, ...]
     schedules: dict[str, dict[str, Any]]  # name -> {"family": ..., **parameters}, sweeps expanded
@@ -286,6 +288,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
     arms = lr_arms(grid.get("lr_arms"), train)
     audit = check_audit(analysis.get("audit"))
     design = check_design(config.get("design"), schedules, ratios, arms, grid["seeds"])
+    tokenizer = check_tokenizer(config["tokenizer"])
     return Study(
         name=config["study"],
         target_domain=config["target_domain"],
@@ -294,7 +297,8 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         test_fraction=float(config["prepare"]["test_fraction"]),
         min_chars=int(config["prepare"]["min_chars"]),
         near_duplicates=NearDuplicates.of(config["prepare"].get("near_duplicates")),
-        vocab_size=int(config["tokenizer"]["vocab_size"]),
+        tokenizer=tokenizer,
+        vocab_size=tokenizer.vocab_size,
         seq_len=int(config["shards"]["seq_len"]),
         ratios=tuple(float(r) for r in grid["ratios"]),
         schedules=schedules,

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
 from curriculab.data.prepare import prepare_record
-from curriculab.data.tokenizer import end_of_document_id
+from curriculab.data.tokenizer import end_of_document_id, load_tokenizer
 from curriculab.errors import CurriculabError
 from curriculab.io import read_arrow, read_json, sha256_file, write_arrow, write_json
 
@@ -35,23 +35,29 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 
 def encode_documents(
-    texts: list[str], tokenizer: Tokenizer, batch_docs: int = 512
+    texts: list[str], tokenizer: Tokenizer, batch_docs: int = 512, eod: int | None = None
 ) -> list[np.ndarray]:
-    """Each document's token ids with the end-of-document token appended, as packed (encoded in
-    batches of `batch_docs`)."""
-    eod = end_of_document_id(tokenizer)
+    """Each document's token ids with the end-of-document token `eod` (default: the trained
+    tokenizer's) appended, as packed (encoded in batches of `batch_docs`, without the
+    tokenizer's own special tokens: a pretrained one's [CLS]/[SEP] or BOS are not added)."""
+    eod = end_of_document_id(tokenizer) if eod is None else eod
     pieces: list[np.ndarray] = []
     for start in range(0, len(texts), batch_docs):
-        for encoding in tokenizer.encode_batch(texts[start : start + batch_docs]):
+        batch = texts[start : start + batch_docs]
+        for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
             pieces.append(np.asarray([*encoding.ids, eod], dtype=np.int64))
     return pieces
 
 
 def pack_documents(
-    texts: list[str], tokenizer: Tokenizer, seq_len: int, batch_docs: int = 512
+    texts: list[str],
+    tokenizer: Tokenizer,
+    seq_len: int,
+    batch_docs: int = 512,
+    eod: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """Tokenize in batches, append end-of-document, cut into blocks; return (blocks, dropped)."""
-    pieces = encode_documents(texts, tokenizer, batch_docs)
+    pieces = encode_documents(texts, tokenizer, batch_docs, eod)
     stream = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
     n_blocks = len(stream) // seq_len
     blocks = stream[: n_blocks * seq_len].reshape(n_blocks, seq_len)  # (n_blocks, seq_len)
@@ -110,7 +116,7 @@ def build_shards(
     manifest carries what prepare recorded about the documents (key `prepare`: the cap, what
     was dropped and why) when docs.parquet holds it."""
     out_dir = Path(out_dir)
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    tokenizer, eod = load_tokenizer(tokenizer_path)
     docs = pq.read_table(docs_path, columns=["text", "split", "n_bytes"])
     prepared = prepare_record(pq.read_schema(docs_path))
     manifest: dict[str, Any] = {
@@ -122,7 +128,7 @@ def build_shards(
     }
     for split in SPLITS:
         rows = docs.filter(pc.equal(docs["split"], split))
-        blocks, dropped = pack_documents(rows["text"].to_pylist(), tokenizer, seq_len)
+        blocks, dropped = pack_documents(rows["text"].to_pylist(), tokenizer, seq_len, eod=eod)
         if len(blocks) == 0:
             raise ShardError(f"{docs_path}: the {split} split holds fewer than {seq_len} tokens")
         n_bytes = int(pc.sum(rows["n_bytes"]).as_py())

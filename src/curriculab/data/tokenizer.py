@@ -1,7 +1,10 @@
-"""Train one byte-level BPE tokenizer on the train split of every domain.
+"""The study's tokenizer: one byte-level BPE trained on the train split of every domain, or an
+existing one (`tokenizer.pretrained`, data/pretrained.py).
 
 Byte-level BPE covers any UTF-8 input without an unknown token, so test documents never fall
 outside the vocabulary. One tokenizer serves all domains, so losses are comparable across them.
+Either way the stage writes tokenizer.json and, beside it, tokenizer_info.json naming the token
+that separates packed documents; `load_tokenizer` reads both.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from curriculab.data.pretrained import end_of_document_token, write_info
 from curriculab.io import atomic_path
 
 END_OF_DOCUMENT = "<|endoftext|>"
@@ -46,12 +50,22 @@ def run_tokenizer(docs_paths: Sequence[str | Path], vocab_size: int, out_path: s
     tokenizer = train_tokenizer(docs_paths, vocab_size)
     with atomic_path(out_path) as tmp:
         tokenizer.save(str(tmp))
+    write_info(
+        out_path, END_OF_DOCUMENT, {"trained": "byte-level BPE", "vocab_size_asked": vocab_size}
+    )
     return tokenizer.get_vocab_size()
 
 
-def end_of_document_id(tokenizer: Tokenizer) -> int:
+def end_of_document_id(tokenizer: Tokenizer, token: str = END_OF_DOCUMENT) -> int:
     """The id of the token that separates packed documents."""
-    token_id = tokenizer.token_to_id(END_OF_DOCUMENT)
+    token_id = tokenizer.token_to_id(token)
     if token_id is None:
-        raise ValueError(f"tokenizer has no {END_OF_DOCUMENT} token")
+        raise ValueError(f"tokenizer has no {token} token")
     return token_id
+
+
+def load_tokenizer(path: str | Path) -> tuple[Tokenizer, int]:
+    """The study's tokenizer and the id of its end-of-document token (from the info file
+    beside it)."""
+    tokenizer = Tokenizer.from_file(str(path))
+    return tokenizer, end_of_document_id(tokenizer, end_of_document_token(path, END_OF_DOCUMENT))

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curriculab.data.shards import encode_documents
+from curriculab.data.tokenizer import load_tokenizer
 from curriculab.errors import CurriculabError
 from curriculab.io import atomic_path, read_arrow, write_arrow, write_json
 from curriculab.selection.embed import EmbeddingSpec, embed, normalise
@@ -80,9 +81,9 @@ def read_embeddings(path: str | Path) -> dict[str, tuple[list[str], np.ndarray]]
 def doc_tokens(texts: list[str], tokenizer_path: str | Path) -> np.ndarray:
     """(n,) tokens each document takes in a shard (the shard packer's own encoding: its ids
     plus the end-of-document token)."""
-    from tokenizers import Tokenizer
 
-    pieces = encode_documents(texts, Tokenizer.from_file(str(tokenizer_path)))
+    tokenizer, eod = load_tokenizer(tokenizer_path)
+    pieces = encode_documents(texts, tokenizer, eod=eod)
     return np.array([len(p) for p in pieces], dtype=np.int64)
 
 

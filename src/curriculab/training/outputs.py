@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import torch
 
+from curriculab.data.pretrained import end_of_document_token
 from curriculab.data.tokenizer import END_OF_DOCUMENT
 from curriculab.io import atomic_path
 from curriculab.streams.summary import BARCODE_BINS
@@ -90,8 +91,9 @@ def save_model(model: torch.nn.Module, tokenizer_path: Path, model_dir: Path) ->
 
     logging.disable_progress_bar()  # no "Writing model shards" bars in the job's log
 
+    eod = end_of_document_token(tokenizer_path, END_OF_DOCUMENT)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(tokenizer_path), eos_token=END_OF_DOCUMENT, bos_token=END_OF_DOCUMENT
+        tokenizer_file=str(tokenizer_path), eos_token=eod, bos_token=eod
     )
     with atomic_path(model_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
