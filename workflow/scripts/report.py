@@ -9,6 +9,9 @@ log_to(snakemake.log[0])
 
 import polars as pl
 
+from curriculab.config import load_study
+from curriculab.cost import plan
+from curriculab.grid import Grid
 from curriculab.io import read_json
 from curriculab.provenance import provenance
 from curriculab.report.data import data_table, prepare_table
@@ -29,9 +32,20 @@ tables["prepare"] = prepare_table(snakemake.params.domains, snakemake.input.mani
 registration = read_json(snakemake.input.registration)
 info = provenance(snakemake.config, snakemake.params.repo)
 info["verdict family sha256"] = registration["sha256"]
+# The plan (curriculab.cost), made now from the same config and the written shards, beside
+# what the cells recorded in the report's cost section.
+study = load_study(
+    snakemake.config, Path(snakemake.params.repo) / "workflow/schemas/config.schema.yaml"
+)
+grid = Grid.of(study)
+planned = plan(
+    study,
+    list(grid.cell_by_id.values()),
+    dict(zip(snakemake.params.domains, map(Path, snakemake.input.manifests), strict=True)),
+)
 render_report(
     tables,
-    snakemake.params.study,
+    {**snakemake.params.study, "planned": {k: v for k, v in planned.items() if k != "per_cell"}},
     Path(snakemake.output.report),
     info,
     *(

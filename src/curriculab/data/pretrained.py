@@ -148,9 +148,18 @@ def end_of_document_token(tokenizer_path: str | Path, default: str) -> str:
     return json.loads(info.read_text(encoding="utf-8"))["end_of_document"]
 
 
-# The vocabulary that resource estimates assume for a hub tokenizer not in the local cache
-# (Llama 3's, the largest common one): the job loads it; only the estimates use this.
+# The vocabulary that plans and resource estimates assume for a hub tokenizer not in the local
+# cache (the job loads the real one): the published size of common ones, else Llama 3's, the
+# largest common one.
 HUB_VOCAB_ESTIMATE = 128_256
+KNOWN_HUB_VOCABS = {
+    "gpt2": 50_257,
+    "openai-community/gpt2": 50_257,
+    "EleutherAI/gpt-neox-20b": 50_277,
+    "EleutherAI/pythia-160m": 50_277,
+    "allenai/OLMo-1B-hf": 50_280,
+    "meta-llama/Meta-Llama-3-8B": 128_256,
+}
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,8 @@ def check_tokenizer(key: dict[str, Any]) -> TokenizerSpec:
         return TokenizerSpec(int(vocab_size))
     local = pretrained if _is_local(pretrained) else _cached_hub_file(pretrained)
     if local is None:
-        return TokenizerSpec(HUB_VOCAB_ESTIMATE, pretrained, end_of_document)
+        vocab = KNOWN_HUB_VOCABS.get(pretrained, HUB_VOCAB_ESTIMATE)
+        return TokenizerSpec(vocab, pretrained, end_of_document)
     loaded = load_pretrained(local, end_of_document)
     return TokenizerSpec(loaded.tokenizer.get_vocab_size(), pretrained, end_of_document)
 

@@ -12,6 +12,7 @@ run's training FLOPs per token (forward and backward).
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import polars as pl
 
@@ -195,15 +196,33 @@ def _trunk_segments(trunks: pl.DataFrame, ratio: str) -> str:
     return table(trunks.sort("ratio_value", "trunk", "arm", "seed", "step"), columns, FORMATS)
 
 
+def planned_sentence(planned: dict[str, Any], cells: pl.DataFrame) -> str:
+    """Planned before the run (curriculab.cost.plan) against what the cells recorded."""
+    spent = float((cells["tokens_seen"] * cells["flops_per_token"]).sum())
+    share = f" ({spent / planned['training_flops']:.0%} of it)" if planned["training_flops"] else ""
+    gpus = ", ".join(f"{gpu} {hours:.3g} h" for gpu, hours in planned["gpu_hours"].items())
+    return (
+        f"<p>Planned before the run (<code>curriculab plan</code>): {planned['cells']} cells, "
+        f"{fmt.tokens(planned['tokens'])} tokens, "
+        f"{fmt.flops(planned['training_flops'])} of training "
+        f"(GPU-hours at {planned['mfu']:.0%} MFU: {gpus}). Recorded by the cells: "
+        f"{fmt.flops(spent)}{share}; shared prefixes and trunks train part of it once.</p>"
+    )
+
+
 def cost_section(
-    cells: pl.DataFrame, trunks: pl.DataFrame | None = None, ratio: str = "D1 ratio"
+    cells: pl.DataFrame,
+    trunks: pl.DataFrame | None = None,
+    ratio: str = "D1 ratio",
+    planned: dict[str, Any] | None = None,
 ) -> str:
     """The study's training cost in one sentence and a totals table (tokens, FLOPs, share of
     training every cell alone, wall time), then per (ratio, schedule, arm) the mean cell's own
     and inherited tokens and FLOPs, and the trunk segments when there are some.
 
     cells: the cells table (analysis.aggregate); trunks: the trunks table (analysis.trunk_segments),
-    None or empty for a study without trunks; ratio: the ratio's heading (report.words).
+    None or empty for a study without trunks; ratio: the ratio's heading (report.words);
+    planned: the plan made before the run (curriculab.cost.plan), None where there is none.
     """
     cells = _with_flops(cells)
     trunks = pl.DataFrame() if trunks is None else trunks
@@ -215,6 +234,8 @@ def cost_section(
     frame = pl.DataFrame(list(totals.values()), schema={k: t for k, (_, t) in TOTALS.items()})
     columns = {key: heading for key, (heading, _) in TOTALS.items()}
     parts = [_sentence(totals, cells, trunks), table(frame, columns, FORMATS)]
+    if planned is not None:
+        parts.insert(1, planned_sentence(planned, cells))
     parts += ["<h3>Per cell (mean over seeds)</h3>", _per_cell(cells, ratio)]
     if not trunks.is_empty():
         parts += ["<h3>Trunk segments</h3>", _trunk_segments(trunks, ratio)]

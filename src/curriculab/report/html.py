@@ -298,7 +298,11 @@ def _sections(
             learning_table(cells, study["target_domain"] if words.named else None),
         ),
         *_optional(tables, "utility", "utility", "Domain utility by removal", utility_section),
-        Section("cost", "Cost", cost_section(cells, tables.get("trunks"), words.ratio)),
+        Section(
+            "cost",
+            "Cost",
+            cost_section(cells, tables.get("trunks"), words.ratio, study.get("planned")),
+        ),
         Section("provenance", "Provenance", _provenance(provenance)),
     ]
     return sections, specs

@@ -20,19 +20,10 @@ from pathlib import Path
 
 import torch
 
+from curriculab.cost import PEAK_BF16
+
 _HELD: list[int] = []  # lock file descriptors, kept open for the life of the process
 _CLAIMED: list[torch.device] = []  # the GPU this process holds (the cells of a pack share it)
-
-# Dense bf16 tensor-core peak, FLOP/s, by a substring of torch.cuda.get_device_name().
-PEAK_BF16 = {
-    "H200": 989e12,
-    "H100 PCIe": 756e12,
-    "H100": 989e12,
-    "A100": 312e12,
-    "L40S": 362e12,
-    "A10": 125e12,
-    "RTX 4090": 165e12,
-}
 
 
 def claim_device(choice: str) -> torch.device:

@@ -48,6 +48,14 @@ PRESETS: dict[str, ModelPreset] = {
     "124m": ModelPreset(
         hidden_size=768, num_layers=12, num_heads=12, intermediate_size=2048, context=1024
     ),
+    # The proxy scales of published mixture studies (olmix, DataDecide, RegMix's 1B): with a
+    # 50k vocabulary (GPT-2, NeoX) about 360M and 1.03B parameters, embeddings tied.
+    "350m": ModelPreset(
+        hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=2816, context=2048
+    ),
+    "1b": ModelPreset(
+        hidden_size=2048, num_layers=18, num_heads=16, intermediate_size=5632, context=2048
+    ),
 }
 
 
