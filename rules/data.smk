@@ -90,8 +90,9 @@ rule shards:
         "benchmarks/shards/{domain}.tsv"
     conda:
         "../envs/curriculab.yaml"
+    threads: 2  # the batch encoder's threads (Snakemake gives no more than --cores)
     resources:
-        cpus_per_task=1,
+        cpus_per_task=2,
         mem_mb=4000,
         runtime=60,
     params:

@@ -7,13 +7,14 @@ memory-mapped and viewed as a (n_blocks, seq_len) array without copying.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
@@ -67,7 +68,10 @@ def pack_documents(
 def write_blocks(blocks: np.ndarray, path: str | Path) -> None:
     """Write (n_blocks, seq_len) tokens as one record batch of a FixedSizeList column."""
     seq_len = blocks.shape[1]
-    values = pa.array(blocks.reshape(-1))
+    flat = np.ascontiguousarray(blocks.reshape(-1))  # no copy of a memory-mapped split
+    values = pa.Array.from_buffers(
+        pa.from_numpy_dtype(flat.dtype), flat.size, [None, pa.py_buffer(flat)]
+    )
     column = pa.FixedSizeListArray.from_arrays(values, seq_len)
     write_arrow(pa.table({"tokens": column}), path)
 
@@ -109,42 +113,111 @@ def read_blocks(path: str | Path) -> np.ndarray:
     return column.values.to_numpy(zero_copy_only=True).reshape(-1, seq_len)
 
 
+def _encode_to_files(
+    docs_path: str | Path,
+    tokenizer: Tokenizer,
+    eod: int,
+    dtype: np.dtype,
+    raw: dict[str, Path],
+    batch_docs: int,
+    progress: TextIO | None,
+) -> dict[str, dict[str, int]]:
+    """Encode docs.parquet batch by batch, appending each split's tokens (every document's ids
+    and the end-of-document token) to its file in `raw`; return each split's docs and bytes."""
+    counts = {split: {"n_docs": 0, "n_bytes": 0} for split in SPLITS}
+    source = pq.ParquetFile(docs_path)
+    total_rows, done_rows, tokens_done = source.metadata.num_rows, 0, 0
+    start = last = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        sinks = {split: stack.enter_context(open(path, "wb")) for split, path in raw.items()}
+        columns = ["text", "split", "n_bytes"]
+        for batch in source.iter_batches(batch_size=batch_docs, columns=columns):
+            texts = batch.column("text").to_pylist()
+            splits = batch.column("split").to_pylist()
+            n_bytes = batch.column("n_bytes").to_pylist()
+            encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+            flat: dict[str, list[int]] = {split: [] for split in SPLITS}
+            for encoding, split, size in zip(encodings, splits, n_bytes, strict=True):
+                flat[split].extend(encoding.ids)
+                flat[split].append(eod)
+                counts[split]["n_docs"] += 1
+                counts[split]["n_bytes"] += size
+            for split, ids in flat.items():
+                np.asarray(ids, dtype=dtype).tofile(sinks[split])
+                tokens_done += len(ids)
+            done_rows += len(texts)
+            now = time.monotonic()
+            if progress is not None and (now - last >= 10 or done_rows == total_rows):
+                last, rate = now, tokens_done / max(now - start, 1e-9)
+                eta = (now - start) * (total_rows - done_rows) / max(done_rows, 1)
+                print(
+                    f"shards: {done_rows:,}/{total_rows:,} documents, {tokens_done:,} tokens, "
+                    f"{rate:,.0f} tokens/s, ETA {eta:.0f}s",
+                    file=progress,
+                    flush=True,
+                )
+    return counts
+
+
 def build_shards(
-    docs_path: str | Path, tokenizer_path: str | Path, seq_len: int, out_dir: str | Path
+    docs_path: str | Path,
+    tokenizer_path: str | Path,
+    seq_len: int,
+    out_dir: str | Path,
+    batch_docs: int = 1024,
+    progress: TextIO | None = None,
 ) -> dict[str, Any]:
     """Write `{split}.arrow` for train and test plus `manifest.json`; return the manifest. The
     manifest carries what prepare recorded about the documents (key `prepare`: the cap, what
-    was dropped and why) when docs.parquet holds it."""
+    was dropped and why) when docs.parquet holds it.
+
+    In bounded memory: documents stream from docs.parquet in record batches of `batch_docs`,
+    are encoded by the `tokenizers` batch encoder (its threads: RAYON_NUM_THREADS), and their
+    tokens are appended to a file per split; each split's blocks are then written from that
+    file memory-mapped. Memory holds one batch of documents, whatever the domain's size; the
+    shard is byte for byte the one `pack_documents` over the whole split gives."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer, eod = load_tokenizer(tokenizer_path)
-    docs = pq.read_table(docs_path, columns=["text", "split", "n_bytes"])
+    dtype = token_dtype(tokenizer.get_vocab_size())
     prepared = prepare_record(pq.read_schema(docs_path))
     manifest: dict[str, Any] = {
         "seq_len": seq_len,
         "vocab_size": tokenizer.get_vocab_size(),
-        "dtype": str(token_dtype(tokenizer.get_vocab_size())),
+        "dtype": str(dtype),
         "tokenizer_sha256": sha256_file(tokenizer_path),
         "splits": {},
     }
-    for split in SPLITS:
-        rows = docs.filter(pc.equal(docs["split"], split))
-        blocks, dropped = pack_documents(rows["text"].to_pylist(), tokenizer, seq_len, eod=eod)
-        if len(blocks) == 0:
-            raise ShardError(f"{docs_path}: the {split} split holds fewer than {seq_len} tokens")
-        n_bytes = int(pc.sum(rows["n_bytes"]).as_py())
-        n_tokens = int(blocks.size + dropped)
-        write_blocks(blocks, out_dir / f"{split}.arrow")
-        manifest["splits"][split] = {
-            "file": f"{split}.arrow",
-            "sha256": sha256_file(out_dir / f"{split}.arrow"),
-            "n_docs": len(rows),
-            "n_blocks": len(blocks),
-            "n_tokens": n_tokens,
-            "dropped_tokens": int(dropped),
-            "n_bytes": n_bytes,
-            # Bytes per token turns a loss in nats/token into bits per byte (tokenizer-agnostic).
-            "bytes_per_token": n_bytes / n_tokens,
-        }
+    raw = {split: out_dir / f".{split}.tokens.tmp" for split in SPLITS}
+    try:
+        counts = _encode_to_files(docs_path, tokenizer, eod, dtype, raw, batch_docs, progress)
+        for split in SPLITS:
+            n_tokens = raw[split].stat().st_size // dtype.itemsize
+            n_blocks = n_tokens // seq_len
+            if n_blocks == 0:
+                raise ShardError(
+                    f"{docs_path}: the {split} split holds fewer than {seq_len} tokens"
+                )
+            tokens = np.memmap(raw[split], dtype=dtype, mode="r", shape=(n_tokens,))
+            write_blocks(
+                tokens[: n_blocks * seq_len].reshape(n_blocks, seq_len), out_dir / f"{split}.arrow"
+            )
+            del tokens  # the map closes before the temporary file goes
+            n_bytes = counts[split]["n_bytes"]
+            manifest["splits"][split] = {
+                "file": f"{split}.arrow",
+                "sha256": sha256_file(out_dir / f"{split}.arrow"),
+                "n_docs": counts[split]["n_docs"],
+                "n_blocks": n_blocks,
+                "n_tokens": n_tokens,
+                "dropped_tokens": n_tokens - n_blocks * seq_len,
+                "n_bytes": n_bytes,
+                # Bytes per token turn a loss in nats/token into bits per byte (any tokenizer).
+                "bytes_per_token": n_bytes / n_tokens,
+            }
+    finally:
+        for path in raw.values():
+            path.unlink(missing_ok=True)
     if prepared:
         manifest["prepare"] = prepared
     write_json(out_dir / "manifest.json", manifest)
