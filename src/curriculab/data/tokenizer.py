@@ -21,12 +21,16 @@ from curriculab.io import atomic_path
 END_OF_DOCUMENT = "<|endoftext|>"
 
 
-def _train_texts(docs_paths: Sequence[str | Path]) -> Iterator[str]:
-    for path in sorted(str(p) for p in docs_paths):  # fixed order: identical merges every run
-        table = pq.read_table(path, columns=["text", "split"])
-        for text, split in zip(table["text"].to_pylist(), table["split"].to_pylist(), strict=True):
-            if split == "train":
-                yield text
+def _train_texts(docs_paths: Sequence[str | Path], batch_docs: int = 1024) -> Iterator[str]:
+    """Every domain's train documents, streamed in record batches (bounded memory), in a fixed
+    order: identical merges every run."""
+    for path in sorted(str(p) for p in docs_paths):
+        batches = pq.ParquetFile(path).iter_batches(
+            batch_size=batch_docs, columns=["text", "split"]
+        )
+        for batch in batches:
+            texts, splits = batch.column("text").to_pylist(), batch.column("split").to_pylist()
+            yield from (text for text, split in zip(texts, splits, strict=True) if split == "train")
 
 
 def train_tokenizer(docs_paths: Sequence[str | Path], vocab_size: int) -> Tokenizer:
