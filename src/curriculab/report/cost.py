@@ -200,12 +200,14 @@ def planned_sentence(planned: dict[str, Any], cells: pl.DataFrame) -> str:
     """Planned before the run (curriculab.cost.plan) against what the cells recorded."""
     spent = float((cells["tokens_seen"] * cells["flops_per_token"]).sum())
     share = f" ({spent / planned['training_flops']:.0%} of it)" if planned["training_flops"] else ""
-    gpus = ", ".join(f"{gpu} {hours:.3g} h" for gpu, hours in planned["gpu_hours"].items())
+    gpus = ", ".join(
+        f"{gpu} {fmt.duration(hours * 3600)}" for gpu, hours in planned["gpu_hours"].items()
+    )
     return (
         f"<p>Planned before the run (<code>curriculab plan</code>): {planned['cells']} cells, "
         f"{fmt.tokens(planned['tokens'])} tokens, "
         f"{fmt.flops(planned['training_flops'])} of training "
-        f"(GPU-hours at {planned['mfu']:.0%} MFU: {gpus}). Recorded by the cells: "
+        f"(on one GPU at {planned['mfu']:.0%} MFU: {gpus}). Recorded by the cells: "
         f"{fmt.flops(spent)}{share}; shared prefixes and trunks train part of it once.</p>"
     )
 
