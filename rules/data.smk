@@ -90,9 +90,11 @@ rule shards:
         "benchmarks/shards/{domain}.tsv"
     conda:
         "../envs/curriculab.yaml"
-    threads: 2  # the batch encoder's threads (Snakemake gives no more than --cores)
+    # the batch encoder's threads: one (short rules are grouped on SLURM, a group asks for the
+    # sum of its jobs' cores); more with --set-threads shards=N --set-resources shards:cpus_per_task=N
+    threads: 1
     resources:
-        cpus_per_task=2,
+        cpus_per_task=1,
         mem_mb=4000,
         runtime=60,
     params:

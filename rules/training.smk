@@ -43,6 +43,8 @@ for pack in PACKS:
             runtime=get_pack_runtime_min(pack),
             # serial or batched (resources.train.packing): how, not what; no rerun on change
             packing=STUDY.resources.packing,
+            # processes per cell (data parallel, torchrun): how, not what; no rerun on change
+            processes=STUDY.resources.processes,
         params:
             cells=pack_cells(pack),
             pack=pack.name,

@@ -314,6 +314,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         resources=train_resources(
             config.get("resources", {}).get("train", {}),
             config["train"].get("device", TRAIN_DEFAULTS["device"]),
+            train.batch_size // (train.micro_batch_size or train.batch_size),
         ),
         harness=harness_spec(config.get("harness"), tuple(config["domains"])),
         trunks=check_trunks(schedules, budget, seq_len),

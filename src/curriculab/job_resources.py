@@ -68,6 +68,7 @@ class TrainResources:
     cells_per_job: int = 8  # cells one training job trains (a pack; curriculab.training.packs)
     packing: str = "auto"  # serial: one cell after another; batched: all cells in each step;
     # auto: batched when the job trains on CUDA, serial on the CPU (bench/README.md)
+    processes: int = 1  # processes per cell, data parallel (curriculab.training.distributed)
 
 
 def blocks_from_manifests(manifests: dict[str, Path], split: str) -> dict[str, int] | None:
@@ -227,9 +228,10 @@ def pack_mem_mb(study: Study, cells: int, attempt: int = 1, preset: str | None =
     return 512 * math.ceil((base + cells * (one - base)) / 512)
 
 
-def train_resources(raw: dict[str, Any], device: str) -> TrainResources:
+def train_resources(raw: dict[str, Any], device: str, micro_batches: int = 1) -> TrainResources:
     """The typed `resources.train:` mapping; `gpus: null` follows `train.device` (`device`). A
-    GPU request that training would not use, or CUDA training without a GPU request, is a
+    GPU request that training would not use, CUDA training without a GPU request, or more
+    processes than the job's GPUs or cores (or than divide its `micro_batches` per step) is a
     ConfigError."""
     gpus = raw.get("gpus")
     if gpus is None:
@@ -249,4 +251,25 @@ def train_resources(raw: dict[str, Any], device: str) -> TrainResources:
             f"config key 'resources.train.gpu_model': {raw['gpu_model']!r} is set but no GPU is "
             "requested (resources.train.gpus is 0)"
         )
+    processes = raw.get("processes", 1)
+    if processes > 1:
+        room, what = (
+            (gpus, "resources.train.gpus") if gpus else (raw.get("cpus", 1), "resources.train.cpus")
+        )
+        if processes > room:
+            raise ConfigError(
+                f"config key 'resources.train.processes': {processes} processes, but a job has "
+                f"{room} ({what}); one process per GPU, or per core on the CPU"
+            )
+        if micro_batches % processes:
+            raise ConfigError(
+                f"config key 'resources.train.processes': {processes} processes cannot share "
+                f"{micro_batches} micro-batches per step evenly (train.batch_size / "
+                "train.micro_batch_size must be a multiple of it)"
+            )
+        if raw.get("packing") == "batched":
+            raise ConfigError(
+                "config key 'resources.train.processes': a batched pack trains in one process; "
+                "set packing to serial (or auto) to train each cell on several"
+            )
     return TrainResources(**{**raw, "gpus": gpus})

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from curriculab.config import load_study
+from curriculab.errors import ConfigError
 from curriculab.io import read_json
 from curriculab.job_resources import (
     blocks_from_manifests,
@@ -77,3 +78,28 @@ def test_study_requests_follow_the_resources_section(tiny_config) -> None:
     assert train_job_runtime_min(fixed, 0.1, blocks) == 45
     assert train_job_runtime_min(fixed, 0.1, None, attempt=2) == 90
     assert train_job_mem_mb(fixed) == 6000 and train_job_mem_mb(fixed, attempt=2) == 9000
+
+
+TWO = {"cpus": 2, "processes": 2}
+
+
+@pytest.mark.parametrize(
+    ("train", "resources", "message"),
+    [
+        ({}, {"cpus": 1, "processes": 2}, r"2 processes, but a job has 1 \(resources.train.cpus\)"),
+        (
+            {"device": "cuda"},
+            {**TWO, "gpus": 1},
+            r"2 processes, but a job has 1 \(resources.train.gpus",
+        ),
+        ({"micro_batch_size": 8}, TWO, r"2 processes cannot share 1 micro-batches per step"),
+        ({"micro_batch_size": 4}, {**TWO, "packing": "batched"}, r"a batched pack trains in one"),
+    ],
+)
+def test_processes_beyond_the_job_are_one_line(tiny_config, train, resources, message) -> None:
+    tiny_config["train"].update(train)
+    tiny_config["resources"] = {"train": resources}
+    with pytest.raises(ConfigError, match=r"config key 'resources.train.processes': " + message):
+        load_study(tiny_config, SCHEMA)
+    tiny_config["resources"]["train"]["processes"] = 1
+    load_study(tiny_config, SCHEMA)  # one process is always fine

@@ -1,5 +1,6 @@
 """Rule train_<pack>: train the cells of one pack, each on its own stream, in one process."""
 
+import tempfile
 from pathlib import Path
 
 from curriculab.errors import log_to
@@ -8,6 +9,7 @@ log_to(snakemake.log.job)
 
 from curriculab.config import train_config
 from curriculab.io import read_json
+from curriculab.training.distributed import launch
 from curriculab.training.inputs import CellInputs
 from curriculab.training.loop import train_pack
 from curriculab.training.run import CellJob
@@ -49,10 +51,17 @@ jobs = [
         strict=True,
     )
 ]
-train_pack(
-    jobs,
-    snakemake.params.preset,
-    pack={"name": snakemake.params.pack, "cells": [c["id"] for c in cells]},
-    packing=snakemake.resources.packing,
-    threads=snakemake.threads,
-)
+payload = {
+    "jobs": jobs,
+    "preset": snakemake.params.preset,
+    "pack": {"name": snakemake.params.pack, "cells": [c["id"] for c in cells]},
+    "packing": snakemake.resources.packing,
+    "threads": snakemake.threads,
+}
+processes = int(getattr(snakemake.resources, "processes", 1))
+if processes > 1:  # each cell data parallel on that many ranks (training/distributed.py)
+    scratch = Path(tempfile.mkdtemp(prefix=".ranks-", dir=Path(snakemake.log.job).parent))
+    launch(payload, processes, scratch)
+    scratch.rmdir()
+else:
+    train_pack(**payload)

@@ -31,6 +31,7 @@ from curriculab.training.checkpoint import (
     run_fingerprint,
     save_checkpoint,
 )
+from curriculab.training.distributed import is_writer
 from curriculab.training.heldout import curve_row, eval_steps, spread_sets
 from curriculab.training.inputs import StreamBatches
 from curriculab.training.model import build_model
@@ -196,7 +197,9 @@ def log_progress(run: Run, loss: torch.Tensor) -> None:
 
 
 def save(run: Run) -> None:
-    """The run's resumable checkpoint, as it stands."""
+    """The run's resumable checkpoint, as it stands (rank 0's, when data parallel)."""
+    if not is_writer():
+        return
     save_checkpoint(run.checkpoint, run.model, run.optimizer, run.progress, run.fingerprint)
 
 
@@ -212,7 +215,11 @@ def finish(
     started: float,
 ) -> dict[str, Any]:  # fmt: skip
     """Write the cell's outputs (model, curve, metrics.json) and drop its checkpoint; its
-    metrics."""
+    metrics. A data-parallel rank other than 0 writes nothing and gives its throughput."""
+    if not is_writer():
+        return {
+            "tokens_per_second": run.progress.tokens_seen / max(run.progress.train_seconds, 1e-9)
+        }
     metrics = write_outputs(run, final, threads)
     metrics.update(resumed_at_step=run.resumed_at, wall_seconds=time.perf_counter() - started)
     if pack is not None:

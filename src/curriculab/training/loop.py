@@ -19,8 +19,10 @@ Read `train_cell` top to bottom:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from curriculab.io import read_json, sha256_file
@@ -41,6 +43,8 @@ from curriculab.training.cell import (
     set_lr,
 )
 from curriculab.training.devices import setup_runtime
+from curriculab.training.distributed import is_writer
+from curriculab.training.distributed import start as join_ranks
 from curriculab.training.heldout import final_test, mean_loss
 from curriculab.training.inputs import verify_inputs
 from curriculab.training.optim import accumulation_steps, train_step
@@ -153,6 +157,7 @@ def train_pack(
         packing = (
             "batched" if setup_runtime(threads, jobs[0].cfg.device).type == "cuda" else "serial"
         )
+    join_ranks(setup_runtime(threads, jobs[0].cfg.device))  # data parallel: one group
     record = {**pack, "packing": packing}
     for job in jobs:
         job.log.parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +179,13 @@ def train_pack(
             if not users[root, step]:
                 keep[root][step] = None
         branching = Branching(start=start, keep=keep.get(index, {}))
-        with job.log.open("w", buffering=1) as cell_log:
+        cell_log_path = job.log if is_writer() else Path(os.devnull)  # rank 0 logs the cell
+        with cell_log_path.open("w", buffering=1) as cell_log:
             metrics = train_cell(job, preset, threads, cell_log, record, False, branching)
         results.append(metrics)
         elapsed = time.perf_counter() - started
+        if not is_writer():
+            continue
         print(
             f"pack {pack['name']}: cell {index + 1}/{len(jobs)} done ({job.cell}), "
             f"{metrics['tokens_per_second']:,.0f} tokens/s, "

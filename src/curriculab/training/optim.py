@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from curriculab.config import TrainConfig
+from curriculab.training.distributed import rank_world, reduce_gradients
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
@@ -37,11 +38,13 @@ def train_step(
     not synchronised, so the GPU is never made to wait for the host)."""
     total = torch.zeros((), device=device)
     micro_batches = tokens.chunk(accumulation)
-    for micro in micro_batches:
+    rank, world = rank_world()  # data parallel: this rank's share of the same global batch
+    for micro in micro_batches[rank::world]:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss = model(input_ids=micro, labels=micro).loss / len(micro_batches)
         loss.backward()
         total += loss.detach()
+    reduce_gradients(model, total)  # the sum over every rank's micro-batches (one rank: none)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
