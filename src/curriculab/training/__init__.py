@@ -11,7 +11,9 @@
 - `heldout`: the learning curve's and the final test's losses; `outputs`: what a cell writes;
 - `checkpoint`: resumable checkpoints; `branch`: shared prefixes and trunk planning
   (torch-free); `trunk`: training a trunk segment; `packs`: which cells share a job
-  (torch-free, used by the rules).
+  (torch-free, used by the rules);
+- `distributed`: one cell on several processes (data parallel: each rank's micro-batches,
+  gradients summed, rank 0 writes) and its launcher; `torchrun`: what each rank runs.
 Components never call back into the loop: loop -> batched, cell -> inputs, heldout, optim,
 outputs, checkpoint, branch, model, lr.
 """
