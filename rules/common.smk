@@ -26,7 +26,6 @@ from curriculab.data.sources import check_sources
 from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import one_line
 from curriculab.harness.run import heldout_task
-from curriculab.ladder.plan import scale_of
 from curriculab.selection.plan import shard_domains
 from curriculab.training.lr import arm_description
 from curriculab.objective import describe as describe_objective
@@ -209,11 +208,7 @@ def pack_train_settings(pack):
 
 def cell_scale(cell):
     """(tokens at most, model preset) of a ladder cell (its scale's), else None."""
-    name = scale_of(CELL_BY_ID[cell]["schedule"])
-    if name is None:
-        return None
-    scale = LADDER.scale(name)
-    return round(scale.tokens * max(LADDER.levels)), scale.preset
+    return LADDER.cell_size(CELL_BY_ID[cell]["schedule"]) if LADDER else None
 
 
 def pack_preset(pack):

@@ -44,14 +44,8 @@ EVAL_FORWARD_SHARE = 1 / 3  # an evaluation token costs a forward pass: a third 
 def _scale(study: Any, cell: dict[str, Any]) -> tuple[int | None, str]:
     """(tokens, preset) of a ladder cell (its scale's), else (None, the study's preset)."""
     ladder = getattr(study, "ladder", None)
-    if ladder is not None:
-        from curriculab.ladder.plan import scale_of
-
-        name = scale_of(cell["schedule"])
-        if name is not None:
-            scale = ladder.scale(name)
-            return round(scale.tokens * max(ladder.levels)), scale.preset
-    return None, study.model_preset
+    size = ladder.cell_size(cell["schedule"]) if ladder is not None else None
+    return size if size is not None else (None, study.model_preset)
 
 
 def cell_costs(

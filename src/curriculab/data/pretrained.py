@@ -122,12 +122,14 @@ def write_pretrained(
     loaded = load_pretrained(name, end_of_document)
     with atomic_path(out_path) as tmp:
         loaded.tokenizer.save(str(tmp))
-    return write_info(out_path, loaded.end_of_document, {"pretrained": name, "from": loaded.source})
+    origin = {"pretrained": name, "from": loaded.source}
+    return write_info(out_path, loaded.tokenizer, loaded.end_of_document, origin)
 
 
-def write_info(tokenizer_path: str | Path, end_of_document: str, origin: dict[str, Any]) -> dict:
-    """Write `tokenizer_info.json` beside a saved tokenizer.json and return it."""
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+def write_info(
+    tokenizer_path: str | Path, tokenizer: Tokenizer, end_of_document: str, origin: dict[str, Any]
+) -> dict:
+    """Write `tokenizer_info.json` beside `tokenizer`, saved at `tokenizer_path`; return it."""
     info = {
         **origin,
         "end_of_document": end_of_document,

@@ -54,9 +54,8 @@ def run_tokenizer(docs_paths: Sequence[str | Path], vocab_size: int, out_path: s
     tokenizer = train_tokenizer(docs_paths, vocab_size)
     with atomic_path(out_path) as tmp:
         tokenizer.save(str(tmp))
-    write_info(
-        out_path, END_OF_DOCUMENT, {"trained": "byte-level BPE", "vocab_size_asked": vocab_size}
-    )
+    origin = {"trained": "byte-level BPE", "vocab_size_asked": vocab_size}
+    write_info(out_path, tokenizer, END_OF_DOCUMENT, origin)
     return tokenizer.get_vocab_size()
 
 

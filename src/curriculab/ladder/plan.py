@@ -137,6 +137,15 @@ class Ladder:
     def scale(self, name: str) -> Scale:
         return next(s for s in (*self.scales, self.target) if s.name == name)
 
+    def cell_size(self, schedule: str) -> tuple[int, str] | None:
+        """(tokens at most, model preset) of a ladder cell's scale, or None for a schedule that
+        is not the ladder's (its cells train the study's budget and preset)."""
+        name = scale_of(schedule)
+        if name is None:
+            return None
+        scale = self.scale(name)
+        return round(scale.tokens * max(self.levels)), scale.preset
+
     def mixture_runs(self, domains: Sequence[str]) -> list[str]:
         """Names of a scale's mixture runs (base first)."""
         return [r.name for r in perturbations(dict.fromkeys(domains, 1.0), 1, self.levels)]

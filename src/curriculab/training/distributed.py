@@ -50,10 +50,10 @@ def start(device: torch.device) -> None:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def reduce_gradients(model: torch.nn.Module, total: torch.Tensor) -> None:
-    """Sum every gradient and the step's loss across the ranks (a rank whose micro-batches left
-    a parameter without a gradient contributes zeros)."""
-    if rank_world()[1] == 1:
+def reduce_gradients(model: torch.nn.Module, total: torch.Tensor, world: int) -> None:
+    """Sum every gradient and the step's loss across the `world` ranks (a rank whose
+    micro-batches left a parameter without a gradient contributes zeros)."""
+    if world == 1:
         return
     for parameter in model.parameters():
         if parameter.requires_grad:

@@ -44,7 +44,7 @@ def train_step(
             loss = model(input_ids=micro, labels=micro).loss / len(micro_batches)
         loss.backward()
         total += loss.detach()
-    reduce_gradients(model, total)  # the sum over every rank's micro-batches (one rank: none)
+    reduce_gradients(model, total, world)  # the sum over every rank's micro-batches
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
