@@ -140,7 +140,7 @@ def main() -> None:
         shards = run_side(
             "shards", work / "docs.parquet", work / "tokenizer.json", work / "shards", args.threads
         )
-        shard_bytes = sum(p.stat().st_size for p in (work / "shards").glob("*.arrow"))
+        shard_bytes = sum(p.stat().st_size for p in (work / "shards").rglob("*.arrow"))
     for side in (encoder, shards):
         side["tokens_per_second"] = side["tokens"] / side["seconds"]
     result = {

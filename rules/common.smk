@@ -103,7 +103,7 @@ def cell_shards(schedule, seed):
 
 
 def get_cell_shards(name):
-    """Input function: shard file `name` of every domain, as the cell's schedule has them."""
+    """Input function: split folder `name` of every domain, as the cell's schedule has them."""
     return lambda wc: [
         SHARDS.format(domain=folder, name=name)
         for folder in cell_shards(wc.schedule, wc.seed).values()
@@ -164,7 +164,7 @@ def pack_cell_shards(cell):
 
 
 def pack_shards(pack, name):
-    """Shard file `name` of every domain and of every selection a pack's cells train on."""
+    """Split folder `name` of every domain and of every selection a pack's cells train on."""
     folders = {
         f
         for c in pack.cells

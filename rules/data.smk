@@ -81,8 +81,8 @@ rule shards:
         tokenizer="results/tokenizer/tokenizer.json",
         tokenizer_info="results/tokenizer/tokenizer_info.json",
     output:
-        train="results/shards/{domain}/train.arrow",
-        test="results/shards/{domain}/test.arrow",
+        train=directory("results/shards/{domain}/train"),  # 00000.arrow, ... (shards.file_mb)
+        test=directory("results/shards/{domain}/test"),
         manifest="results/shards/{domain}/manifest.json",
     log:
         "logs/shards/{domain}.log",
@@ -99,5 +99,6 @@ rule shards:
         runtime=60,
     params:
         seq_len=STUDY.seq_len,
+        file_mb=STUDY.shard_file_mb,
     script:
         "../workflow/scripts/shards.py"

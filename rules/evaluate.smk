@@ -8,8 +8,8 @@ rule evaluate:
     input:
         metrics=f"{RUN_DIR}/metrics.json",
         stream=f"{STREAM}.arrow",
-        train_shards=get_cell_shards("train.arrow"),  # a selection's for its pool
-        tests=get_cell_shards("test.arrow"),
+        train_shards=get_cell_shards("train"),  # a selection's for its pool
+        tests=get_cell_shards("test"),
         manifests=get_cell_shards("manifest.json"),
     output:
         evaluation=f"{RUN_DIR}/eval.json",

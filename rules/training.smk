@@ -14,8 +14,8 @@ for pack in PACKS:
             summaries=pack_files(pack, f"{STREAM}.summary.json"),
             tokenizer="results/tokenizer/tokenizer.json",
             tokenizer_info="results/tokenizer/tokenizer_info.json",
-            train_shards=pack_shards(pack, "train.arrow"),  # and its cells' selections'
-            test_shards=pack_shards(pack, "test.arrow"),
+            train_shards=pack_shards(pack, "train"),  # and its cells' selections'
+            test_shards=pack_shards(pack, "test"),
             manifests=pack_shards(pack, "manifest.json"),
             trunks=pack_trunks(pack),
             registration=ancient(REGISTRATION),  # the verdict family is fixed first
@@ -69,8 +69,8 @@ rule trunk:
         stream=f"{TRUNK_STREAM}.arrow",
         parent=get_trunk_parent,
         tokenizer="results/tokenizer/tokenizer.json",
-        train_shards=expand("results/shards/{domain}/train.arrow", domain=DOMAINS),
-        test_shards=expand("results/shards/{domain}/test.arrow", domain=DOMAINS),
+        train_shards=expand("results/shards/{domain}/train", domain=DOMAINS),
+        test_shards=expand("results/shards/{domain}/test", domain=DOMAINS),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
         registration=ancient(REGISTRATION),  # the verdict family is fixed first
     output:

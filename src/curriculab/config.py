@@ -17,6 +17,7 @@ import yaml
 from curriculab.analysis.controls import AuditSpec, MatchedControl, check_audit, matched_controls
 from curriculab.data.near_duplicates import NearDuplicates
 from curriculab.data.pretrained import TokenizerSpec, check_tokenizer
+from curriculab.data.shards import DEFAULT_FILE_MB
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness.run import HarnessSpec, harness_spec
@@ -98,6 +99,7 @@ class Study:
     removals: dict[str, dict[str, str]] = field(default_factory=dict)  # schedule -> domain, ref
     design: Design | None = None  # the design loop (curriculab.design.plan); None: none
     ladder: Ladder | None = None  # scale ladders (curriculab.ladder.plan); None: none
+    shard_file_mb: float = DEFAULT_FILE_MB  # MB of tokens per shard file (data/shards.py)
     selection: Selection | None = None  # target-aware selection (curriculab.selection); None: none
     audit: AuditSpec = field(default_factory=AuditSpec)  # comparability tolerances
     controls: dict[str, MatchedControl] = field(default_factory=dict)  # name -> matched control
@@ -300,6 +302,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         tokenizer=tokenizer,
         vocab_size=tokenizer.vocab_size,
         seq_len=int(config["shards"]["seq_len"]),
+        shard_file_mb=float(config["shards"].get("file_mb", DEFAULT_FILE_MB)),
         ratios=tuple(float(r) for r in grid["ratios"]),
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),

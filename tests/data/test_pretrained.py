@@ -69,7 +69,7 @@ def test_shards_on_gpt2_append_its_end_of_text_and_nothing_else(gpt2_tokenizer, 
     tokenizer, eod = load_tokenizer(tmp_path / "tok" / "tokenizer.json")
     assert eod == GPT2_EOT
     expected = [i for text in train for i in [*tokenizer.encode(text).ids, GPT2_EOT]]
-    got = read_blocks(tmp_path / "shards" / "train.arrow").reshape(-1).tolist()
+    got = read_blocks(tmp_path / "shards" / "train").reshape(-1).tolist()
     assert got == expected[: len(got)] and len(expected) - len(got) < 16
 
 
@@ -102,7 +102,7 @@ def test_a_tokenizer_without_an_end_token_needs_one_named(tmp_path: Path) -> Non
         6,
         tmp_path / "shards",
     )
-    tokens = read_blocks(tmp_path / "shards" / "train.arrow").reshape(-1)
+    tokens = read_blocks(tmp_path / "shards" / "train").reshape(-1)
     assert 1 not in tokens.tolist()  # no [CLS]: the post-processor's tokens are not packed
     assert (tokens == 2).sum() == len(tokens) // 6  # one [SEP] per 5-word document
 
@@ -121,7 +121,7 @@ def test_a_vocabulary_beyond_16_bits_is_stored_in_32(tmp_path: Path) -> None:
         tmp_path / "shards",
     )
     assert manifest["dtype"] == "uint32"
-    tokens = read_blocks(tmp_path / "shards" / "train.arrow")
+    tokens = read_blocks(tmp_path / "shards" / "train")
     assert tokens.dtype == np.uint32 and tokens.max() >= 1 << 16
 
 

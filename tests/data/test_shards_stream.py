@@ -24,19 +24,15 @@ def test_any_batch_size_gives_the_same_bytes_as_packing_the_whole_split(tiny_dat
     for batch_docs in (1, 7, 4096):
         out = tmp_path / f"b{batch_docs}"
         built[batch_docs] = build_shards(docs, tokenizer_path, 32, out, batch_docs=batch_docs)
-        assert sorted(p.name for p in out.iterdir()) == [
-            "manifest.json",
-            "test.arrow",
-            "train.arrow",
-        ]
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test", "train"]
     assert built[1] == built[7] == built[4096]  # the manifests, checksums included
     for split in SPLITS:
         texts = table.filter(pc.equal(table["split"], split))["text"].to_pylist()
         reference, dropped = pack_documents(texts, tokenizer, 32, eod=eod)
         for batch_docs in built:
-            shard = tmp_path / f"b{batch_docs}" / f"{split}.arrow"
+            shard = tmp_path / f"b{batch_docs}" / split / "00000.arrow"
             assert np.array_equal(read_blocks(shard), reference)
-            assert shard.read_bytes() == (tmp_path / "b1" / f"{split}.arrow").read_bytes()
+            assert shard.read_bytes() == (tmp_path / "b1" / split / "00000.arrow").read_bytes()
         record = built[1]["splits"][split]
         assert record["dropped_tokens"] == dropped and record["n_docs"] == len(texts)
 

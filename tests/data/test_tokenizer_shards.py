@@ -37,11 +37,12 @@ def test_packing_keeps_every_token_in_order(tiny_data) -> None:
 def test_shards_match_manifest_and_docs(tiny_data) -> None:
     manifest = read_json(tiny_data["cooking"] / "manifest.json")
     for split in ("train", "test"):
-        blocks = read_blocks(tiny_data["cooking"] / f"{split}.arrow")
+        blocks = read_blocks(tiny_data["cooking"] / split)
         info = manifest["splits"][split]
         assert blocks.shape == (info["n_blocks"], manifest["seq_len"])
         assert blocks.dtype == np.uint16 and blocks.max() < manifest["vocab_size"]
-        assert info["sha256"] == sha256_file(tiny_data["cooking"] / f"{split}.arrow")
+        assert [f["file"] for f in info["files"]] == [f"{split}/00000.arrow"]  # one file
+        assert info["sha256"] == sha256_file(tiny_data["cooking"] / split / "00000.arrow")
         assert info["n_tokens"] == blocks.size + info["dropped_tokens"]
     docs = pq.read_table(tiny_data["cooking"].parent.parent / "data" / "cooking" / "docs.parquet")
     assert manifest["splits"]["test"]["n_docs"] == docs["split"].to_pylist().count("test")
@@ -54,8 +55,8 @@ def test_data_stages_are_byte_identical(tmp_path: Path, tiny_data) -> None:
         "tokenizer/tokenizer.json",
         "data/cooking/docs.parquet",
         "raw/history.parquet",
-        "shards/cooking/train.arrow",
-        "shards/history/test.arrow",
+        "shards/cooking/train/00000.arrow",
+        "shards/history/test/00000.arrow",
         "shards/history/manifest.json",
     ):
         assert sha256_file(first_root / relative) == sha256_file(tmp_path / relative), relative
@@ -71,14 +72,14 @@ def test_a_shard_that_changed_after_it_was_written_is_detected(tmp_path: Path, t
 
     shards = tmp_path / "cooking"
     shutil.copytree(tiny_data["cooking"], shards)
-    verify_shard(shards / "train.arrow", shards / "manifest.json", "train")
+    verify_shard(shards / "train", shards / "manifest.json", "train")
     verify_tokenizer(tiny_data["tokenizer"], [shards / "manifest.json"])
-    raw = bytearray((shards / "train.arrow").read_bytes())
+    raw = bytearray((shards / "train" / "00000.arrow").read_bytes())
     raw[len(raw) // 2] ^= 0x80
-    (shards / "train.arrow").write_bytes(bytes(raw))
-    with pytest.raises(ShardError, match=r"train\.arrow: sha256 .* does not match"):
-        verify_shard(shards / "train.arrow", shards / "manifest.json", "train")
-    verify_shard(shards / "test.arrow", shards / "manifest.json", "test")  # untouched
+    (shards / "train" / "00000.arrow").write_bytes(bytes(raw))
+    with pytest.raises(ShardError, match=r"train/00000\.arrow: sha256 .* does not match"):
+        verify_shard(shards / "train", shards / "manifest.json", "train")
+    verify_shard(shards / "test", shards / "manifest.json", "test")  # untouched
     other = tmp_path / "tokenizer.json"
     other.write_text(tiny_data["tokenizer"].read_text() + "\n")  # any other bytes
     with pytest.raises(ShardError, match="built with another tokenizer"):

@@ -49,7 +49,7 @@ def _trained_model(tiny_data: dict[str, Path], out: Path, seq_len: int) -> Path:
     tokenizer = tiny_data["tokenizer"]
     vocab = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
     model = build_model("micro", vocab, seq_len, seed=0)
-    blocks = torch.from_numpy(read_blocks(tiny_data["cooking"] / "train.arrow").astype("int64"))
+    blocks = torch.from_numpy(read_blocks(tiny_data["cooking"] / "train").astype("int64"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for step in range(30):
         batch = blocks[(torch.arange(8) + 8 * step) % len(blocks)]

@@ -94,8 +94,8 @@ def cell_inputs(tiny_data: dict[str, Path], stream: Path) -> Any:
     domains = sorted(TINY_CONFIG["domains"])
     return CellInputs(
         stream=stream,
-        train_shards={n: tiny_data[n] / "train.arrow" for n in domains},
-        test_shards={n: tiny_data[n] / "test.arrow" for n in domains},
+        train_shards={n: tiny_data[n] / "train" for n in domains},
+        test_shards={n: tiny_data[n] / "test" for n in domains},
         manifests={n: tiny_data[n] / "manifest.json" for n in domains},
         tokenizer=tiny_data["tokenizer"],
     )

@@ -116,7 +116,7 @@ def test_a_flipped_byte_in_a_shard_stops_training_naming_the_file(tmp_path: Path
     data = _snakemake(tmp_path, "--cores", "2", *MANIFESTS)
     assert data.returncode == 0, data.stderr[-3000:]
 
-    shard = tmp_path / "results" / "shards" / "cooking" / "train.arrow"
+    shard = tmp_path / "results" / "shards" / "cooking" / "train" / "00000.arrow"
     raw = bytearray(shard.read_bytes())
     raw[len(raw) // 2] ^= 0x01  # one bit, in the token data: the file still parses
     shard.write_bytes(bytes(raw))
@@ -128,6 +128,6 @@ def test_a_flipped_byte_in_a_shard_stops_training_naming_the_file(tmp_path: Path
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if line.startswith("curriculab: ")]
     assert len(errors) == 1, done.stderr[-3000:]
-    assert "results/shards/cooking/train.arrow: sha256" in errors[0]
+    assert "results/shards/cooking/train/00000.arrow: sha256" in errors[0]
     assert "does not match" in errors[0] and "manifest.json" in errors[0]
     assert not (cell / "metrics.json").exists() and not (cell / "model").exists()

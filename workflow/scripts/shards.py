@@ -19,5 +19,6 @@ manifest = build_shards(
     snakemake.params.seq_len,
     Path(snakemake.output.manifest).parent,
     progress=sys.stderr,
+    file_mb=snakemake.params.file_mb,
 )
 print(json.dumps(manifest["splits"], indent=2), file=sys.stderr)

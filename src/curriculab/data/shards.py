@@ -1,13 +1,19 @@
 """Tokenize documents and pack them into fixed-length blocks stored as Arrow IPC files.
 
 Documents are joined with an end-of-document token and cut into `seq_len` blocks: no padding,
-every token is trained on. Blocks are stored as one FixedSizeList column so a shard can be
-memory-mapped and viewed as a (n_blocks, seq_len) array without copying.
+every token is trained on. A split is a folder of files (`train/00000.arrow`, ...), each at
+most `file_mb` MB of tokens and cut at a block boundary; each file holds one FixedSizeList
+column, so it is memory-mapped and viewed as a (n_blocks, seq_len) array without copying, and
+`read_blocks` indexes the files of a split as one array. The manifest records every file's
+sha256; the split's `sha256` (which the final test's fingerprint names) is its one file's
+sha256, or for several files the sha256 of theirs joined in order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +30,7 @@ from curriculab.errors import CurriculabError
 from curriculab.io import read_arrow, read_json, sha256_file, write_arrow, write_json
 
 SPLITS = ("train", "test")
+DEFAULT_FILE_MB = 1024.0  # MB (10^6 bytes) of tokens per shard file (config `shards.file_mb`)
 
 
 class ShardError(CurriculabError, RuntimeError):
@@ -76,17 +83,33 @@ def write_blocks(blocks: np.ndarray, path: str | Path) -> None:
     write_arrow(pa.table({"tokens": column}), path)
 
 
+def split_files(folder: str | Path) -> list[Path]:
+    """The shard files of a split's folder, in order."""
+    return sorted(Path(folder).glob("*.arrow"))
+
+
 def verify_shard(shard: str | Path, manifest: str | Path, split: str) -> None:
-    """Check a shard against the sha256 its manifest recorded when it was written; a shard
-    changed since (a flipped bit, a partial copy) stops the job with a ShardError naming it."""
-    expected = read_json(manifest)["splits"][split]["sha256"]
-    actual = sha256_file(shard)
-    if actual != expected:
+    """Check a split's folder against its manifest: the files it recorded, each with the sha256
+    recorded when it was written. A file changed since (a flipped bit, a partial copy), missing
+    or added stops the job with a ShardError naming it."""
+    shard, manifest = Path(shard), Path(manifest)
+    record = read_json(manifest)["splits"][split]
+    expected = {manifest.parent / f["file"]: f["sha256"] for f in record["files"]}
+    found = split_files(shard)
+    if found != sorted(expected):
+        extra = sorted(set(found) - set(expected)) or sorted(set(expected) - set(found))
         raise ShardError(
-            f"{shard}: sha256 {actual[:16]}... does not match {expected[:16]}... recorded in "
-            f"{manifest}; the shard changed after it was written (delete {Path(shard).parent} "
-            "and rerun to rebuild it)"
+            f"{extra[0]}: the files of {shard} are not the {len(expected)} recorded in "
+            f"{manifest} (delete {shard.parent} and rerun to rebuild it)"
         )
+    for path in found:
+        actual = sha256_file(path)
+        if actual != expected[path]:
+            raise ShardError(
+                f"{path}: sha256 {actual[:16]}... does not match {expected[path][:16]}... "
+                f"recorded in {manifest}; the shard changed after it was written (delete "
+                f"{shard.parent} and rerun to rebuild it)"
+            )
 
 
 def verify_tokenizer(tokenizer: str | Path, manifests: Iterable[str | Path]) -> None:
@@ -106,11 +129,87 @@ def block_counts(manifests: dict[str, dict[str, Any]], split: str) -> dict[str, 
     return {name: int(m["splits"][split]["n_blocks"]) for name, m in manifests.items()}
 
 
-def read_blocks(path: str | Path) -> np.ndarray:
-    """Memory-map a shard and return its (n_blocks, seq_len) token view (no copy)."""
+def _file_blocks(path: Path) -> np.ndarray:
     column = read_arrow(path)["tokens"].combine_chunks()
     seq_len = column.type.list_size
     return column.values.to_numpy(zero_copy_only=True).reshape(-1, seq_len)
+
+
+class ShardBlocks:
+    """The (n_blocks, seq_len) blocks of several memory-mapped files, indexed as one array:
+    an integer, a slice or an integer array of block indices gives the same as indexing the
+    concatenation (a copy of the rows asked for; the files are never read whole)."""
+
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])  # (n_files + 1,)
+        self.shape = (int(self.starts[-1]), int(parts[0].shape[1]))
+        self.dtype = parts[0].dtype
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        index = np.asarray(index)
+        if index.dtype.kind not in "iu":
+            raise IndexError(f"shard blocks are indexed by integers, got {index.dtype}")
+        flat = index.reshape(-1).astype(np.int64)
+        flat = np.where(flat < 0, flat + len(self), flat)
+        if flat.size and (flat.min() < 0 or flat.max() >= len(self)):
+            raise IndexError(f"block index out of range for {len(self)} blocks")
+        out = np.empty((flat.size, self.shape[1]), dtype=self.dtype)
+        part = np.searchsorted(self.starts, flat, side="right") - 1
+        for k in np.unique(part):
+            rows = np.flatnonzero(part == k)
+            out[rows] = self.parts[k][flat[rows] - self.starts[k]]
+        return out.reshape(*index.shape, self.shape[1])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        blocks = self[np.arange(len(self))]
+        return blocks if dtype is None else blocks.astype(dtype)
+
+
+def read_blocks(path: str | Path) -> np.ndarray | ShardBlocks:
+    """Memory-map a split (its folder, or one shard file) and return its (n_blocks, seq_len)
+    blocks: the file's token view itself (no copy) when there is one file, else a ShardBlocks
+    over the files in order."""
+    path = Path(path)
+    files = split_files(path) if path.is_dir() else [path]
+    if not files:
+        raise ShardError(f"{path}: no shard files (*.arrow) in the split's folder")
+    parts = [_file_blocks(f) for f in files]
+    return parts[0] if len(parts) == 1 else ShardBlocks(parts)
+
+
+def blocks_per_file(file_mb: float, seq_len: int, dtype: np.dtype) -> int:
+    """Blocks in one shard file of at most `file_mb` MB of tokens (at least one block)."""
+    if not file_mb > 0:
+        raise ShardError(f"config key 'shards.file_mb': {file_mb} must be above 0 (MB per file)")
+    return max(1, int(file_mb * 1e6 // (seq_len * dtype.itemsize)))
+
+
+def _write_split(
+    tokens: np.ndarray, out_dir: Path, split: str, per_file: int
+) -> list[dict[str, Any]]:
+    """Write a split's (n_blocks, seq_len) blocks as files of at most `per_file` blocks in
+    `out_dir/split/`; return each file's record (path relative to out_dir, sha256, blocks)."""
+    files = []
+    for k, start in enumerate(range(0, len(tokens), per_file)):
+        name = f"{split}/{k:05d}.arrow"
+        write_blocks(tokens[start : start + per_file], out_dir / name)
+        n_blocks = min(per_file, len(tokens) - start)
+        files.append({"file": name, "sha256": sha256_file(out_dir / name), "n_blocks": n_blocks})
+    return files
+
+
+def split_sha256(files: list[dict[str, Any]]) -> str:
+    """A split's checksum: its one file's sha256, or the sha256 of its files' joined in order."""
+    if len(files) == 1:
+        return str(files[0]["sha256"])
+    return hashlib.sha256("\n".join(f["sha256"] for f in files).encode()).hexdigest()
 
 
 def _encode_to_files(
@@ -166,26 +265,31 @@ def build_shards(
     out_dir: str | Path,
     batch_docs: int = 1024,
     progress: TextIO | None = None,
+    file_mb: float = DEFAULT_FILE_MB,
 ) -> dict[str, Any]:
-    """Write `{split}.arrow` for train and test plus `manifest.json`; return the manifest. The
-    manifest carries what prepare recorded about the documents (key `prepare`: the cap, what
-    was dropped and why) when docs.parquet holds it.
+    """Write the folders `train/` and `test/` of shard files (each at most `file_mb` MB of
+    tokens) plus `manifest.json`; return the manifest. The manifest carries what prepare
+    recorded about the documents (key `prepare`: the cap, what was dropped and why) when
+    docs.parquet holds it.
 
     In bounded memory: documents stream from docs.parquet in record batches of `batch_docs`,
     are encoded by the `tokenizers` batch encoder (its threads: RAYON_NUM_THREADS), and their
     tokens are appended to a file per split; each split's blocks are then written from that
     file memory-mapped. Memory holds one batch of documents, whatever the domain's size; the
-    shard is byte for byte the one `pack_documents` over the whole split gives."""
+    files' blocks, concatenated, are those `pack_documents` over the whole split gives, and a
+    split that fits in one file is byte for byte the one-file shard."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer, eod = load_tokenizer(tokenizer_path)
     dtype = token_dtype(tokenizer.get_vocab_size())
+    per_file = blocks_per_file(file_mb, seq_len, dtype)
     prepared = prepare_record(pq.read_schema(docs_path))
     manifest: dict[str, Any] = {
         "seq_len": seq_len,
         "vocab_size": tokenizer.get_vocab_size(),
         "dtype": str(dtype),
         "tokenizer_sha256": sha256_file(tokenizer_path),
+        "file_blocks": per_file,
         "splits": {},
     }
     raw = {split: out_dir / f".{split}.tokens.tmp" for split in SPLITS}
@@ -198,15 +302,15 @@ def build_shards(
                 raise ShardError(
                     f"{docs_path}: the {split} split holds fewer than {seq_len} tokens"
                 )
+            shutil.rmtree(out_dir / split, ignore_errors=True)  # no file of an earlier build
             tokens = np.memmap(raw[split], dtype=dtype, mode="r", shape=(n_tokens,))
-            write_blocks(
-                tokens[: n_blocks * seq_len].reshape(n_blocks, seq_len), out_dir / f"{split}.arrow"
-            )
-            del tokens  # the map closes before the temporary file goes
+            blocks = tokens[: n_blocks * seq_len].reshape(n_blocks, seq_len)
+            files = _write_split(blocks, out_dir, split, per_file)
+            del tokens, blocks  # the map closes before the temporary file goes
             n_bytes = counts[split]["n_bytes"]
             manifest["splits"][split] = {
-                "file": f"{split}.arrow",
-                "sha256": sha256_file(out_dir / f"{split}.arrow"),
+                "files": files,
+                "sha256": split_sha256(files),
                 "n_docs": counts[split]["n_docs"],
                 "n_blocks": n_blocks,
                 "n_tokens": n_tokens,
