@@ -11,7 +11,7 @@ import sys
 
 import yaml
 
-from tests.helpers import TINY_CONFIG
+from tests.support.helpers import TINY_CONFIG
 
 config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], "device": "cuda"}}
 with open(sys.argv[1], "w") as handle:

@@ -14,12 +14,9 @@ from curriculab.config import ConfigError, load_study
 from curriculab.data.prepare import PrepareError, normalise, prepare_documents, run_prepare
 from curriculab.data.sources import read_capped, write_raw
 from tests.support.helpers import SCHEMA, with_key
-
-
-def _raw(texts: list[str]) -> pa.Table:
-    return pa.table(
-        {"source_index": list(range(len(texts))), "text": texts, "source": ["test"] * len(texts)}
-    )
+from tests.support.near_corpus import near_corpus as _near_corpus
+from tests.support.near_corpus import raw_table as _raw
+from tests.support.near_corpus import random_words as _words
 
 
 def test_normalise_whitespace() -> None:
@@ -78,36 +75,6 @@ def test_subset_buckets_are_disjoint_random_halves_of_both_splits() -> None:
     # a document's bucket is a function of its content: the same text, the same half
     again = prepare_documents(_raw(texts[::-1]), "d", 0.25, 5, {"buckets": 2, "keep": [0]})
     assert set(again["doc_id"].to_pylist()) == ids[0]
-
-
-def _words(rng: np.random.Generator, n: int) -> list[str]:
-    return [f"w{k}" for k in rng.integers(0, 5000, size=n)]
-
-
-def _near_corpus(seed: int = 0) -> tuple[list[str], dict[str, str], set[str]]:
-    """(texts, {edited copy: its original}, copies edited too far to match): 300 unrelated
-    documents of 100 random words; for 200 of them a near-copy (one word replaced, or five
-    words appended: Jaccard of 5-word shingles about 0.9), for the other 100 a far copy (six
-    words replaced, spread out: about 0.5, below the 0.8 threshold)."""
-    rng = np.random.default_rng(seed)
-    originals = [_words(rng, 100) for _ in range(300)]
-    texts = [" ".join(words) for words in originals]
-    near, far = {}, set()
-    for i, words in enumerate(originals):
-        copy = list(words)
-        if i < 100:
-            copy[int(rng.integers(10, 90))] = "edited"
-        elif i < 200:
-            copy += ["an", "added", "closing", "sentence", "here"]
-        else:
-            for position in range(8, 100, 16):
-                copy[position] = f"x{position}"
-        texts.append(" ".join(copy))
-        if i < 200:
-            near[texts[-1]] = texts[i]
-        else:
-            far.add(texts[-1])
-    return texts, near, far
 
 
 def _by_text(table: pa.Table) -> dict[str, str]:

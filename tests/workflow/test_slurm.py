@@ -5,6 +5,8 @@ with `--workflow-profile profiles/slurm` to the report, reads SLURM's own record
 then stops the daemons; the tests inspect what it collected. The study asks for one GPU per
 training job (`resources.train.gpus: 1`, `train.device: auto`): the node advertises two fake GPUs,
 so training jobs are scheduled with `--gpus=1` and then, finding no CUDA, train on the CPU.
+In the same cluster the fixture then trains one cell of that study on two CPU processes
+(`resources.train.processes: 2`, one SLURM job of two cores, torchrun and gloo inside it).
 
 Where SLURM cannot be started (not root, packages missing), the tests fail under CI and are
 skipped, with the reason, elsewhere.
@@ -28,6 +30,7 @@ import yaml
 from curriculab.config import load_study
 from tests.support.helpers import REPO, SCHEMA, TINY_CONFIG
 from tests.support.slurm_node import SingleNodeSlurm, is_running, missing_requirements
+from tests.support.tolerances import RANK_LOSS_TOLERANCE
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 # The profile as users run it, plus what a cluster without an accounting database needs
@@ -51,6 +54,10 @@ class SlurmRun:
     wall_s: float
     jobs: list[dict[str, str]]  # `scontrol show job` records of every job of the run
     daemon_pids: dict[str, int]  # the daemons the fixture started (all stopped by now)
+    two_ranks: tuple[Path, subprocess.CompletedProcess, list[dict[str, str]]]  # the 2-task cell
+
+
+TWO_RANK_CELL = "results/training/0.3/shuffled/cosine/seed0"
 
 
 def _slurm_jobs() -> list[dict[str, str]]:
@@ -75,26 +82,35 @@ def slurm_run(tmp_path_factory) -> SlurmRun:
         pytest.skip(f"SLURM cannot start here: {reason}")
     workdir = tmp_path_factory.mktemp("slurm_study")
     config = copy.deepcopy(TINY_CONFIG)
-    config["train"]["device"] = "auto"
+    config["train"].update(device="auto", micro_batch_size=4)  # two micro-batches per step
     config["resources"] = {"train": {"gpus": 1, "cells_per_job": CELLS_PER_JOB}}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    # One of its cells on two processes, one micro-batch each: the same cell up to rounding.
+    two = tmp_path_factory.mktemp("slurm_two_ranks")
+    config["train"]["device"] = "cpu"
+    config["grid"].update(ratios=[0.3], seeds=[0], schedules={"shuffled": {"family": "shuffled"}})
+    config["resources"] = {"train": {"cpus": 2, "processes": 2}}
+    (two / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
     with SingleNodeSlurm() as cluster:
         started = time.monotonic()
         done = subprocess.run(
-            [*SNAKEMAKE, *SLURM_ARGS],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            [*SNAKEMAKE, *SLURM_ARGS], cwd=workdir, capture_output=True, text=True, env=env,
             check=False,
-        )
+        )  # fmt: skip
         wall_s = time.monotonic() - started
+        two_done = subprocess.run(
+            [*SNAKEMAKE, *SLURM_ARGS, f"{TWO_RANK_CELL}/metrics.json"], cwd=two,
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
         jobs = _slurm_jobs()
         pids = dict(cluster.pids)
-        if done.returncode != 0:
+        if done.returncode != 0 or two_done.returncode != 0:
             print(cluster.log_tail("slurmctld"), file=sys.stderr)
     print(f"\nSLURM run of the tiny study: {wall_s:.0f} s, {len(jobs)} SLURM jobs", file=sys.stderr)
-    return SlurmRun(workdir, done, wall_s, jobs, pids)
+    mine = [job for job in jobs if Path(job.get("WorkDir", "")).resolve() == workdir.resolve()]
+    theirs = [job for job in jobs if Path(job.get("WorkDir", "")).resolve() == two.resolve()]
+    return SlurmRun(workdir, done, wall_s, mine, pids, (two, two_done, theirs))
 
 
 def _cells() -> int:
@@ -175,3 +191,23 @@ def test_requested_time_and_memory_cover_what_the_jobs_used(slurm_run: SlurmRun)
 def test_the_fixture_stopped_every_daemon_it_started(slurm_run: SlurmRun) -> None:
     assert set(slurm_run.daemon_pids) >= {"slurmctld", "slurmd"}
     assert not [name for name, pid in slurm_run.daemon_pids.items() if is_running(pid)]
+
+
+def test_a_cell_on_two_processes_runs_as_one_two_core_slurm_job(slurm_run: SlurmRun) -> None:
+    """resources.train.processes: 2 on SLURM: the training job is one job of two cores, its
+    two ranks (torchrun, gloo) train the cell the one-process run trained, within the
+    tolerance of tests/workflow/test_distributed.py."""
+    two, done, jobs = slurm_run.two_ranks
+    assert done.returncode == 0, done.stderr[-4000:]
+    packs = [job for job in jobs if _is_pack(job)]
+    assert len(packs) == 1 and {job["JobState"] for job in jobs} == {"COMPLETED"}, jobs
+    assert packs[0]["NumCPUs"] == "2" and "gres:gpu" not in packs[0].get("TresPerJob", "")
+    log = (two / "logs/training/0.3/shuffled/cosine/seed0.log").read_text()
+    assert "data parallel: 2 ranks (gloo)" in log
+    curves = [
+        pl.read_parquet(root / TWO_RANK_CELL / "curve.parquet").sort("step", "domain")
+        for root in (slurm_run.workdir, two)
+    ]
+    keys = ("step", "tokens_seen", "domain")
+    assert curves[0].select(keys).equals(curves[1].select(keys))
+    assert (curves[0]["loss"] - curves[1]["loss"]).abs().max() < RANK_LOSS_TOLERANCE

@@ -18,5 +18,6 @@ record = run_prepare(
     snakemake.params.min_chars,
     snakemake.params.subset,
     snakemake.params.near_duplicates,
+    progress=sys.stderr,
 )
 print(json.dumps(record, indent=2), file=sys.stderr)

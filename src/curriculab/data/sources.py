@@ -32,6 +32,7 @@ from curriculab.data.files import (
     kind_of,
 )
 from curriculab.data.prepare import RAW_METADATA
+from curriculab.data.prepare import ROW_GROUP_DOCS as RAW_ROW_GROUP_DOCS
 from curriculab.data.sample import Capped, cap_documents
 from curriculab.errors import first_line
 from curriculab.io import atomic_path, sha256_file
@@ -356,5 +357,5 @@ def write_raw(documents: list[str] | Capped, source: dict[str, Any], out_path: s
     )
     if capped:
         table = table.replace_schema_metadata({RAW_METADATA: json.dumps(capped.info())})
-    with atomic_path(out_path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_path(out_path) as tmp:  # row groups prepare reads one batch at a time
+        pq.write_table(table, tmp, row_group_size=RAW_ROW_GROUP_DOCS)
