@@ -35,6 +35,11 @@ if SELECTION:  # the study key `selection` (docs/stages/selection.md)
     include: "rules/selection.smk"
 
 
+if PANEL:  # the study key `panel` (docs/stages/panel.md)
+
+    include: "rules/panel.smk"
+
+
 include: "rules/report.smk"
 
 

@@ -27,6 +27,7 @@ from curriculab.design.plan import cells_read, design_grid, round_of
 from curriculab.errors import one_line
 from curriculab.harness.run import heldout_task
 from curriculab.selection.plan import shard_domains
+from curriculab.panel.plan import OWN as PANEL_OWN
 from curriculab.training.lr import arm_description
 from curriculab.objective import describe as describe_objective
 from curriculab.training.packs import plan_packs, recorded_pack
@@ -64,6 +65,7 @@ LADDER_CELLS = GRID.ladder_cells
 PRETRAINED = STUDY.tokenizer.pretrained  # docs/stages/data.md: an existing tokenizer
 PRETRAINED_FILES = pretrained_inputs(PRETRAINED)
 SELECTION = STUDY.selection  # docs/stages/selection.md; rules/selection.smk
+PANEL = STUDY.panel  # docs/stages/panel.md; rules/panel.smk
 SELECTED = GRID.selected
 TRUNKS = GRID.trunks  # docs/stages/trunk.md
 CELL_BY_ID = GRID.cell_by_id

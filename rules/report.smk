@@ -19,6 +19,19 @@ rule report:
         **({"ladder_summary": "results/ladder/summary.json"} if LADDER else {}),
         # With the study key `selection`: the selections and their comparisons.
         **({"selection_summary": "results/selection/summary.json"} if SELECTION else {}),
+        # With the study key `panel`: every panel's choice, predictions and proposal.
+        **(
+            {
+                "panel_summaries": expand(
+                    "results/panel/{name}/summary.json", name=PANEL.tables
+                ),
+                "panel_predictions": expand(
+                    "results/panel/{name}/predictions.parquet", name=PANEL.tables
+                ),
+            }
+            if PANEL
+            else {}
+        ),
         manifests=expand("results/shards/{domain}/manifest.json", domain=DOMAINS),
         registration=REGISTRATION,
     output:

@@ -24,6 +24,7 @@ from curriculab.harness.run import HarnessSpec, harness_spec
 from curriculab.job_resources import TrainResources, train_resources
 from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.objective import check_utility
+from curriculab.panel.plan import PanelSpec, check_panel
 from curriculab.selection.plan import Selection, check_selection
 from curriculab.streams.multi import uses_utility
 from curriculab.streams.prefix import check_removals, check_trunks
@@ -100,6 +101,7 @@ class Study:
     design: Design | None = None  # the design loop (curriculab.design.plan); None: none
     ladder: Ladder | None = None  # scale ladders (curriculab.ladder.plan); None: none
     shard_file_mb: float = DEFAULT_FILE_MB  # MB of tokens per shard file (data/shards.py)
+    panel: PanelSpec | None = None  # run panels (curriculab.panel); None: none
     selection: Selection | None = None  # target-aware selection (curriculab.selection); None: none
     audit: AuditSpec = field(default_factory=AuditSpec)  # comparability tolerances
     controls: dict[str, MatchedControl] = field(default_factory=dict)  # name -> matched control
@@ -303,6 +305,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         vocab_size=tokenizer.vocab_size,
         seq_len=int(config["shards"]["seq_len"]),
         shard_file_mb=float(config["shards"].get("file_mb", DEFAULT_FILE_MB)),
+        panel=check_panel(config.get("panel")),
         ratios=tuple(float(r) for r in grid["ratios"]),
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),

@@ -26,6 +26,7 @@ WRITES = {
     "design": ("design", "streams"),
     "ladder": ("ladder", "streams"),
     "selection": ("selection",),
+    "panel": ("panel",),
     "report": (),
 }
 CELL_FILES = {"evaluate": {"eval.json"}, "harness": {"harness.json"}}

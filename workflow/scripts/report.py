@@ -20,7 +20,8 @@ from curriculab.report.html import render_report
 DESIGN = "design_summary"  # the design loop's summary (study key `design`)
 LADDER = "ladder_summary"  # the scale ladder's summary (study key `ladder`)
 SELECT = "selection_summary"  # the selections' summary (study key `selection`)
-JSON_INPUTS = ("manifests", "registration", DESIGN, LADDER, SELECT)
+PANELS = ("panel_summaries", "panel_predictions")  # the run panels (study key `panel`)
+JSON_INPUTS = ("manifests", "registration", DESIGN, LADDER, SELECT, *PANELS)
 tables = {
     name: pl.read_parquet(path) for name, path in snakemake.input.items() if name not in JSON_INPUTS
 }
@@ -53,5 +54,13 @@ render_report(
         for key in (DESIGN, LADDER, SELECT)
     ),
     registration=registration,
+    panels={
+        "panels": [
+            (read_json(summary), pl.read_parquet(predictions))
+            for summary, predictions in zip(*(snakemake.input[k] for k in PANELS), strict=True)
+        ]
+    }
+    if PANELS[0] in snakemake.input.keys()  # noqa: SIM118
+    else None,
 )
 print(f"wrote {snakemake.output.report}", file=sys.stderr)

@@ -35,6 +35,7 @@ from curriculab.report.domains import domain_verdict_section, named_charts
 from curriculab.report.finetune import finetune_section
 from curriculab.report.harness import harness_section
 from curriculab.report.ladder import ladder_section
+from curriculab.report.panel import panel_section
 from curriculab.report.sections import (
     exposure_section,
     learning_table,
@@ -192,6 +193,7 @@ def _sections(
     ladder: dict[str, Any] | None = None,
     selection: dict[str, Any] | None = None,
     registration: dict[str, Any] | None = None,
+    panels: dict[str, Any] | None = None,
 ) -> tuple[list[Section], dict[str, Any]]:
     """Every section of the page in order, and the chart specs. An optional table's section
     is one _optional(...) line: it then has its place on the page and in the contents.
@@ -263,6 +265,13 @@ def _sections(
             selection,
             specs,
         ),
+        *_stage(
+            "panel",
+            "Run panels: predicting the best mixture from many runs",
+            panel_section,
+            panels,
+            specs,
+        ),
         *_optional(
             tables,
             "finetune",
@@ -330,6 +339,7 @@ def render_report(
     ladder: dict[str, Any] | None = None,
     selection: dict[str, Any] | None = None,
     registration: dict[str, Any] | None = None,
+    panels: dict[str, Any] | None = None,
 ) -> None:
     """Write the study report to out_path as one self-contained HTML file (atomically).
 
@@ -348,9 +358,11 @@ def render_report(
     None without a ladder. selection: the select stage's summary (selection.summary), None
     without one. registration: results/analysis/preregistration.json (analysis.registration):
     its hash and time are stated, and a warning tops the page when the family changed after results.
+    panels: {"panels": [(summary, predictions)]} of the run panels (curriculab.panel), None
+    without them.
     """
     sections, specs = _sections(
-        tables, study, provenance or {}, design, ladder, selection, registration
+        tables, study, provenance or {}, design, ladder, selection, registration, panels
     )
     title = html.escape(f"curriculab report: {study['name']}")
     body = "\n".join(section.to_html() for section in sections)

@@ -1,0 +1,118 @@
+"""The predicted best mixture (per phase) under real constraints, from a chosen regressor.
+
+Candidates are mixtures drawn at random around the natural mixture (a Dirichlet whose mean is
+the natural mixture, as RegMix searches) plus every run of the panel; those that would read a
+domain more than `max_epochs` times under the token budget are dropped; each is scored by the
+predicted metric plus `kl` times its KL divergence from the natural mixture (olmix's
+regulariser toward the natural mixture); the proposal is the mean of the `top` best (RegMix
+averages its best 100 to smooth the regressor's noise). Its interval: the spread of the
+predictions of the K fold models at the proposal (GP: also its own predictive sd).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from curriculab.panel.regressors import REGRESSORS
+from curriculab.panel.table import Panel, PanelError
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the proposal must respect. natural: (D,) the mixture of the available tokens
+    (None: uniform); budget_tokens and available_tokens (D,): with max_epochs, a domain's
+    weight is at most max_epochs * available / (budget * its phase's share)."""
+
+    natural: np.ndarray | None = None
+    budget_tokens: float | None = None
+    available_tokens: np.ndarray | None = None
+    max_epochs: float | None = None
+    kl: float = 0.0
+
+
+def _caps(panel: Panel, c: Constraints, shares: np.ndarray) -> np.ndarray | None:
+    """(P, D) the most weight each (phase, domain) may take (None: no cap)."""
+    if c.max_epochs is None or c.budget_tokens is None or c.available_tokens is None:
+        return None
+    tokens = c.max_epochs * np.asarray(c.available_tokens, dtype=np.float64)  # (D,)
+    return tokens[None, :] / (c.budget_tokens * shares[:, None])
+
+
+def candidates(
+    panel: Panel, c: Constraints, shares: np.ndarray, samples: int, seed: int
+) -> np.ndarray:
+    """(N, P, D) mixtures to score: Dirichlet draws around the natural mixture, and the runs."""
+    d = len(panel.domains)
+    natural = np.full(d, 1.0 / d) if c.natural is None else np.asarray(c.natural, float)
+    rng = np.random.default_rng(seed)
+    alpha = np.maximum(natural * d, 1e-3)
+    draws = rng.dirichlet(alpha, size=(samples, panel.phases))
+    flat = np.concatenate([draws, panel.weights], axis=0)
+    caps = _caps(panel, c, shares)
+    if caps is not None:  # a domain's tokens over the phases, against its epochs
+        used = np.einsum("p,npd->nd", shares, flat) * c.budget_tokens
+        flat = flat[(used <= c.max_epochs * np.asarray(c.available_tokens)[None, :]).all(axis=1)]
+    if not len(flat):
+        raise PanelError(
+            "panel proposal: no mixture keeps every domain within max_epochs under the budget; "
+            "raise max_epochs or lower the budget"
+        )
+    return flat
+
+
+def _features(panel: Panel, mixtures: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    flat = mixtures.reshape(len(mixtures), -1)
+    if panel.features().shape[1] > flat.shape[1]:  # the shares are features too
+        flat = np.concatenate([flat, np.broadcast_to(shares, (len(flat), len(shares)))], axis=1)
+    return flat
+
+
+def propose(
+    panel: Panel, metric: str, regressor: str, constraints: Constraints | None = None,
+    folds: int = 5, samples: int = 20_000, top: int = 100, seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The proposed mixture per phase (lower metric is better), its predicted metric and the
+    interval of the fold models' predictions there."""
+    from sklearn.model_selection import KFold
+
+    c = constraints or Constraints()
+    x, y = panel.features(), panel.metrics[metric]
+    shares = panel.shares.mean(axis=0)
+    mixtures = candidates(panel, c, shares, samples, seed)
+    feats = _features(panel, mixtures, shares)
+    model = REGRESSORS[regressor](seed).fit(x, y)
+    score = model.predict(feats)
+    if c.kl:
+        d = len(panel.domains)
+        natural = np.full(d, 1.0 / d) if c.natural is None else np.asarray(c.natural, float)
+        overall = np.clip(np.einsum("p,npd->nd", shares, mixtures), 1e-12, None)
+        score = score + c.kl * (overall * np.log(overall / natural)).sum(axis=1)
+    best = np.argsort(score, kind="stable")[:top]
+    mixture = mixtures[best].mean(axis=0)  # (P, D), each phase still sums to 1
+    point = _features(panel, mixture[None], shares)
+    fold_models = [
+        REGRESSORS[regressor](seed).fit(x[train], y[train])
+        for train, _ in KFold(folds, shuffle=True, random_state=seed).split(x)
+    ]
+    spread = np.array([m.predict(point)[0] for m in fold_models])
+    result = {
+        "metric": metric,
+        "regressor": regressor,
+        "mixture": {
+            str(p): dict(zip(panel.domains, map(float, mixture[p]), strict=True))
+            for p in range(panel.phases)
+        },
+        "phase_shares": [float(s) for s in shares],
+        "predicted": float(model.predict(point)[0]),
+        "interval": [float(spread.min()), float(spread.max())],
+        "candidates": len(mixtures),
+        "top": len(best),
+        "best_run": panel.runs[int(np.argmin(y))],
+        "best_run_metric": float(y.min()),
+    }
+    if hasattr(model, "predict_sd"):
+        result["sd"] = float(model.predict_sd(point)[0])
+    return result

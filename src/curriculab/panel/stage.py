@@ -1,0 +1,91 @@
+"""Rule panel's body: read one panel (the study's own cells or an imported table), choose its
+regressor by out-of-fold rank correlation, propose the best mixture, and write
+results/panel/<name>/: panel.parquet (the table in the one-file format), predictions.parquet
+(every run's metric and every regressor's out-of-fold prediction) and summary.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curriculab.io import atomic_path, read_json, write_json
+from curriculab.panel.cells import cells_panel
+from curriculab.panel.plan import OWN, PanelSpec, PanelTable
+from curriculab.panel.propose import Constraints, propose
+from curriculab.panel.regressors import choose
+from curriculab.panel.table import Panel, PanelError, panel_frame, read_pair, read_panel
+
+
+def load(table: PanelTable, root: Path, domains: tuple[str, ...], late: float) -> Panel:
+    """The panel a PanelTable names (paths relative to the study's directory `root`)."""
+    if table.name == OWN:
+        return cells_panel(root / "results/analysis/cells.parquet", root, domains, late)
+    if table.file:
+        return read_panel(root / table.file)
+    return read_pair(root / table.weights, root / table.metrics, table.id_column, table.strip,
+                     table.strip_metric)  # fmt: skip
+
+
+def _constraints(spec: PanelSpec, panel: Panel, manifests: dict[str, str] | None) -> Constraints:
+    """The proposal's constraints: for the study's own cells, its domains' train tokens are the
+    natural mixture and what max_epochs caps, at the cells' median budget."""
+    options = spec.propose
+    if manifests is None:
+        return Constraints(kl=float(options.get("kl", 0.0)))
+    tokens = np.array(
+        [read_json(manifests[d])["splits"]["train"]["n_tokens"] for d in panel.domains], float
+    )
+    return Constraints(
+        natural=tokens / tokens.sum(),
+        budget_tokens=options.get("budget_tokens"),
+        available_tokens=tokens,
+        max_epochs=options.get("max_epochs"),
+        kl=float(options.get("kl", 0.0)),
+    )
+
+
+def run_panel(
+    table: PanelTable, spec: PanelSpec, root: str | Path, out_dir: str | Path,
+    domains: tuple[str, ...] = (), manifests: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Read, fit, choose and propose for one panel; write its three files; return the summary."""
+    root, out_dir = Path(root), Path(out_dir)
+    panel = load(table, root, domains, spec.late)
+    if table.metric not in panel.metrics:
+        raise PanelError(
+            f"{panel.source}: no metric {table.metric!r} (config key 'panel' names it; the "
+            f"table has {sorted(panel.metrics)})"
+        )
+    y = panel.metrics[table.metric]
+    choice = choose(panel.features(), y, spec.regressors, spec.folds, spec.seed)
+    options = spec.propose
+    proposal = propose(
+        panel, table.metric, choice.best, _constraints(spec, panel, manifests), spec.folds,
+        int(options.get("samples", 20_000)), int(options.get("top", 100)), spec.seed,
+    )  # fmt: skip
+    with atomic_path(out_dir / "panel.parquet") as tmp:
+        panel_frame(panel).write_parquet(tmp)
+    predictions = pl.DataFrame(
+        {"run": list(panel.runs), "actual": y,
+         **{f"oof_{name}": values for name, values in choice.predictions.items()}}
+    )  # fmt: skip
+    with atomic_path(out_dir / "predictions.parquet") as tmp:
+        predictions.write_parquet(tmp)
+    summary = {
+        "name": table.name,
+        "source": panel.source if table.name != OWN else "the study's cells",
+        "runs": len(panel.runs),
+        "domains": list(panel.domains),
+        "phases": panel.phases,
+        "phase_shares": [float(s) for s in panel.shares.mean(axis=0)],
+        "metric": table.metric,
+        "folds": spec.folds,
+        "scores": choice.scores,
+        "best": choice.best,
+        "proposal": proposal,
+    }
+    write_json(out_dir / "summary.json", summary)
+    return summary
