@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import jsonschema
-import yaml
 
 from curriculab.analysis.controls import AuditSpec, MatchedControl, check_audit, matched_controls
 from curriculab.data.near_duplicates import NearDuplicates
@@ -21,6 +20,7 @@ from curriculab.data.shards import DEFAULT_FILE_MB
 from curriculab.design.plan import Design, check_design, pick
 from curriculab.errors import ConfigError
 from curriculab.harness.run import HarnessSpec, harness_spec
+from curriculab.io import load_yaml
 from curriculab.job_resources import TrainResources, train_resources
 from curriculab.ladder.plan import Ladder, check_ladder
 from curriculab.objective import check_utility
@@ -130,33 +130,6 @@ class Study:
 def ratio_label(ratio: float) -> str:
     """Format a ratio for paths: 0.05 -> '0.05', 1.0 -> '1'."""
     return format(ratio, "g")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one
-    silently, so a copied-and-edited domain block would replace the original)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise ConfigError(
-                    f"{self.name} line {line}: key {key!r} is given twice in one mapping "
-                    f"(first on line {seen[key]}); the second would silently replace the first"
-                )
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML mapping (config or schema); a key given twice is a ConfigError."""
-    with open(path, encoding="utf-8") as handle:
-        loaded = yaml.load(handle, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
-    return loaded
 
 
 def _key_path(error: jsonschema.ValidationError, prefix: str = "") -> str:

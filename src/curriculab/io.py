@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every stage: atomic writes, hashing, JSON."""
+"""Small I/O helpers shared by every stage: atomic writes, hashing, JSON, YAML."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import yaml
+
+from curriculab.errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -77,3 +80,30 @@ def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str
 def sha256_text(text: str) -> str:
     """Hex sha256 of a string's UTF-8 bytes."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently, so a copied-and-edited domain block would replace the original)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name} line {line}: key {key!r} is given twice in one mapping "
+                    f"(first on line {seen[key]}); the second would silently replace the first"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping (config or schema); a key given twice is a ConfigError."""
+    with open(path, encoding="utf-8") as handle:
+        loaded = yaml.load(handle, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return loaded
