@@ -15,8 +15,8 @@ from curriculab.data.prepare import PrepareError, normalise, prepare_documents, 
 from curriculab.data.sources import read_capped, write_raw
 from tests.support.helpers import SCHEMA, with_key
 from tests.support.near_corpus import near_corpus as _near_corpus
-from tests.support.near_corpus import raw_table as _raw
 from tests.support.near_corpus import random_words as _words
+from tests.support.near_corpus import raw_table as _raw
 
 
 def test_normalise_whitespace() -> None:

@@ -72,6 +72,12 @@ def test_an_imported_table_recovers_its_known_optimum(study: Path) -> None:
     assert summary["runs"] == 40 and summary["scores"][summary["best"]]["spearman"] > 0.8
     mixture = summary["proposal"]["mixture"]["0"]
     assert abs(mixture["x"] - 0.6) < 0.15 and abs(mixture["y"] - 0.3) < 0.15
+    upcoming = summary["next"]  # the next runs to train: four, apart, new
+    assert len(upcoming) == 4
+    points = np.array([[run["mixture"]["0"][d] for d in "xyz"] for run in upcoming])
+    assert np.allclose(points.sum(axis=1), 1)
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :]) >= 0.05
+    assert "Next runs worth training" in (study / "reports/report.html").read_text()
 
 
 def test_the_report_has_a_section_for_each_panel(study: Path) -> None:

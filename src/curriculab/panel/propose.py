@@ -116,3 +116,40 @@ def propose(
     if hasattr(model, "predict_sd"):
         result["sd"] = float(model.predict_sd(point)[0])
     return result
+
+
+def next_runs(
+    panel: Panel, metric: str, constraints: Constraints | None = None, count: int = 4,
+    samples: int = 20_000, seed: int = 0, spacing: float = 0.05,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The next `count` runs worth training, as the design loop chooses points: a GP of the
+    panel (its own sd) scores the candidates by its lower confidence bound, mean - 2 sd, and
+    the lowest are taken one by one, each at least `spacing` (Euclidean, in weights) from the
+    runs and from those taken before."""
+    from curriculab.panel.regressors import GP
+
+    c = constraints or Constraints()
+    shares = panel.shares.mean(axis=0)
+    mixtures = candidates(panel, c, shares, samples, seed)[:samples]  # the draws, not the runs
+    feats = _features(panel, mixtures, shares)
+    gp = GP(seed).fit(panel.features(), panel.metrics[metric])
+    mean, sd = gp.model.predict(feats, return_std=True)
+    taken: list[int] = []
+    near = list(panel.features())
+    for i in np.argsort(mean - 2 * sd, kind="stable"):
+        if len(taken) == count:
+            break
+        if min(np.linalg.norm(feats[i] - f) for f in near) >= spacing:
+            taken.append(int(i))
+            near.append(feats[i])
+    return [
+        {
+            "mixture": {
+                str(p): dict(zip(panel.domains, map(float, mixtures[i, p]), strict=True))
+                for p in range(panel.phases)
+            },
+            "mean": float(mean[i]),
+            "sd": float(sd[i]),
+        }
+        for i in taken
+    ]

@@ -14,7 +14,7 @@ import polars as pl
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.panel.cells import cells_panel
 from curriculab.panel.plan import OWN, PanelSpec, PanelTable
-from curriculab.panel.propose import Constraints, propose
+from curriculab.panel.propose import Constraints, next_runs, propose
 from curriculab.panel.regressors import choose
 from curriculab.panel.table import Panel, PanelError, panel_frame, read_pair, read_panel
 
@@ -60,12 +60,19 @@ def run_panel(
             f"table has {sorted(panel.metrics)})"
         )
     y = panel.metrics[table.metric]
+    if len(y) < spec.folds:
+        raise PanelError(
+            f"{panel.source}: {len(y)} runs are fewer than the {spec.folds} folds of "
+            "panel.folds; add runs or lower it"
+        )
     choice = choose(panel.features(), y, spec.regressors, spec.folds, spec.seed)
-    options = spec.propose
+    options, constraints = spec.propose, _constraints(spec, panel, manifests)
     proposal = propose(
-        panel, table.metric, choice.best, _constraints(spec, panel, manifests), spec.folds,
+        panel, table.metric, choice.best, constraints, spec.folds,
         int(options.get("samples", 20_000)), int(options.get("top", 100)), spec.seed,
     )  # fmt: skip
+    upcoming = next_runs(panel, table.metric, constraints, int(options.get("next", 4)),
+                         int(options.get("samples", 20_000)), spec.seed)  # fmt: skip
     with atomic_path(out_dir / "panel.parquet") as tmp:
         panel_frame(panel).write_parquet(tmp)
     predictions = pl.DataFrame(
@@ -86,6 +93,7 @@ def run_panel(
         "scores": choice.scores,
         "best": choice.best,
         "proposal": proposal,
+        "next": upcoming,
     }
     write_json(out_dir / "summary.json", summary)
     return summary

@@ -56,6 +56,26 @@ def _proposal_table(proposal: dict[str, Any]) -> str:
     )
 
 
+def _next_table(upcoming: list[dict[str, Any]]) -> list[str]:
+    if not upcoming:
+        return []
+    rows = [
+        {"run": k + 1, "mixture": "; ".join(
+            f"phase {p}: " + ", ".join(f"{d} {w:.2f}" for d, w in mix.items())
+            for p, mix in run["mixture"].items()), "mean": run["mean"], "sd": run["sd"]}
+        for k, run in enumerate(upcoming)
+    ]  # fmt: skip
+    return [
+        "<p>Next runs worth training (the panel's GP: lowest mean - 2 sd among the candidates, "
+        "each apart from the runs and from one another):</p>",
+        table(
+            pl.DataFrame(rows),
+            {"run": "#", "mixture": "mixture", "mean": "GP mean", "sd": "GP sd"},
+            {"mean": fmt.number, "sd": fmt.number},
+        ),
+    ]
+
+
 def _ranked_table(ranked: pl.DataFrame, best: str) -> str:
     column = f"oof_{best}"
     return table(
@@ -109,6 +129,7 @@ def panel_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLevelM
             "best run measured "
             f"{fmt.number(proposal['best_run_metric'])} ({html.escape(proposal['best_run'])}).</p>",
             _proposal_table(proposal),
+            *_next_table(panel.get("next") or []),
         ]
         charts[key] = _chart(predictions, panel["best"], panel["metric"])
     first = summary["panels"][0][0]
