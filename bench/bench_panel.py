@@ -11,12 +11,12 @@ by the Pile-CC validation loss, RegMix's target, side by side in one run:
 
 Then the cost question: with the design loop choosing which runs to "train" from the 512 (the
 pool is an oracle: a run's loss is known once chosen), how many runs reach the peer's
-full-pool test Spearman? Start from 16 random runs; each round adds 16, half where a Gaussian
-process of the chosen runs is least sure (largest predictive sd), half where it is most
-promising (lowest mean - 2 sd). At each size the regressor is chosen again by 5-fold
-out-of-fold Spearman on the chosen runs only (linear, loglinear, lightgbm), fitted on them and
-scored on the 256 test runs. Random choice of the same sizes is the control; every curve is
-repeated over `--repeats` seeds.
+full-pool test Spearman? Start from 16 random runs; each round adds 16: `active`, half where a
+Gaussian process of the chosen runs is least sure (largest predictive sd), half where it is
+most promising (lowest mean - 2 sd); `uncertain`, all 16 where it is least sure. At each
+size the regressor is chosen again by 5-fold out-of-fold Spearman on the chosen runs only
+(linear, loglinear, lightgbm), fitted on them and scored on the 256 test runs. Random choice
+of the same sizes is the control; every curve is repeated over `--repeats` seeds.
 
     .venv/bin/python bench/bench_panel.py [--repeats 5]
     # writes bench/results/panel.json
@@ -76,8 +76,9 @@ def chosen_scores(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, 
     return {"regressor": choice.best, **rank_scores(model.predict(xt), yt)}
 
 
-def active_curve(train: Any, test: Any, seed: int, active: bool) -> list[dict[str, Any]]:
-    """Test scores at every size of SIZES, the runs chosen actively or at random."""
+def active_curve(train: Any, test: Any, seed: int, kind: str) -> list[dict[str, Any]]:
+    """Test scores at every size of SIZES, the runs chosen by `kind`: random, uncertain (all
+    16 where the GP is least sure) or active (8 least sure, 8 lowest mean - 2 sd)."""
     from curriculab.panel.regressors import GP
 
     x, y = train.features(), train.metrics[TARGET]
@@ -90,15 +91,19 @@ def active_curve(train: Any, test: Any, seed: int, active: bool) -> list[dict[st
         if len(chosen) in SIZES:
             row = chosen_scores(x[chosen], y[chosen], xt, yt, seed)
             curve.append({"runs": len(chosen), **row})
-            print(f"  {'active' if active else 'random'} seed {seed}: {curve[-1]}", flush=True)
+            print(f"  {kind} seed {seed}: {curve[-1]}", flush=True)
         if len(chosen) >= SIZES[-1]:
             return curve
         rest = np.setdiff1d(np.arange(len(y)), chosen)
-        if not active:
+        if kind == "random":
             chosen += list(order[len(chosen) : len(chosen) + 16])
             continue
         gp = GP(seed, restarts=0).fit(x[chosen], y[chosen])
-        unsure = list(rest[np.argsort(-gp.predict_sd(x[rest]), kind="stable")[:8]])
+        by_sd = rest[np.argsort(-gp.predict_sd(x[rest]), kind="stable")]
+        if kind == "uncertain":
+            chosen += list(by_sd[:16])
+            continue
+        unsure = list(by_sd[:8])
         left = np.setdiff1d(rest, unsure)
         mean, sd = gp.model.predict(x[left], return_std=True)
         promising = list(left[np.argsort(mean - 2 * sd, kind="stable")[:8]])
@@ -134,10 +139,10 @@ def main() -> None:
     print(
         f"chosen by 5-fold OOF Spearman: {choice.best} {choice.scores}; peers {peers}", flush=True
     )
-    curves = {"active": [], "random": []}
+    curves = {"active": [], "uncertain": [], "random": []}
     for seed in range(args.repeats):
         for kind in curves:
-            curves[kind].append(active_curve(train, test, seed, kind == "active"))
+            curves[kind].append(active_curve(train, test, seed, kind))
     summary = {
         kind: {
             size: {
