@@ -8,10 +8,7 @@ def get_panel_inputs(wildcards):
     if wildcards.name == PANEL_OWN:
         return {
             "cells": "results/analysis/cells.parquet",
-            "streams": [
-                summary.removesuffix(".summary.json") + ".arrow"
-                for *_, summary in get_stream_summaries()
-            ],
+            "streams": [STREAM.format(**c) + ".arrow" for c in STREAMS],
             "manifests": expand(
                 "results/shards/{domain}/manifest.json", domain=DOMAINS
             ),

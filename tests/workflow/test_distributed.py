@@ -20,7 +20,6 @@ from tests.support.tolerances import RANK_LOSS_TOLERANCE
 from tests.support.workflow import SNAKEMAKE
 
 CELL = "results/training/0.3/shuffled/cosine/seed0"
-LOSS_TOLERANCE = RANK_LOSS_TOLERANCE
 
 
 def _config(processes: int) -> dict:
@@ -68,10 +67,10 @@ def test_two_processes_train_the_single_process_cell(runs) -> None:
     assert one.select("step", "tokens_seen", "domain").equals(
         two.select("step", "tokens_seen", "domain")
     )
-    assert (one["loss"] - two["loss"]).abs().max() < LOSS_TOLERANCE
+    assert (one["loss"] - two["loss"]).abs().max() < RANK_LOSS_TOLERANCE
     final = [read_json(runs[k] / CELL / "metrics.json")["final_test"] for k in ("one", "two")]
     for domain, result in final[0].items():
-        assert abs(result["loss"] - final[1][domain]["loss"]) < LOSS_TOLERANCE
+        assert abs(result["loss"] - final[1][domain]["loss"]) < RANK_LOSS_TOLERANCE
     assert not list((runs["two"] / "logs/training/packs").glob(".ranks-*"))  # scratch removed
 
 

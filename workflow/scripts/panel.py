@@ -8,17 +8,15 @@ from curriculab.errors import log_to
 
 log_to(snakemake.log[0])
 
-from curriculab.config import load_study
+from curriculab.panel.plan import check_panel
 from curriculab.panel.stage import run_panel
 
-study = load_study(
-    snakemake.config, Path(snakemake.scriptdir).parent / "schemas/config.schema.yaml"
-)
-table = study.panel.tables[snakemake.wildcards.name]
+# The `panel` key, validated with the rest of the config when Snakemake built the DAG.
+spec = check_panel(snakemake.config["panel"])
 manifests = snakemake.input.get("manifests")
 summary = run_panel(
-    table,
-    study.panel,
+    spec.tables[snakemake.wildcards.name],
+    spec,
     Path.cwd(),
     Path(snakemake.output.summary).parent,
     tuple(snakemake.params.domains),

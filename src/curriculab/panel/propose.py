@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from curriculab.panel.regressors import REGRESSORS
+from curriculab.panel.regressors import REGRESSORS, fold_fits
 from curriculab.panel.table import Panel, PanelError
 
 
@@ -73,17 +73,18 @@ def _features(panel: Panel, mixtures: np.ndarray, shares: np.ndarray) -> np.ndar
 def propose(
     panel: Panel, metric: str, regressor: str, constraints: Constraints | None = None,
     folds: int = 5, samples: int = 20_000, top: int = 100, seed: int = 0,
+    model: Any = None, fold_models: list[Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The proposed mixture per phase (lower metric is better), its predicted metric and the
-    interval of the fold models' predictions there."""
-    from sklearn.model_selection import KFold
-
+    interval of the fold models' predictions there. `model` (fitted on every run) and
+    `fold_models` (regressors.fold_fits' with the same folds and seed) are fitted here when
+    not given."""
     c = constraints or Constraints()
     x, y = panel.features(), panel.metrics[metric]
     shares = panel.shares.mean(axis=0)
     mixtures = candidates(panel, c, shares, samples, seed)
     feats = _features(panel, mixtures, shares)
-    model = REGRESSORS[regressor](seed).fit(x, y)
+    model = model if model is not None else REGRESSORS[regressor](seed).fit(x, y)
     score = model.predict(feats)
     if c.kl:
         d = len(panel.domains)
@@ -93,10 +94,8 @@ def propose(
     best = np.argsort(score, kind="stable")[:top]
     mixture = mixtures[best].mean(axis=0)  # (P, D), each phase still sums to 1
     point = _features(panel, mixture[None], shares)
-    fold_models = [
-        REGRESSORS[regressor](seed).fit(x[train], y[train])
-        for train, _ in KFold(folds, shuffle=True, random_state=seed).split(x)
-    ]
+    if fold_models is None:
+        fold_models = fold_fits(regressor, x, y, folds, seed)[1]
     spread = np.array([m.predict(point)[0] for m in fold_models])
     result = {
         "metric": metric,
@@ -120,19 +119,20 @@ def propose(
 
 def next_runs(
     panel: Panel, metric: str, constraints: Constraints | None = None, count: int = 4,
-    samples: int = 20_000, seed: int = 0, spacing: float = 0.05,
+    samples: int = 20_000, seed: int = 0, spacing: float = 0.05, gp: Any = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The next `count` runs worth training, as the design loop chooses points: a GP of the
-    panel (its own sd) scores the candidates by its lower confidence bound, mean - 2 sd, and
-    the lowest are taken one by one, each at least `spacing` (Euclidean, in weights) from the
-    runs and from those taken before."""
+    panel (its own sd; `gp`, fitted on every run, or fitted here) scores the candidates by its
+    lower confidence bound, mean - 2 sd, and the lowest are taken one by one, each at least
+    `spacing` (Euclidean, in weights) from the runs (so never a run itself) and from those
+    taken before."""
     from curriculab.panel.regressors import GP
 
     c = constraints or Constraints()
     shares = panel.shares.mean(axis=0)
-    mixtures = candidates(panel, c, shares, samples, seed)[:samples]  # the draws, not the runs
+    mixtures = candidates(panel, c, shares, samples, seed)
     feats = _features(panel, mixtures, shares)
-    gp = GP(seed).fit(panel.features(), panel.metrics[metric])
+    gp = gp if gp is not None else GP(seed).fit(panel.features(), panel.metrics[metric])
     mean, sd = gp.model.predict(feats, return_std=True)
     taken: list[int] = []
     near = list(panel.features())

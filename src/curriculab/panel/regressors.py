@@ -164,27 +164,38 @@ def rank_scores(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     }
 
 
-def cross_validate(
+def fold_fits(
     name: str, x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0
-) -> np.ndarray:
-    """(R,) out-of-fold predictions of regressor `name` (K-fold, shuffled by `seed`)."""
+) -> tuple[np.ndarray, list[Any]]:
+    """((R,) out-of-fold predictions of regressor `name`, its K fold models) (K-fold,
+    shuffled by `seed`)."""
     from sklearn.model_selection import KFold
 
     if len(y) < folds:
         raise PanelError(f"panel: {len(y)} runs are fewer than the {folds} folds of the choice")
-    out = np.empty(len(y))
+    out, models = np.empty(len(y)), []
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(x):
-        out[test] = REGRESSORS[name](seed).fit(x[train], y[train]).predict(x[test])
-    return out
+        models.append(REGRESSORS[name](seed).fit(x[train], y[train]))
+        out[test] = models[-1].predict(x[test])
+    return out, models
+
+
+def cross_validate(
+    name: str, x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """(R,) out-of-fold predictions of regressor `name` (`fold_fits`)."""
+    return fold_fits(name, x, y, folds, seed)[0]
 
 
 @dataclass(frozen=True)
 class Choice:
-    """Each regressor's out-of-fold scores and predictions; `best`: the highest Spearman."""
+    """Each regressor's out-of-fold scores, predictions and fold models; `best`: the highest
+    Spearman."""
 
     scores: dict[str, dict[str, float]]
     predictions: dict[str, np.ndarray]
     best: str
+    fold_models: dict[str, list[Any]]
 
 
 def choose(
@@ -192,7 +203,8 @@ def choose(
     seed: int = 0,
 ) -> Choice:  # fmt: skip
     """Cross-validate every regressor in `names` and pick the best out-of-fold Spearman."""
-    predictions = {name: cross_validate(name, x, y, folds, seed) for name in names}
+    fits = {name: fold_fits(name, x, y, folds, seed) for name in names}
+    predictions = {name: oof for name, (oof, _) in fits.items()}
     scores = {name: rank_scores(p, y) for name, p in predictions.items()}
     best = max(names, key=lambda n: (scores[n]["spearman"], -scores[n]["regret_at_1"]))
-    return Choice(scores, predictions, best)
+    return Choice(scores, predictions, best, {name: models for name, (_, models) in fits.items()})

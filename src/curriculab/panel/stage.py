@@ -15,7 +15,7 @@ from curriculab.io import atomic_path, read_json, write_json
 from curriculab.panel.cells import cells_panel
 from curriculab.panel.plan import OWN, PanelSpec, PanelTable
 from curriculab.panel.propose import Constraints, next_runs, propose
-from curriculab.panel.regressors import choose
+from curriculab.panel.regressors import REGRESSORS, choose
 from curriculab.panel.table import Panel, PanelError, panel_frame, read_pair, read_panel
 
 
@@ -67,12 +67,14 @@ def run_panel(
         )
     choice = choose(panel.features(), y, spec.regressors, spec.folds, spec.seed)
     options, constraints = spec.propose, _constraints(spec, panel, manifests)
+    samples = int(options.get("samples", 20_000))
+    model = REGRESSORS[choice.best](spec.seed).fit(panel.features(), y)  # on every run, once
     proposal = propose(
-        panel, table.metric, choice.best, constraints, spec.folds,
-        int(options.get("samples", 20_000)), int(options.get("top", 100)), spec.seed,
+        panel, table.metric, choice.best, constraints, spec.folds, samples,
+        int(options.get("top", 100)), spec.seed, model, choice.fold_models[choice.best],
     )  # fmt: skip
-    upcoming = next_runs(panel, table.metric, constraints, int(options.get("next", 4)),
-                         int(options.get("samples", 20_000)), spec.seed)  # fmt: skip
+    upcoming = next_runs(panel, table.metric, constraints, int(options.get("next", 4)), samples,
+                         spec.seed, gp=model if choice.best == "gp" else None)  # fmt: skip
     with atomic_path(out_dir / "panel.parquet") as tmp:
         panel_frame(panel).write_parquet(tmp)
     predictions = pl.DataFrame(

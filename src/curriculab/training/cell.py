@@ -31,7 +31,7 @@ from curriculab.training.checkpoint import (
     run_fingerprint,
     save_checkpoint,
 )
-from curriculab.training.distributed import is_writer, rank_world
+from curriculab.training.distributed import backend, is_writer, rank_world
 from curriculab.training.heldout import curve_row, eval_steps, spread_sets
 from curriculab.training.inputs import StreamBatches
 from curriculab.training.model import build_model
@@ -70,11 +70,9 @@ def open_run(
         print(f"resumed from trunk {job.trunk} at step {run.progress.step}", file=log, flush=True)
     world = rank_world()[1]
     if world > 1:
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        line = (
-            f"data parallel: {world} ranks ({backend}), rank r takes micro-batches r, r + {world}"
-        )
-        print(f"{line}, ... of every step's {cfg.batch_size} sequences", file=log, flush=True)
+        line = f"data parallel: {world} ranks ({backend(device)}), rank r takes micro-batches r"
+        print(f"{line}, r + {world}, ... of every step's {cfg.batch_size} sequences", file=log,
+              flush=True)  # fmt: skip
     run.resumed_at = run.progress.step
     run.first_bad = torch.full((), -1, device=device)
     return run

@@ -17,6 +17,7 @@ with `loop.train_pack` (`training/torchrun.py`).
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import subprocess
@@ -34,8 +35,10 @@ class DistributedError(CurriculabError, RuntimeError):
     """A rank of a data-parallel cell failed."""
 
 
+@functools.cache
 def rank_world() -> tuple[int, int]:
-    """(this process's rank, the number of processes): (0, 1) outside torchrun."""
+    """(this process's rank, the number of processes): (0, 1) outside torchrun. Read once per
+    process (torchrun sets it before the rank starts), so the training step pays nothing."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -44,10 +47,15 @@ def is_writer() -> bool:
     return rank_world()[0] == 0
 
 
+def backend(device: torch.device) -> str:
+    """The collective backend of a device: NCCL on CUDA, gloo on the CPU."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
 def start(device: torch.device) -> None:
-    """Join the process group (gloo on the CPU, NCCL on CUDA) when there is more than one."""
+    """Join the process group (`backend`) when there is more than one process."""
     if rank_world()[1] > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend(device))
 
 
 def reduce_gradients(model: torch.nn.Module, total: torch.Tensor, world: int) -> None:

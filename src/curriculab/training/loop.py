@@ -153,11 +153,10 @@ def train_pack(
     }
     for inputs in shared.values():  # every shard read (hashed) once per pack, not per cell
         verify_inputs(inputs)
+    device = setup_runtime(threads, jobs[0].cfg.device)
     if packing == "auto":  # batched pays off where one small model leaves the device idle
-        packing = (
-            "batched" if setup_runtime(threads, jobs[0].cfg.device).type == "cuda" else "serial"
-        )
-    join_ranks(setup_runtime(threads, jobs[0].cfg.device))  # data parallel: one group
+        packing = "batched" if device.type == "cuda" else "serial"
+    join_ranks(device)  # data parallel: one group
     record = {**pack, "packing": packing}
     for job in jobs:
         job.log.parent.mkdir(parents=True, exist_ok=True)
