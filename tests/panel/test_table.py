@@ -3,6 +3,7 @@ bad input is one line naming the file, row or column."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 from curriculab.panel.table import Panel, PanelError, read_pair, read_panel, write_panel
 
 REGMIX = Path(__file__).resolve().parents[2] / "bench" / "data" / "regmix"
+OLMIX = Path(__file__).resolve().parents[2] / "bench" / "data" / "olmix"
+LABELS = ("", "run", "name", "index")  # olmix's columns that are not domains or metrics
 
 
 def _panel(phases: int = 1, runs: int = 12, seed: int = 0) -> Panel:
@@ -45,6 +48,36 @@ def test_the_regmix_pair_reads_as_published() -> None:
     assert "pile_cc" in panel.domains and "pile_cc_val_loss" in panel.metrics
     assert np.allclose(panel.weights.sum(axis=2), 1, atol=0.01)
     assert panel.metrics["pile_cc_val_loss"].min() > 2
+
+
+def test_the_olmix_pair_reads_as_published() -> None:
+    """olmix's DCLM swarm: the labels both files carry are dropped, each run's weights are its
+    row of ratios.csv, and its metrics are the row of metrics.csv with the same run id."""
+    ratios = list(csv.reader((OLMIX / "dclm_ratios.csv").open()))
+    metrics = list(csv.reader((OLMIX / "dclm_metrics.csv").open()))
+    panel = read_pair(OLMIX / "dclm_ratios.csv", OLMIX / "dclm_metrics.csv", id_column="run")
+    domains = [c for c in ratios[0] if c not in LABELS]
+    tasks = [c for c in metrics[0] if c not in LABELS]
+    assert list(panel.domains) == domains and len(domains) == 24
+    assert list(panel.metrics) == tasks and panel.runs == tuple(r[1] for r in ratios[1:])
+    by_run = {row[1]: row for row in metrics[1:]}
+    for i, row in enumerate(ratios[1:]):
+        raw = [float(row[ratios[0].index(d)]) for d in domains]
+        assert np.array_equal(panel.weights[i, 0], raw)
+        other = by_run[row[1]]
+        for task in (tasks[0], tasks[-1]):
+            assert panel.metrics[task][i] == float(other[metrics[0].index(task)])
+
+
+def test_a_pairs_shared_label_must_agree(tmp_path: Path) -> None:
+    weights = _write(tmp_path / "w.csv", "run,name,a,b\nr1,one,0.5,0.5\nr2,two,0.2,0.8\n")
+    metrics = _write(tmp_path / "m.csv", "run,name,loss\nr2,two,3.5\nr1,uno,3.0\n")
+    with pytest.raises(PanelError, match=r"m.csv: column 'name', .* reads 'uno' for run 'r1'"):
+        read_pair(weights, metrics)
+    metrics = _write(tmp_path / "m.csv", "run,name,loss\nr2,two,3.5\nr1,one,3.0\n")
+    panel = read_pair(weights, metrics)
+    assert panel.domains == ("a", "b") and list(panel.metrics) == ["loss"]
+    assert np.array_equal(panel.metrics["loss"], [3.0, 3.5])
 
 
 def _write(path: Path, text: str) -> Path:

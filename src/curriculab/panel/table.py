@@ -8,7 +8,8 @@ One file (`read_panel`, `write_panel`; CSV or Parquet) has a column `run` (an id
 shares of a run sum to 1), and a column `metric:<name>` per metric. A pair (`read_pair`) is a
 weights file and a metrics file joined on an id column (default: each file's first column);
 every other column of the weights file is a domain (`strip` removes a prefix such as RegMix's
-`train_`), every other column of the metrics file a metric (`strip_metric`: `metric/`).
+`train_`), every other column of the metrics file a metric (`strip_metric`: `metric/`), except
+the columns both files have (olmix's `name` and `index`): those label a run, and must agree.
 """
 
 from __future__ import annotations
@@ -173,6 +174,27 @@ def read_panel(path: str | Path, domains: list[str] | None = None) -> Panel:
     return Panel(tuple(runs), tuple(names), weights, shares, metrics, str(path))
 
 
+def _labels(
+    weights: pl.DataFrame, metrics: pl.DataFrame, ids: tuple[str, str], paths: tuple[Path, Path]
+) -> set[str]:
+    """The columns both files of a pair have besides their ids (olmix writes `name` and
+    `index` into both, pandas an unnamed index): a run's labels, neither domains nor metrics.
+    They must agree run by run (the metrics already in the weights' order), or the pair's
+    files do not describe the same runs."""
+    labels = (set(weights.columns) & set(metrics.columns)) - set(ids)
+    for column in sorted(labels):
+        left = [str(v) for v in weights[column].to_list()]
+        right = [str(v) for v in metrics[column].to_list()]
+        bad = [i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b]
+        if bad:
+            raise PanelError(
+                f"{paths[1]}: column {column!r}, which both files of the pair have, reads "
+                f"{right[bad[0]]!r} for run {weights[ids[0]][bad[0]]!r} where {paths[0].name} "
+                f"reads {left[bad[0]]!r} (a column in both files is a run's label and must agree)"
+            )
+    return labels
+
+
 def read_pair(
     weights_path: str | Path,
     metrics_path: str | Path,
@@ -201,16 +223,17 @@ def read_pair(
     weights_frame, metrics_frame = frames
     order = {run: i for i, run in enumerate(mruns)}
     metrics_frame = metrics_frame[[order[r] for r in wruns]]
-    names = [c.removeprefix(strip) for c in weights_frame.columns if c != wid]
+    labels = _labels(weights_frame, metrics_frame, (wid, mid), paths)
+    columns = [c for c in weights_frame.columns if c != wid and c not in labels]
+    names = [c.removeprefix(strip) for c in columns]
     _check_domains(names, domains, paths[0])
-    columns = [c for c in weights_frame.columns if c != wid]
     weights = np.stack([_numeric(weights_frame, c, paths[0], "weight") for c in columns], axis=1)
     weights = weights[:, None, :]
     _check_sums(weights, wruns, paths[0], ["the"])
     metrics = {
         c.removeprefix(strip_metric): _numeric(metrics_frame, c, paths[1], "metric")
         for c in metrics_frame.columns
-        if c != mid
+        if c != mid and c not in labels
     }
     if not metrics:
         raise PanelError(f"{paths[1]}: no metric column besides the id {mid!r}")
