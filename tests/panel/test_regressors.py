@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curriculab.panel.propose import Constraints, propose
+from curriculab.panel.propose import Constraints, next_runs, propose
 from curriculab.panel.regressors import choose, cross_validate, rank_scores
 from curriculab.panel.table import Panel, PanelError
 
@@ -74,3 +74,19 @@ def test_fewer_runs_than_folds_is_refused() -> None:
     x, y = np.eye(3), np.arange(3.0)
     with pytest.raises(PanelError, match="3 runs are fewer than the 5 folds"):
         cross_validate("linear", x, y, folds=5)
+
+
+@pytest.mark.parametrize("regressor", ["lightgbm", "gp"])  # those that can fit a bowl
+def test_the_next_runs_are_new_and_promising_under_any_regressor(regressor: str) -> None:
+    """The chosen regressor is the surrogate (its fold models' spread is the sd where it has
+    none of its own): the next runs lie apart from the runs and from one another, and by the
+    known law each is better than most runs of the panel."""
+    panel = _panel(1)
+    upcoming = next_runs(panel, "loss", regressor, count=4, samples=3000, seed=0)
+    points = np.array([[run["mixture"]["0"][d] for d in panel.domains] for run in upcoming])
+    assert len(points) == 4 and all(run["sd"] > 0 for run in upcoming)
+    apart = np.linalg.norm(points[:, None, :] - panel.weights[None, :, 0, :], axis=2)
+    assert apart.min() >= 0.05
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :]) >= 0.05
+    truth = _law(points[:, None, :])
+    assert truth.max() < np.quantile(panel.metrics["loss"], 0.25), (regressor, truth)

@@ -38,7 +38,8 @@ def study(tmp_path_factory) -> Path:
     config = copy.deepcopy(TINY_CONFIG)
     config["panel"] = {
         "late": 0.25, "regressors": REGRESSORS, "folds": 4,
-        "tables": {"bowl": {"file": "runs.csv", "metric": "loss"}},
+        "tables": {"bowl": {"file": "runs.csv", "metric": "loss", "budget_tokens": 1e9,
+                            "max_epochs": 1, "tokens": {d: 1e9 for d in "xyz"}}},
         "propose": {"samples": 2000, "top": 20},
     }  # fmt: skip
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -77,7 +78,10 @@ def test_an_imported_table_recovers_its_known_optimum(study: Path) -> None:
     points = np.array([[run["mixture"]["0"][d] for d in "xyz"] for run in upcoming])
     assert np.allclose(points.sum(axis=1), 1)
     assert min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :]) >= 0.05
-    assert "Next runs worth training" in (study / "reports/report.html").read_text()
+    assert summary["constraints"]["natural"] == pytest.approx({d: 1 / 3 for d in "xyz"})
+    page = visible_text((study / "reports/report.html").read_text())
+    assert "Next runs worth training" in page
+    assert "at most 1 epoch(s) of each domain's tokens at 1,000,000,000 training tokens" in page
 
 
 def test_the_report_has_a_section_for_each_panel(study: Path) -> None:

@@ -8,7 +8,8 @@ which regressors to choose from and what a proposal must respect.
       tables:                   # imported tables, by name (results/panel/<name>/)
         regmix: {weights: w.csv, metrics: m.csv, strip: train_the_pile_,
                  strip_metric: metric/the_pile_, metric: pile_cc_val_loss}
-        mine: {file: runs.csv, metric: loss}
+        mine: {file: runs.csv, metric: loss, tokens: {web: 4.0e11, code: 2.0e10},
+               budget_tokens: 1.0e12, max_epochs: 4}
       regressors: [linear, loglinear, lightgbm, gp]
       folds: 5
       seed: 0
@@ -39,6 +40,10 @@ class PanelTable:
     id_column: str | None = None
     strip: str = ""
     strip_metric: str = ""
+    natural: dict[str, float] | None = None  # the natural mixture (default: tokens', else uniform)
+    tokens: dict[str, float] | None = None  # each domain's available tokens (olmix token_counts)
+    budget_tokens: float | None = None  # this table's proposal budget (default: panel.propose's)
+    max_epochs: float | None = None  # this table's epoch cap (default: panel.propose's)
 
     def inputs(self) -> list[str]:
         return [p for p in (self.file, self.weights, self.metrics) if p]

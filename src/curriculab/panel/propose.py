@@ -118,24 +118,32 @@ def propose(
 
 
 def next_runs(
-    panel: Panel, metric: str, constraints: Constraints | None = None, count: int = 4,
-    samples: int = 20_000, seed: int = 0, spacing: float = 0.05, gp: Any = None,
+    panel: Panel, metric: str, regressor: str, constraints: Constraints | None = None,
+    count: int = 4, samples: int = 20_000, seed: int = 0, spacing: float = 0.05,
+    model: Any = None, fold_models: list[Any] | None = None, folds: int = 5,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The next `count` runs worth training, as the design loop chooses points: a GP of the
-    panel (its own sd; `gp`, fitted on every run, or fitted here) scores the candidates by its
-    lower confidence bound, mean - 2 sd, and the lowest are taken one by one, each at least
-    `spacing` (Euclidean, in weights) from the runs (so never a run itself) and from those
-    taken before."""
-    from curriculab.panel.regressors import GP
-
+    """The next `count` runs worth training, as the design loop chooses points, with the chosen
+    regressor as the surrogate: its prediction (`model`, fitted on every run) is the mean, and
+    its sd the GP's own or, for a regressor without one, the spread (sd) of its K fold models'
+    predictions (`fold_models`: fold_fits' with the same folds and seed); both are fitted here
+    when not given. The candidates are scored by the lower confidence bound, mean - 2 sd, and
+    the lowest are taken one by one, each at least `spacing` (Euclidean, in weights) from the
+    runs (so never a run itself) and from those taken before."""
     c = constraints or Constraints()
+    x, y = panel.features(), panel.metrics[metric]
     shares = panel.shares.mean(axis=0)
     mixtures = candidates(panel, c, shares, samples, seed)
     feats = _features(panel, mixtures, shares)
-    gp = gp if gp is not None else GP(seed).fit(panel.features(), panel.metrics[metric])
-    mean, sd = gp.model.predict(feats, return_std=True)
+    model = model if model is not None else REGRESSORS[regressor](seed).fit(x, y)
+    mean = model.predict(feats)
+    if hasattr(model, "predict_sd"):
+        sd = model.predict_sd(feats)
+    else:
+        if fold_models is None:
+            fold_models = fold_fits(regressor, x, y, folds, seed)[1]
+        sd = np.std([m.predict(feats) for m in fold_models], axis=0, ddof=1)
     taken: list[int] = []
-    near = list(panel.features())
+    near = list(x)
     for i in np.argsort(mean - 2 * sd, kind="stable"):
         if len(taken) == count:
             break

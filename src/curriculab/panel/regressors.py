@@ -67,10 +67,11 @@ class LogLinear:
             c0 = float(y.min()) - spread * (0.5 if start == 0 else rng.uniform(0.05, 2.0))
             t0 = np.zeros(x.shape[1]) if start == 0 else rng.normal(0, 1.0, x.shape[1])
             k0 = np.log(max(float(np.mean(y)) - c0, 1e-6))
-            fit = optimize.least_squares(
-                lambda p: self._curve(p, x) - y, np.r_[c0, k0, t0], jac=lambda p: self._jac(p, x),
-                method="trf", max_nfev=500,
-            )  # fmt: skip
+            with np.errstate(over="ignore"):  # a trial step may overflow; trf steps back
+                fit = optimize.least_squares(
+                    lambda p: self._curve(p, x) - y, np.r_[c0, k0, t0],
+                    jac=lambda p: self._jac(p, x), method="trf", max_nfev=500,
+                )  # fmt: skip
             if best is None or fit.cost < best.cost:
                 best = fit
         self.params = best.x

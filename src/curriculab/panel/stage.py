@@ -16,7 +16,14 @@ from curriculab.panel.cells import cells_panel
 from curriculab.panel.plan import OWN, PanelSpec, PanelTable
 from curriculab.panel.propose import Constraints, next_runs, propose
 from curriculab.panel.regressors import REGRESSORS, choose
-from curriculab.panel.table import Panel, PanelError, panel_frame, read_pair, read_panel
+from curriculab.panel.table import (
+    WEIGHT_TOLERANCE,
+    Panel,
+    PanelError,
+    panel_frame,
+    read_pair,
+    read_panel,
+)
 
 
 def load(table: PanelTable, root: Path, domains: tuple[str, ...], late: float) -> Panel:
@@ -29,22 +36,62 @@ def load(table: PanelTable, root: Path, domains: tuple[str, ...], late: float) -
                      table.strip_metric)  # fmt: skip
 
 
-def _constraints(spec: PanelSpec, panel: Panel, manifests: dict[str, str] | None) -> Constraints:
-    """The proposal's constraints: for the study's own cells, its domains' train tokens are the
-    natural mixture and what max_epochs caps, at the cells' median budget."""
+def _per_domain(values: dict[str, float], panel: Panel, key: str) -> np.ndarray:
+    """(D,) a config mapping of the table's domains to numbers, in the table's order; a domain
+    the table lacks, or one of its domains left out, names the key."""
+    unknown = sorted(set(values) - set(panel.domains))
+    if unknown:
+        raise PanelError(
+            f"config key '{key}': domain {unknown[0]!r} is not in {panel.source} (its domains: "
+            f"{', '.join(panel.domains)})"
+        )
+    missing = [d for d in panel.domains if d not in values]
+    if missing:
+        raise PanelError(f"config key '{key}': no value for the table's domain {missing[0]!r}")
+    return np.array([float(values[d]) for d in panel.domains])
+
+
+def _constraints(
+    spec: PanelSpec, table: PanelTable, panel: Panel, manifests: dict[str, str] | None
+) -> Constraints:
+    """The proposal's constraints. The tokens available: for the study's own cells, its
+    domains' train tokens; for a table, its `tokens`. The natural mixture: a table's `natural`,
+    else the tokens' mixture, else uniform. budget_tokens and max_epochs: the table's, else
+    panel.propose's; with the tokens they cap every domain's passes."""
     options = spec.propose
-    if manifests is None:
-        return Constraints(kl=float(options.get("kl", 0.0)))
-    tokens = np.array(
-        [read_json(manifests[d])["splits"]["train"]["n_tokens"] for d in panel.domains], float
-    )
-    return Constraints(
-        natural=tokens / tokens.sum(),
-        budget_tokens=options.get("budget_tokens"),
-        available_tokens=tokens,
-        max_epochs=options.get("max_epochs"),
-        kl=float(options.get("kl", 0.0)),
-    )
+    key = f"panel.tables.{table.name}"
+    if manifests is not None:
+        splits = [read_json(manifests[d])["splits"]["train"] for d in panel.domains]
+        tokens = np.array([split["n_tokens"] for split in splits], float)
+    else:
+        tokens = _per_domain(table.tokens, panel, f"{key}.tokens") if table.tokens else None
+    natural = None if tokens is None else tokens / tokens.sum()
+    if table.natural:
+        natural = _per_domain(table.natural, panel, f"{key}.natural")
+        if abs(natural.sum() - 1) > WEIGHT_TOLERANCE:
+            raise PanelError(
+                f"config key '{key}.natural': the weights sum to {natural.sum():.4f}, expected 1 "
+                f"(within {WEIGHT_TOLERANCE})"
+            )
+        natural = natural / natural.sum()
+    budget = table.budget_tokens or options.get("budget_tokens")
+    epochs = table.max_epochs or options.get("max_epochs")
+    return Constraints(natural=natural, budget_tokens=budget, available_tokens=tokens,
+                       max_epochs=epochs, kl=float(options.get("kl", 0.0)))  # fmt: skip
+
+
+def _described(c: Constraints, panel: Panel) -> dict[str, Any]:
+    """The constraints as summary.json records them."""
+
+    def per_domain(values: np.ndarray | None) -> dict[str, float] | None:
+        if values is None:
+            return None
+        return dict(zip(panel.domains, map(float, values), strict=True))
+
+    return {
+        "natural": per_domain(c.natural), "tokens": per_domain(c.available_tokens),
+        "budget_tokens": c.budget_tokens, "max_epochs": c.max_epochs, "kl": c.kl,
+    }  # fmt: skip
 
 
 def run_panel(
@@ -66,15 +113,17 @@ def run_panel(
             "panel.folds; add runs or lower it"
         )
     choice = choose(panel.features(), y, spec.regressors, spec.folds, spec.seed)
-    options, constraints = spec.propose, _constraints(spec, panel, manifests)
+    options, constraints = spec.propose, _constraints(spec, table, panel, manifests)
     samples = int(options.get("samples", 20_000))
     model = REGRESSORS[choice.best](spec.seed).fit(panel.features(), y)  # on every run, once
     proposal = propose(
         panel, table.metric, choice.best, constraints, spec.folds, samples,
         int(options.get("top", 100)), spec.seed, model, choice.fold_models[choice.best],
     )  # fmt: skip
-    upcoming = next_runs(panel, table.metric, constraints, int(options.get("next", 4)), samples,
-                         spec.seed, gp=model if choice.best == "gp" else None)  # fmt: skip
+    upcoming = next_runs(
+        panel, table.metric, choice.best, constraints, int(options.get("next", 4)), samples,
+        spec.seed, model=model, fold_models=choice.fold_models[choice.best], folds=spec.folds,
+    )  # fmt: skip
     with atomic_path(out_dir / "panel.parquet") as tmp:
         panel_frame(panel).write_parquet(tmp)
     predictions = pl.DataFrame(
@@ -94,6 +143,7 @@ def run_panel(
         "folds": spec.folds,
         "scores": choice.scores,
         "best": choice.best,
+        "constraints": _described(constraints, panel),
         "proposal": proposal,
         "next": upcoming,
     }

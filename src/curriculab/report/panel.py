@@ -43,20 +43,35 @@ def _scores_table(summary: dict[str, Any]) -> str:
     )
 
 
-def _proposal_table(proposal: dict[str, Any]) -> str:
+def _proposal_table(proposal: dict[str, Any], natural: dict[str, float] | None) -> str:
     rows = [
-        {"phase": phase, "domain": domain, "weight": weight}
+        {"phase": phase, "domain": domain, "weight": weight,
+         "natural": None if natural is None else natural[domain]}
         for phase, mixture in proposal["mixture"].items()
         for domain, weight in mixture.items()
-    ]
-    return table(
-        pl.DataFrame(rows),
-        {"phase": "phase", "domain": "domain", "weight": "weight"},
-        {"weight": fmt.number},
-    )
+    ]  # fmt: skip
+    names = {"phase": "phase", "domain": "domain", "weight": "weight"}
+    if natural is not None:
+        names["natural"] = "natural mixture"
+    frame = pl.DataFrame(rows).select(list(names))
+    return table(frame, names, {"weight": fmt.number, "natural": fmt.number})
 
 
-def _next_table(upcoming: list[dict[str, Any]]) -> list[str]:
+def _constraints_text(c: dict[str, Any] | None) -> str:
+    """What the proposal was held to (summary.json's `constraints`), in a sentence."""
+    if not c:
+        return ""
+    natural = "uniform" if c["natural"] is None else "the table's column below"
+    if c["tokens"] and c["budget_tokens"] and c["max_epochs"]:
+        cap = (f"at most {c['max_epochs']:g} epoch(s) of each domain's tokens at "
+               f"{c['budget_tokens']:,.0f} training tokens")  # fmt: skip
+    else:
+        cap = "no epoch cap (it needs tokens, budget_tokens and max_epochs)"
+    kl = f", KL weight {fmt.number(c['kl'])} toward the natural mixture" if c["kl"] else ""
+    return f"<p>Held to: natural mixture {natural}; {cap}{kl}.</p>"
+
+
+def _next_table(upcoming: list[dict[str, Any]], best: str) -> list[str]:
     if not upcoming:
         return []
     rows = [
@@ -66,11 +81,13 @@ def _next_table(upcoming: list[dict[str, Any]]) -> list[str]:
         for k, run in enumerate(upcoming)
     ]  # fmt: skip
     return [
-        "<p>Next runs worth training (the panel's GP: lowest mean - 2 sd among the candidates, "
-        "each apart from the runs and from one another):</p>",
+        f"<p>Next runs worth training, with the chosen regressor ({html.escape(best)}) as the "
+        "surrogate: lowest predicted mean - 2 sd among the candidates (sd: a GP's own, else "
+        "the spread of the fold models' predictions), each apart from the runs and from one "
+        "another:</p>",
         table(
             pl.DataFrame(rows),
-            {"run": "#", "mixture": "mixture", "mean": "GP mean", "sd": "GP sd"},
+            {"run": "#", "mixture": "mixture", "mean": "predicted", "sd": "sd"},
             {"mean": fmt.number, "sd": fmt.number},
         ),
     ]
@@ -128,8 +145,9 @@ def panel_section(summary: dict[str, Any]) -> tuple[str, dict[str, alt.TopLevelM
             f"{fmt.number(proposal['interval'][0])} to {fmt.number(proposal['interval'][1])}); "
             "best run measured "
             f"{fmt.number(proposal['best_run_metric'])} ({html.escape(proposal['best_run'])}).</p>",
-            _proposal_table(proposal),
-            *_next_table(panel.get("next") or []),
+            _constraints_text(panel.get("constraints")),
+            _proposal_table(proposal, (panel.get("constraints") or {}).get("natural")),
+            *_next_table(panel.get("next") or [], panel["best"]),
         ]
         charts[key] = _chart(predictions, panel["best"], panel["metric"])
     first = summary["panels"][0][0]
