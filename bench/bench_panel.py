@@ -13,7 +13,9 @@ Then the cost question: with the design loop choosing which runs to "train" from
 pool is an oracle: a run's loss is known once chosen), how many runs reach the peer's
 full-pool test Spearman? Start from 16 random runs; each round adds 16: `active`, half where a
 Gaussian process of the chosen runs is least sure (largest predictive sd), half where it is
-most promising (lowest mean - 2 sd); `uncertain`, all 16 where it is least sure. At each
+most promising (lowest mean - 2 sd); `uncertain`, all 16 where it is least sure; `spread`, a
+space-filling design within the pool's own density (the run nearest each centre of a k-means
+of the pool into as many clusters as runs, chosen before training anything). At each
 size the regressor is chosen again by 5-fold out-of-fold Spearman on the chosen runs only
 (linear, loglinear, lightgbm), fitted on them and scored on the 256 test runs. Random choice
 of the same sizes is the control; every curve is repeated over `--repeats` seeds.
@@ -76,16 +78,31 @@ def chosen_scores(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, 
     return {"regressor": choice.best, **rank_scores(model.predict(xt), yt)}
 
 
+def representatives(x: np.ndarray, n: int, seed: int) -> list[int]:
+    """n runs that spread over the pool as the pool itself is spread: k-means (scikit-learn)
+    of the pool's mixtures into n clusters, and the run nearest each centre (a space-filling
+    design within the pool's own density, chosen before any run is trained)."""
+    from sklearn.cluster import KMeans
+
+    centres = KMeans(n, n_init=4, random_state=seed).fit(x).cluster_centers_
+    taken: list[int] = []
+    for centre in centres:
+        order = np.argsort(np.linalg.norm(x - centre, axis=1), kind="stable")
+        taken.append(int(next(i for i in order if i not in taken)))
+    return taken
+
+
 def active_curve(train: Any, test: Any, seed: int, kind: str) -> list[dict[str, Any]]:
     """Test scores at every size of SIZES, the runs chosen by `kind`: random, uncertain (all
-    16 where the GP is least sure) or active (8 least sure, 8 lowest mean - 2 sd)."""
+    16 where the GP is least sure), active (8 least sure, 8 lowest mean - 2 sd) or spread
+    (k-means representatives of the pool, chosen afresh at every size)."""
     from curriculab.panel.regressors import GP
 
     x, y = train.features(), train.metrics[TARGET]
     xt, yt = test.features(), test.metrics[TARGET]
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
-    chosen = list(order[: SIZES[0]])
+    chosen = representatives(x, SIZES[0], seed) if kind == "spread" else list(order[: SIZES[0]])
     curve = []
     while True:
         if len(chosen) in SIZES:
@@ -95,6 +112,9 @@ def active_curve(train: Any, test: Any, seed: int, kind: str) -> list[dict[str, 
         if len(chosen) >= SIZES[-1]:
             return curve
         rest = np.setdiff1d(np.arange(len(y)), chosen)
+        if kind == "spread":
+            chosen = representatives(x, len(chosen) + 16, seed)
+            continue
         if kind == "random":
             chosen += list(order[len(chosen) : len(chosen) + 16])
             continue
@@ -139,7 +159,7 @@ def main() -> None:
     print(
         f"chosen by 5-fold OOF Spearman: {choice.best} {choice.scores}; peers {peers}", flush=True
     )
-    curves = {"active": [], "uncertain": [], "random": []}
+    curves = {"active": [], "uncertain": [], "spread": [], "random": []}
     for seed in range(args.repeats):
         for kind in curves:
             curves[kind].append(active_curve(train, test, seed, kind))
