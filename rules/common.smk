@@ -45,7 +45,9 @@ try:
             configfile_path
         )  # Snakemake's loader keeps the last of two equal keys
     STUDY = load_study(
-        config, workflow.source_path("../workflow/schemas/config.schema.yaml")
+        config,
+        workflow.source_path("../workflow/schemas/config.schema.yaml"),
+        workflow.basedir,
     )
     check_sources({name: domain.source for name, domain in STUDY.domains.items()})
 except ConfigError as error:

@@ -37,5 +37,6 @@ rule panel:
         runtime=30,
     params:
         domains=DOMAINS,
+        workflow_dir=workflow.basedir,
     script:
         "../workflow/scripts/panel.py"

@@ -229,8 +229,14 @@ def _check_semantics(config: dict[str, Any]) -> None:
 RENAMED = {"select": "selection"}
 
 
-def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> Study:
-    """Validate a config mapping and return the typed `Study`; raise `ConfigError` if invalid."""
+def load_study(
+    config: dict[str, Any],
+    schema_path: str | os.PathLike[str],
+    workflow_dir: str | os.PathLike[str] | None = None,
+) -> Study:
+    """Validate a config mapping and return the typed `Study`; raise `ConfigError` if invalid.
+    workflow_dir: where files that ship with the workflow are found when the working
+    directory lacks them (a panel's tables)."""
     schema = load_yaml(schema_path)
     for old, new in RENAMED.items():
         if old in config:
@@ -278,7 +284,7 @@ def load_study(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> S
         vocab_size=tokenizer.vocab_size,
         seq_len=int(config["shards"]["seq_len"]),
         shard_file_mb=float(config["shards"].get("file_mb", DEFAULT_FILE_MB)),
-        panel=check_panel(config.get("panel")),
+        panel=check_panel(config.get("panel"), ".", workflow_dir),
         ratios=tuple(float(r) for r in grid["ratios"]),
         schedules=schedules,
         seeds=tuple(int(s) for s in grid["seeds"]),

@@ -11,8 +11,9 @@ log_to(snakemake.log[0])
 from curriculab.panel.plan import check_panel
 from curriculab.panel.stage import run_panel
 
-# The `panel` key, validated with the rest of the config when Snakemake built the DAG.
-spec = check_panel(snakemake.config["panel"])
+# The `panel` key, validated with the rest of the config when Snakemake built the DAG; its
+# tables found in the working directory or the workflow's (files that ship with it).
+spec = check_panel(snakemake.config["panel"], ".", snakemake.params.workflow_dir)
 manifests = snakemake.input.get("manifests")
 summary = run_panel(
     spec.tables[snakemake.wildcards.name],

@@ -61,8 +61,23 @@ class PanelSpec:
     propose: dict[str, Any] = field(default_factory=dict)
 
 
-def check_panel(raw: dict[str, Any] | None, root: str | Path = ".") -> PanelSpec | None:
-    """The typed `panel` key (schema-checked), its files checked to exist under `root`."""
+def _locate(path: str, root: str | Path, shipped: str | Path | None, name: str) -> str:
+    """A table's file: relative to the working directory `root`, else to the workflow's own
+    directory `shipped` (files that ship with the workflow, such as bench/data/; then the
+    path returned is absolute)."""
+    if (Path(root) / path).is_file():
+        return path
+    if shipped is not None and (Path(shipped) / path).is_file():
+        return str(Path(shipped).resolve() / path)
+    where = "the working directory" + ("" if shipped is None else " or the workflow's directory")
+    raise ConfigError(f"config key 'panel.tables.{name}': no such file {path!r} in {where}")
+
+
+def check_panel(
+    raw: dict[str, Any] | None, root: str | Path = ".", shipped: str | Path | None = None
+) -> PanelSpec | None:
+    """The typed `panel` key (schema-checked), its files found under `root` or `shipped`
+    (_locate) and named by the paths found."""
     if raw is None:
         return None
     tables = {}
@@ -77,11 +92,9 @@ def check_panel(raw: dict[str, Any] | None, root: str | Path = ".") -> PanelSpec
             )
         if spec.get("weights") and not spec.get("metrics"):
             raise ConfigError(f"config key 'panel.tables.{name}.metrics': the pair's metrics file")
-        table = PanelTable(name=name, **spec)
-        for path in table.inputs():
-            if not (Path(root) / path).is_file():
-                raise ConfigError(f"config key 'panel.tables.{name}': no such file {path!r}")
-        tables[name] = table
+        found = {k: _locate(spec[k], root, shipped, name)
+                 for k in ("file", "weights", "metrics") if spec.get(k)}  # fmt: skip
+        tables[name] = PanelTable(name=name, **{**spec, **found})
     if not tables:
         raise ConfigError("config key 'panel': no table (own is false and tables is empty)")
     return PanelSpec(
