@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     schema = Path(args.schema or "workflow/schemas/config.schema.yaml")  # a study's checkout
     try:
-        study = load_study(load_yaml(args.configfile), schema)
+        # the workflow's directory holds the schema (workflow/schemas/) and shipped files
+        study = load_study(load_yaml(args.configfile), schema, schema.resolve().parents[2])
     except CurriculabError as error:
         print(one_line(error), file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ from tests.support.report_page import visible_text
 from tests.support.workflow import run
 
 REGRESSORS = ["linear", "loglinear", "lightgbm", "gp"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _imported(path: Path) -> None:
@@ -39,7 +40,11 @@ def study(tmp_path_factory) -> Path:
     config["panel"] = {
         "late": 0.25, "regressors": REGRESSORS, "folds": 4,
         "tables": {"bowl": {"file": "runs.csv", "metric": "loss", "budget_tokens": 1e9,
-                            "max_epochs": 1, "tokens": {d: 1e9 for d in "xyz"}}},
+                            "max_epochs": 1, "tokens": {d: 1e9 for d in "xyz"}},
+                   # not in the working directory: found in the workflow's (it ships there)
+                   "olmix": {"weights": "bench/data/olmix/dclm_ratios.csv", "id_column": "run",
+                             "metrics": "bench/data/olmix/dclm_metrics.csv",
+                             "metric": "arc_easy:rc::olmes"}},
         "propose": {"samples": 2000, "top": 20},
     }  # fmt: skip
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -89,3 +94,11 @@ def test_the_report_has_a_section_for_each_panel(study: Path) -> None:
     text = visible_text(page)
     assert "Run panels" in text and "own: " in text and "bowl: 40 runs" in text
     assert 'id="chart-panel-own"' in page and 'id="chart-panel-bowl"' in page
+
+
+def test_a_table_that_ships_with_the_workflow_is_found_there(study: Path) -> None:
+    summary = read_json(study / "results/panel/olmix/summary.json")
+    assert summary["runs"] == 127 and len(summary["domains"]) == 24
+    assert not (study / "bench").exists()
+    assert str(REPO / "bench/data/olmix/dclm_ratios.csv") in summary["source"]
+    assert "olmix: 127 runs of 24 domains" in (study / "reports/report.html").read_text()

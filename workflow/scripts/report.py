@@ -36,7 +36,9 @@ info["verdict family sha256"] = registration["sha256"]
 # The plan (curriculab.cost), made now from the same config and the written shards, beside
 # what the cells recorded in the report's cost section.
 study = load_study(
-    snakemake.config, Path(snakemake.params.repo) / "workflow/schemas/config.schema.yaml"
+    snakemake.config,
+    Path(snakemake.params.repo) / "workflow/schemas/config.schema.yaml",
+    snakemake.params.repo,
 )
 grid = Grid.of(study)
 planned = plan(
