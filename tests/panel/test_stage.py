@@ -68,6 +68,10 @@ def test_kl_pulls_toward_the_tables_natural_mixture(root: Path) -> None:
     free = _mixture(_run(root, "nokl", {"natural": natural}))
     pulled = _mixture(_run(root, "kl", {"natural": natural}, kl=0.5))
     assert np.abs(pulled - target).sum() < np.abs(free - target).sum() - 0.4
+    # A table's own kl wins over panel.propose's, either way.
+    assert np.array_equal(_mixture(_run(root, "own_kl", {"natural": natural, "kl": 0.5})), pulled)
+    unpulled = _mixture(_run(root, "no_kl", {"natural": natural, "kl": 0.0}, kl=0.5))
+    assert np.array_equal(unpulled, free)
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ class PanelTable:
     tokens: dict[str, float] | None = None  # each domain's available tokens (olmix token_counts)
     budget_tokens: float | None = None  # this table's proposal budget (default: panel.propose's)
     max_epochs: float | None = None  # this table's epoch cap (default: panel.propose's)
+    kl: float | None = None  # this table's KL weight (default: panel.propose's)
 
     def inputs(self) -> list[str]:
         return [p for p in (self.file, self.weights, self.metrics) if p]

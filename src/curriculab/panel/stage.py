@@ -56,8 +56,8 @@ def _constraints(
 ) -> Constraints:
     """The proposal's constraints. The tokens available: for the study's own cells, its
     domains' train tokens; for a table, its `tokens`. The natural mixture: a table's `natural`,
-    else the tokens' mixture, else uniform. budget_tokens and max_epochs: the table's, else
-    panel.propose's; with the tokens they cap every domain's passes."""
+    else the tokens' mixture, else uniform. budget_tokens, max_epochs and kl: the table's, else
+    panel.propose's; with the tokens, the first two cap every domain's passes."""
     options = spec.propose
     key = f"panel.tables.{table.name}"
     if manifests is not None:
@@ -76,8 +76,9 @@ def _constraints(
         natural = natural / natural.sum()
     budget = table.budget_tokens or options.get("budget_tokens")
     epochs = table.max_epochs or options.get("max_epochs")
+    kl = float(options.get("kl", 0.0) if table.kl is None else table.kl)
     return Constraints(natural=natural, budget_tokens=budget, available_tokens=tokens,
-                       max_epochs=epochs, kl=float(options.get("kl", 0.0)))  # fmt: skip
+                       max_epochs=epochs, kl=kl)  # fmt: skip
 
 
 def _described(c: Constraints, panel: Panel) -> dict[str, Any]:
