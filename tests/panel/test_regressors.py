@@ -90,3 +90,20 @@ def test_the_next_runs_are_new_and_promising_under_any_regressor(regressor: str)
     assert min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :]) >= 0.05
     truth = _law(points[:, None, :])
     assert truth.max() < np.quantile(panel.metrics["loss"], 0.25), (regressor, truth)
+
+
+def test_the_proposal_stays_within_the_runs_unless_told() -> None:
+    """The runs cover a in [0, 0.3] only and the loss falls as a grows: a linear fit would
+    propose far more a than any run had; within the runs' range it stops at 0.3."""
+    rng = np.random.default_rng(2)
+    a = rng.uniform(0, 0.3, 80)
+    rest = rng.dirichlet(np.ones(2), size=80) * (1 - a)[:, None]
+    weights = np.column_stack([a, rest])[:, None, :]
+    loss = 3 - a + rng.normal(0, 1e-3, 80)
+    panel = Panel(tuple(f"r{i}" for i in range(80)), ("a", "b", "c"), weights,
+                  np.ones((80, 1)), {"loss": loss}, "simulated")  # fmt: skip
+    inside = propose(panel, "loss", "linear", samples=4000, top=20, seed=0)
+    assert 0.25 < inside["mixture"]["0"]["a"] <= 0.3 + 1e-9
+    outside = propose(panel, "loss", "linear", Constraints(within_runs=False), samples=4000,
+                      top=20, seed=0)  # fmt: skip
+    assert outside["mixture"]["0"]["a"] > 0.5

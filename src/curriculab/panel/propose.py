@@ -31,13 +31,15 @@ CONCENTRATIONS = (0.1, 0.3, 1.0, 3.0)
 class Constraints:
     """What the proposal must respect. natural: (D,) the mixture of the available tokens
     (None: uniform); budget_tokens and available_tokens (D,): with max_epochs, a domain's
-    weight is at most max_epochs * available / (budget * its phase's share)."""
+    weight is at most max_epochs * available / (budget * its phase's share); within_runs: no
+    mixture outside the range of weights the runs cover (_inside)."""
 
     natural: np.ndarray | None = None
     budget_tokens: float | None = None
     available_tokens: np.ndarray | None = None
     max_epochs: float | None = None
     kl: float = 0.0
+    within_runs: bool = True  # only mixtures inside the range the runs cover (support)
 
 
 def _caps(panel: Panel, c: Constraints, shares: np.ndarray) -> np.ndarray | None:
@@ -48,11 +50,25 @@ def _caps(panel: Panel, c: Constraints, shares: np.ndarray) -> np.ndarray | None
     return tokens[None, :] / (c.budget_tokens * shares[:, None])
 
 
+def _inside(panel: Panel, mixtures: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """(N,) which mixtures (N, P, D) lie within the runs' range: every (phase, domain) weight
+    and every domain's weight over the whole run between the runs' least and greatest. Outside
+    it a regressor extrapolates (trees flatly, the law exponentially); in the study's own
+    panel, a mixture richer in D1 than any cell is not a choice of order but of more D1."""
+    eps = 1e-9
+    low, high = panel.weights.min(axis=0) - eps, panel.weights.max(axis=0) + eps
+    inside = ((mixtures >= low) & (mixtures <= high)).all(axis=(1, 2))
+    overall = np.einsum("p,npd->nd", shares, mixtures)
+    runs = panel.overall()
+    return inside & ((overall >= runs.min(0) - eps) & (overall <= runs.max(0) + eps)).all(axis=1)
+
+
 def candidates(
     panel: Panel, c: Constraints, shares: np.ndarray, samples: int, seed: int
 ) -> np.ndarray:
     """(N, P, D) mixtures to score: Dirichlet draws around the natural mixture, an equal number
-    at each of CONCENTRATIONS, and the runs."""
+    at each of CONCENTRATIONS, and the runs; those outside the runs' range dropped
+    (within_runs), and those over an epoch cap."""
     d = len(panel.domains)
     natural = np.full(d, 1.0 / d) if c.natural is None else np.asarray(c.natural, float)
     rng = np.random.default_rng(seed)
@@ -62,6 +78,8 @@ def candidates(
         for scale, count in zip(CONCENTRATIONS, counts, strict=True)
     ])  # fmt: skip
     flat = np.concatenate([draws, panel.weights], axis=0)
+    if c.within_runs:
+        flat = flat[_inside(panel, flat, shares)]
     caps = _caps(panel, c, shares)
     if caps is not None:  # a domain's tokens over the phases, against its epochs
         used = np.einsum("p,npd->nd", shares, flat) * c.budget_tokens

@@ -78,7 +78,8 @@ def _constraints(
     epochs = table.max_epochs or options.get("max_epochs")
     kl = float(options.get("kl", 0.0) if table.kl is None else table.kl)
     return Constraints(natural=natural, budget_tokens=budget, available_tokens=tokens,
-                       max_epochs=epochs, kl=kl)  # fmt: skip
+                       max_epochs=epochs, kl=kl,
+                       within_runs=bool(options.get("within_runs", True)))  # fmt: skip
 
 
 def _described(c: Constraints, panel: Panel) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def _described(c: Constraints, panel: Panel) -> dict[str, Any]:
     return {
         "natural": per_domain(c.natural), "tokens": per_domain(c.available_tokens),
         "budget_tokens": c.budget_tokens, "max_epochs": c.max_epochs, "kl": c.kl,
+        "within_runs": c.within_runs,
     }  # fmt: skip
 
 

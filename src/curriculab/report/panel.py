@@ -68,7 +68,8 @@ def _constraints_text(c: dict[str, Any] | None) -> str:
     else:
         cap = "no epoch cap (it needs tokens, budget_tokens and max_epochs)"
     kl = f", KL weight {fmt.number(c['kl'])} toward the natural mixture" if c["kl"] else ""
-    return f"<p>Held to: natural mixture {natural}; {cap}{kl}.</p>"
+    inside = "; within the range of weights the runs cover" if c.get("within_runs") else ""
+    return f"<p>Held to: natural mixture {natural}; {cap}{kl}{inside}.</p>"
 
 
 def _next_table(upcoming: list[dict[str, Any]], best: str) -> list[str]:
