@@ -42,12 +42,9 @@ class Constraints:
     within_runs: bool = True  # only mixtures inside the range the runs cover (support)
 
 
-def _caps(panel: Panel, c: Constraints, shares: np.ndarray) -> np.ndarray | None:
-    """(P, D) the most weight each (phase, domain) may take (None: no cap)."""
-    if c.max_epochs is None or c.budget_tokens is None or c.available_tokens is None:
-        return None
-    tokens = c.max_epochs * np.asarray(c.available_tokens, dtype=np.float64)  # (D,)
-    return tokens[None, :] / (c.budget_tokens * shares[:, None])
+def _capped(c: Constraints) -> bool:
+    """Whether max_epochs caps the domains (it needs the budget and the tokens available)."""
+    return all(v is not None for v in (c.max_epochs, c.budget_tokens, c.available_tokens))
 
 
 def _inside(panel: Panel, mixtures: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -80,8 +77,7 @@ def candidates(
     flat = np.concatenate([draws, panel.weights], axis=0)
     if c.within_runs:
         flat = flat[_inside(panel, flat, shares)]
-    caps = _caps(panel, c, shares)
-    if caps is not None:  # a domain's tokens over the phases, against its epochs
+    if _capped(c):  # a domain's tokens over the phases, against its epochs
         used = np.einsum("p,npd->nd", shares, flat) * c.budget_tokens
         flat = flat[(used <= c.max_epochs * np.asarray(c.available_tokens)[None, :]).all(axis=1)]
     if not len(flat):
@@ -90,6 +86,41 @@ def candidates(
             "raise max_epochs or lower the budget"
         )
     return flat
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The candidates of one panel and metric (Constraints kept), and a regressor fitted on
+    every run with its prediction at each: what propose and next_runs both choose from."""
+
+    shares: np.ndarray  # (P,) the runs' mean phase shares
+    mixtures: np.ndarray  # (N, P, D)
+    features: np.ndarray  # (N, F)
+    model: Any
+    mean: np.ndarray  # (N,) the model's prediction
+
+
+def score(
+    panel: Panel, metric: str, regressor: str, constraints: Constraints | None = None,
+    samples: int = 20_000, seed: int = 0, model: Any = None,
+) -> Scored:  # fmt: skip
+    """Draw the candidates and predict them with `model` (fitted on every run here when not
+    given)."""
+    c = constraints or Constraints()
+    shares = panel.shares.mean(axis=0)
+    mixtures = candidates(panel, c, shares, samples, seed)
+    feats = _features(panel, mixtures, shares)
+    if model is None:
+        model = REGRESSORS[regressor](seed).fit(panel.features(), panel.metrics[metric])
+    return Scored(shares, mixtures, feats, model, model.predict(feats))
+
+
+def _by_phase(panel: Panel, mixture: np.ndarray) -> dict[str, dict[str, float]]:
+    """A (P, D) mixture as {phase: {domain: weight}}."""
+    return {
+        str(p): dict(zip(panel.domains, map(float, mixture[p]), strict=True))
+        for p in range(panel.phases)
+    }
 
 
 def _features(panel: Panel, mixtures: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -102,25 +133,23 @@ def _features(panel: Panel, mixtures: np.ndarray, shares: np.ndarray) -> np.ndar
 def propose(
     panel: Panel, metric: str, regressor: str, constraints: Constraints | None = None,
     folds: int = 5, samples: int = 20_000, top: int = 100, seed: int = 0,
-    model: Any = None, fold_models: list[Any] | None = None,
+    model: Any = None, fold_models: list[Any] | None = None, scored: Scored | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The proposed mixture per phase (lower metric is better), its predicted metric and the
-    interval of the fold models' predictions there. `model` (fitted on every run) and
-    `fold_models` (regressors.fold_fits' with the same folds and seed) are fitted here when
-    not given."""
+    interval of the fold models' predictions there. `model` (fitted on every run),
+    `fold_models` (regressors.fold_fits' with the same folds and seed) and `scored` (score's,
+    with the same constraints, samples and seed) are made here when not given."""
     c = constraints or Constraints()
     x, y = panel.features(), panel.metrics[metric]
-    shares = panel.shares.mean(axis=0)
-    mixtures = candidates(panel, c, shares, samples, seed)
-    feats = _features(panel, mixtures, shares)
-    model = model if model is not None else REGRESSORS[regressor](seed).fit(x, y)
-    score = model.predict(feats)
+    scored = scored or score(panel, metric, regressor, c, samples, seed, model)
+    shares, mixtures, model = scored.shares, scored.mixtures, scored.model
+    objective = scored.mean
     if c.kl:
         d = len(panel.domains)
         natural = np.full(d, 1.0 / d) if c.natural is None else np.asarray(c.natural, float)
         overall = np.clip(np.einsum("p,npd->nd", shares, mixtures), 1e-12, None)
-        score = score + c.kl * (overall * np.log(overall / natural)).sum(axis=1)
-    best = np.argsort(score, kind="stable")[:top]
+        objective = objective + c.kl * (overall * np.log(overall / natural)).sum(axis=1)
+    best = np.argsort(objective, kind="stable")[:top]
     mixture = mixtures[best].mean(axis=0)  # (P, D), each phase still sums to 1
     point = _features(panel, mixture[None], shares)
     if fold_models is None:
@@ -129,10 +158,7 @@ def propose(
     result = {
         "metric": metric,
         "regressor": regressor,
-        "mixture": {
-            str(p): dict(zip(panel.domains, map(float, mixture[p]), strict=True))
-            for p in range(panel.phases)
-        },
+        "mixture": _by_phase(panel, mixture),
         "phase_shares": [float(s) for s in shares],
         "predicted": float(model.predict(point)[0]),
         "interval": [float(spread.min()), float(spread.max())],
@@ -150,23 +176,20 @@ def next_runs(
     panel: Panel, metric: str, regressor: str, constraints: Constraints | None = None,
     count: int = 4, samples: int = 20_000, seed: int = 0, spacing: float = 0.05,
     model: Any = None, fold_models: list[Any] | None = None, folds: int = 5,
+    scored: Scored | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The next `count` runs worth training, as the design loop chooses points, with the chosen
     regressor as the surrogate: its prediction (`model`, fitted on every run) is the mean, and
     its sd the GP's own or, for a regressor without one, the spread (sd) of its K fold models'
-    predictions (`fold_models`: fold_fits' with the same folds and seed); both are fitted here
-    when not given. The candidates are scored by the lower confidence bound, mean - 2 sd, and
-    the lowest are taken one by one, each at least `spacing` (Euclidean, in weights) from the
-    runs (so never a run itself) and from those taken before."""
-    c = constraints or Constraints()
+    predictions (`fold_models`: fold_fits' with the same folds and seed); they and `scored`
+    are made here when not given. The candidates are scored by the lower confidence bound,
+    mean - 2 sd, and the lowest are taken one by one, each at least `spacing` (Euclidean, in
+    weights) from the runs (so never a run itself) and from those taken before."""
     x, y = panel.features(), panel.metrics[metric]
-    shares = panel.shares.mean(axis=0)
-    mixtures = candidates(panel, c, shares, samples, seed)
-    feats = _features(panel, mixtures, shares)
-    model = model if model is not None else REGRESSORS[regressor](seed).fit(x, y)
-    mean = model.predict(feats)
-    if hasattr(model, "predict_sd"):
-        sd = model.predict_sd(feats)
+    scored = scored or score(panel, metric, regressor, constraints, samples, seed, model)
+    feats, mean = scored.features, scored.mean
+    if hasattr(scored.model, "predict_sd"):
+        sd = scored.model.predict_sd(feats)
     else:
         if fold_models is None:
             fold_models = fold_fits(regressor, x, y, folds, seed)[1]
@@ -180,13 +203,7 @@ def next_runs(
             taken.append(int(i))
             near.append(feats[i])
     return [
-        {
-            "mixture": {
-                str(p): dict(zip(panel.domains, map(float, mixtures[i, p]), strict=True))
-                for p in range(panel.phases)
-            },
-            "mean": float(mean[i]),
-            "sd": float(sd[i]),
-        }
+        {"mixture": _by_phase(panel, scored.mixtures[i]), "mean": float(mean[i]),
+         "sd": float(sd[i])}
         for i in taken
-    ]
+    ]  # fmt: skip

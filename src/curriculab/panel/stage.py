@@ -14,8 +14,8 @@ import polars as pl
 from curriculab.io import atomic_path, read_json, write_json
 from curriculab.panel.cells import cells_panel
 from curriculab.panel.plan import OWN, PanelSpec, PanelTable
-from curriculab.panel.propose import Constraints, next_runs, propose
-from curriculab.panel.regressors import REGRESSORS, choose
+from curriculab.panel.propose import Constraints, next_runs, propose, score
+from curriculab.panel.regressors import choose
 from curriculab.panel.table import (
     WEIGHT_TOLERANCE,
     Panel,
@@ -118,14 +118,16 @@ def run_panel(
     choice = choose(panel.features(), y, spec.regressors, spec.folds, spec.seed)
     options, constraints = spec.propose, _constraints(spec, table, panel, manifests)
     samples = int(options.get("samples", 20_000))
-    model = REGRESSORS[choice.best](spec.seed).fit(panel.features(), y)  # on every run, once
+    # the candidates drawn and the chosen regressor fitted on every run and predicted, once
+    scored = score(panel, table.metric, choice.best, constraints, samples, spec.seed)
+    fold_models = choice.fold_models[choice.best]
     proposal = propose(
         panel, table.metric, choice.best, constraints, spec.folds, samples,
-        int(options.get("top", 100)), spec.seed, model, choice.fold_models[choice.best],
+        int(options.get("top", 100)), spec.seed, fold_models=fold_models, scored=scored,
     )  # fmt: skip
     upcoming = next_runs(
         panel, table.metric, choice.best, constraints, int(options.get("next", 4)), samples,
-        spec.seed, model=model, fold_models=choice.fold_models[choice.best], folds=spec.folds,
+        spec.seed, fold_models=fold_models, folds=spec.folds, scored=scored,
     )  # fmt: skip
     with atomic_path(out_dir / "panel.parquet") as tmp:
         panel_frame(panel).write_parquet(tmp)
